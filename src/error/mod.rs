@@ -1,0 +1,97 @@
+//! The one error type of pg_crm.
+//!
+//! Core code (cleaning, features, algorithms) returns `Result<T, CrmError>` and never
+//! touches Postgres. The SQL surface turns an error into a Postgres ERROR with the
+//! SQLSTATE of its kind in exactly one place (`sql.rs`), so every capability reports
+//! errors the same way.
+
+use std::fmt;
+
+pub mod sql;
+
+/// What went wrong, by the SQLSTATE class a Postgres client will see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CrmError {
+    /// 22023 invalid_parameter_value: an argument or option outside what is accepted.
+    InvalidArgument(String),
+    /// 22P02 invalid_text_representation: text that cannot be read as the value asked for.
+    InvalidText(String),
+    /// 42P01 undefined_table: a source relation that does not exist.
+    UndefinedTable(String),
+    /// 42703 undefined_column: a column named by the caller or a model that is not there.
+    UndefinedColumn(String),
+    /// 42704 undefined_object: an unknown model name or version.
+    UnknownModel(String),
+    /// 0A000 feature_not_supported: a valid request that this build or machine cannot serve.
+    Unsupported(String),
+    /// XX001 data_corrupted: stored model bytes that fail their format or checksum test.
+    CorruptModel(String),
+}
+
+pub type Result<T> = std::result::Result<T, CrmError>;
+
+impl CrmError {
+    /// The five-character SQLSTATE a client sees for this error.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            CrmError::InvalidArgument(_) => "22023",
+            CrmError::InvalidText(_) => "22P02",
+            CrmError::UndefinedTable(_) => "42P01",
+            CrmError::UndefinedColumn(_) => "42703",
+            CrmError::UnknownModel(_) => "42704",
+            CrmError::Unsupported(_) => "0A000",
+            CrmError::CorruptModel(_) => "XX001",
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            CrmError::InvalidArgument(m)
+            | CrmError::InvalidText(m)
+            | CrmError::UndefinedTable(m)
+            | CrmError::UndefinedColumn(m)
+            | CrmError::UnknownModel(m)
+            | CrmError::Unsupported(m)
+            | CrmError::CorruptModel(m) => m,
+        }
+    }
+
+    /// `argument` got `value`, but only `accepted` is allowed.
+    pub fn bad_argument(argument: &str, value: impl fmt::Display, accepted: &str) -> Self {
+        CrmError::InvalidArgument(format!(
+            "invalid value for argument \"{argument}\": \"{value}\"; accepted: {accepted}"
+        ))
+    }
+}
+
+impl fmt::Display for CrmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for CrmError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_are_the_documented_ones() {
+        assert_eq!(CrmError::bad_argument("k", 0, "1..10").sqlstate(), "22023");
+        assert_eq!(CrmError::InvalidText("x".into()).sqlstate(), "22P02");
+        assert_eq!(CrmError::UndefinedTable("x".into()).sqlstate(), "42P01");
+        assert_eq!(CrmError::UndefinedColumn("x".into()).sqlstate(), "42703");
+        assert_eq!(CrmError::UnknownModel("x".into()).sqlstate(), "42704");
+        assert_eq!(CrmError::Unsupported("x".into()).sqlstate(), "0A000");
+        assert_eq!(CrmError::CorruptModel("x".into()).sqlstate(), "XX001");
+    }
+
+    #[test]
+    fn bad_argument_names_argument_and_accepted_values() {
+        let e = CrmError::bad_argument("method", "foo", "'zscore', 'minmax', 'robust'");
+        assert!(e.message().contains("\"method\""));
+        assert!(e.message().contains("foo"));
+        assert!(e.message().contains("'robust'"));
+    }
+}

@@ -1,0 +1,183 @@
+//! SQL surface of the normalisation summaries: type `crm.scaler`, aggregate
+//! `crm.scaler_agg(x [, method])` with combine/serial/deserial functions (parallel), and
+//! `crm.scale` / `crm.unscale`.
+//!
+//! The aggregate keeps its state as `internal` (a Rust value in the aggregate's memory
+//! context, dropped when that context is reset): a `PostgresType` state would be
+//! (de)serialised on every row, about 8x slower (measured, see DESIGN.md).
+
+use std::ffi::CStr;
+
+use pgrx::prelude::*;
+use pgrx::{Internal, PgMemoryContexts, StringInfo};
+use serde::{Deserialize, Serialize};
+
+use super::scaler::{Method, ScalerParams, ScalerState};
+use crate::error::sql::OrRaise;
+use crate::error::CrmError;
+
+/// A normalisation summary. Text form is JSON:
+/// `{"method":"zscore","n":1000,"mean":4.2,"stddev":1.3,"min":0.0,"max":9.5}`.
+#[derive(PostgresType, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[inoutfuncs]
+#[pg_binary_protocol]
+pub struct Scaler(ScalerParams);
+
+impl InOutFuncs for Scaler {
+    fn input(input: &CStr) -> Self {
+        let parsed = input
+            .to_str()
+            .map_err(|_| CrmError::InvalidText("invalid crm.scaler: not UTF-8 text".into()))
+            .and_then(|text| {
+                serde_json::from_str::<ScalerParams>(text).map_err(|e| {
+                    CrmError::InvalidText(format!(
+                        "invalid input syntax for type crm.scaler: {e}; expected JSON such as \
+                         {{\"method\":\"zscore\",\"n\":10,\"mean\":1.5,\"stddev\":0.5,\"min\":0,\"max\":3}}"
+                    ))
+                })
+            })
+            .and_then(|params| params.validate().map(|_| params));
+        Scaler(parsed.or_raise())
+    }
+
+    fn output(&self, buffer: &mut StringInfo) {
+        // Serialising plain numbers and an enum cannot fail.
+        buffer.push_str(&serde_json::to_string(&self.0).unwrap_or_default());
+    }
+}
+
+/// The aggregate memory context of the current call, or an ERROR outside an aggregate.
+fn aggregate_context(fcinfo: pg_sys::FunctionCallInfo, function: &str) -> pg_sys::MemoryContext {
+    let mut context: pg_sys::MemoryContext = std::ptr::null_mut();
+    // SAFETY: fcinfo is the live call info Postgres passed to this function.
+    let is_aggregate = unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut context) } != 0;
+    if !is_aggregate {
+        CrmError::InvalidArgument(format!("{function} can only be called as part of an aggregate")).raise();
+    }
+    context
+}
+
+fn into_context(state: ScalerState, context: pg_sys::MemoryContext) -> Internal {
+    let ptr = PgMemoryContexts::For(context).leak_and_drop_on_delete(state);
+    Internal::from(Some(pg_sys::Datum::from(ptr)))
+}
+
+fn add_row(mut state: Internal, x: Option<f64>, method: Option<&str>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    // SAFETY: this aggregate's state is only ever a ScalerState created below.
+    if let Some(existing) = unsafe { state.get_mut::<ScalerState>() } {
+        if let Some(x) = x {
+            existing.add(x);
+        }
+        return state;
+    }
+    let method = match method {
+        Some(m) => Method::parse(m).or_raise(),
+        None => CrmError::bad_argument("method", "NULL", "'zscore', 'minmax' or 'robust'").raise(),
+    };
+    let Some(x) = x else {
+        return state;
+    };
+    let mut fresh = ScalerState::new(method);
+    fresh.add(x);
+    into_context(fresh, aggregate_context(fcinfo, "scaler_agg_trans"))
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn scaler_agg_trans(state: Internal, x: Option<f64>, method: Option<&str>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, x, method, fcinfo)
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn scaler_agg_trans_zscore(state: Internal, x: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, x, Some("zscore"), fcinfo)
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn scaler_agg_combine(mut left: Internal, right: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    // SAFETY: both states are ScalerStates made by this aggregate's functions.
+    let right_state = unsafe { right.get::<ScalerState>() };
+    match (unsafe { left.get_mut::<ScalerState>() }, right_state) {
+        (Some(l), Some(r)) => {
+            l.merge(r).or_raise();
+            left
+        }
+        // The right state may live in a shorter-lived context: copy it into ours.
+        (None, Some(r)) => into_context(r.clone(), aggregate_context(fcinfo, "scaler_agg_combine")),
+        _ => left,
+    }
+}
+
+#[pg_extern(immutable, parallel_safe, strict)]
+fn scaler_agg_serial(state: Internal) -> Option<Vec<u8>> {
+    // SAFETY: see scaler_agg_combine.
+    unsafe { state.get::<ScalerState>() }.map(ScalerState::to_bytes)
+}
+
+#[pg_extern(immutable, parallel_safe, strict)]
+fn scaler_agg_deserial(bytes: &[u8], _unused: Internal) -> Internal {
+    let state = ScalerState::from_bytes(bytes).or_raise();
+    // SAFETY: CurrentMemoryContext is valid during a function call.
+    let context = unsafe { pg_sys::CurrentMemoryContext };
+    into_context(state, context)
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn scaler_agg_final(state: Internal) -> Option<Scaler> {
+    // SAFETY: see scaler_agg_combine.
+    unsafe { state.get::<ScalerState>() }.and_then(ScalerState::finish).map(Scaler)
+}
+
+// pgrx's #[pg_aggregate] cannot express an `internal` state with serial/deserial functions
+// (pgrx#2351), so the aggregates are declared here. Aggregates take no DEFAULT arguments:
+// the one-argument form is the zscore default.
+extension_sql!(
+    r#"
+CREATE AGGREGATE scaler_agg(x float8, method text) (
+    SFUNC = scaler_agg_trans,
+    STYPE = internal,
+    COMBINEFUNC = scaler_agg_combine,
+    SERIALFUNC = scaler_agg_serial,
+    DESERIALFUNC = scaler_agg_deserial,
+    FINALFUNC = scaler_agg_final,
+    PARALLEL = SAFE
+);
+CREATE AGGREGATE scaler_agg(x float8) (
+    SFUNC = scaler_agg_trans_zscore,
+    STYPE = internal,
+    COMBINEFUNC = scaler_agg_combine,
+    SERIALFUNC = scaler_agg_serial,
+    DESERIALFUNC = scaler_agg_deserial,
+    FINALFUNC = scaler_agg_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE scaler_agg(float8, text) IS 'Normalisation summary (crm.scaler) of x: method zscore (default), minmax or robust';
+COMMENT ON AGGREGATE scaler_agg(float8) IS 'Normalisation summary (crm.scaler) of x with method zscore';
+"#,
+    name = "scaler_aggregates",
+    requires = [
+        scaler_agg_trans,
+        scaler_agg_trans_zscore,
+        scaler_agg_combine,
+        scaler_agg_serial,
+        scaler_agg_deserial,
+        scaler_agg_final
+    ]
+);
+
+/// x normalised by the summary: (x − centre) / spread.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn scale(x: f64, s: Scaler) -> f64 {
+    s.0.scale(x)
+}
+
+/// The inverse of `scale`: a normalised value back in original units.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn unscale(y: f64, s: Scaler) -> f64 {
+    s.0.unscale(y)
+}
+
+/// The summary's fields as jsonb, for BI tools and `->>`.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn scaler_params(s: Scaler) -> pgrx::JsonB {
+    pgrx::JsonB(serde_json::to_value(&s.0).unwrap_or(serde_json::Value::Null))
+}

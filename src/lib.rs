@@ -1,0 +1,25 @@
+//! pg_crm: the machine learning of a CRM inside PostgreSQL.
+//!
+//! One folder per capability; inside each, the algorithm code is plain Rust and a thin
+//! `sql.rs` holds that capability's SQL-facing functions. Errors travel as
+//! `error::CrmError` and become Postgres errors with a SQLSTATE at the boundary.
+
+
+::pgrx::pg_module_magic!(name, version);
+
+pub mod clean;
+pub mod error;
+pub mod features;
+
+mod pg_tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

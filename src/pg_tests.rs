@@ -1,0 +1,93 @@
+//! `#[pg_test]`s: SQL-facing behaviour inside a real backend (run by `cargo pgrx test`).
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    fn text(sql: &str) -> Option<String> {
+        Spi::get_one::<String>(sql).expect("query failed")
+    }
+
+    #[pg_test]
+    fn cleaning_functions_in_sql() {
+        assert_eq!(text("SELECT crm.clean_email('\"Ann Lee\" <Ann@X.com>')").as_deref(), Some("ann@x.com"));
+        assert_eq!(text("SELECT crm.clean_phone('(415) 555-0132')").as_deref(), Some("+14155550132"));
+        assert_eq!(text("SELECT crm.clean_phone('020 7946 0958', 'GB')").as_deref(), Some("+442079460958"));
+        assert_eq!(text("SELECT crm.clean_name('SMITH, JOHN')").as_deref(), Some("John Smith"));
+        assert_eq!(text("SELECT crm.clean_text('  a \t b ')").as_deref(), Some("a b"));
+        assert_eq!(text("SELECT crm.parse_date('04/03/2021', 'DMY')::text").as_deref(), Some("2021-03-04"));
+        assert_eq!(text("SELECT crm.phonetic_key('Smyth')").as_deref(), Some("SM0"));
+        let s = Spi::get_one::<f64>("SELECT crm.similarity('MARTHA', 'MARHTA')").unwrap().unwrap();
+        assert!((s - 0.9611).abs() < 1e-3);
+    }
+
+    #[pg_test]
+    fn cleaning_functions_are_null_not_errors_on_garbage() {
+        for f in ["clean_email", "clean_phone", "clean_name", "clean_text", "parse_date", "phonetic_key"] {
+            let sql = format!("SELECT count(crm.{f}(x)) FROM (VALUES (''), ('  '), ('@@@'), (repeat('x', 1000000)), (E'\\x01\\x02')) v(x)");
+            let n = Spi::get_one::<i64>(&sql).unwrap().unwrap();
+            assert!(n <= 5, "{f}");
+        }
+        assert_eq!(text("SELECT crm.clean_email(NULL)"), None);
+    }
+
+    #[pg_test]
+    fn cleaning_functions_are_immutable_strict_parallel_safe() {
+        let bad = Spi::get_one::<i64>(
+            "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = 'crm'
+               AND p.proname IN ('clean_email','clean_phone','clean_name','clean_text','parse_date','similarity','phonetic_key')
+               AND NOT (p.provolatile = 'i' AND p.proisstrict AND p.proparallel = 's')",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(bad, 0);
+    }
+
+    #[pg_test(error = "invalid value for argument \"default_region\": \"XX\"; accepted: a two-letter ISO 3166 region code with telephone metadata, such as 'US', 'GB', 'DE', 'IN'")]
+    fn bad_region_is_an_error() {
+        text("SELECT crm.clean_phone('415 555 0132', 'XX')");
+    }
+
+    #[pg_test(error = "invalid value for argument \"field_order\": \"DYM\"; accepted: 'YMD', 'DMY' or 'MDY'")]
+    fn bad_field_order_is_an_error() {
+        text("SELECT crm.parse_date('2021-01-01', 'DYM')::text");
+    }
+
+    #[pg_test]
+    fn scaler_zscore_equals_builtins() {
+        Spi::run("CREATE TABLE t AS SELECT (random() * 1000)::float8 AS x FROM generate_series(1, 20000)").unwrap();
+        Spi::run("INSERT INTO t VALUES (NULL), (NULL)").unwrap();
+        let row = Spi::get_two::<f64, f64>(
+            "SELECT (crm.scaler_params(s)->>'mean')::float8 - a, (crm.scaler_params(s)->>'stddev')::float8 / sd - 1
+             FROM (SELECT crm.scaler_agg(x) s, avg(x) a, stddev_pop(x) sd FROM t) q",
+        )
+        .unwrap();
+        assert!(row.0.unwrap().abs() < 1e-9);
+        assert!(row.1.unwrap().abs() < 1e-9);
+        let z = Spi::get_one::<f64>("SELECT avg(crm.scale(x, s)) FROM t, (SELECT crm.scaler_agg(x) s FROM t) p").unwrap().unwrap();
+        assert!(z.abs() < 1e-9);
+    }
+
+    #[pg_test]
+    fn scaler_empty_is_null_and_text_round_trips() {
+        assert_eq!(text("SELECT crm.scaler_agg(x)::text FROM (SELECT 1.0::float8 x WHERE false) e"), None);
+        let out = text("SELECT crm.scaler_agg(x, 'minmax')::text FROM (VALUES (1.0::float8), (3.0)) v(x)").unwrap();
+        assert!(out.contains("\"method\":\"minmax\"") && out.contains("\"max\":3.0"), "{out}");
+        let back = text(&format!("SELECT '{out}'::crm.scaler::text")).unwrap();
+        assert_eq!(out, back);
+        let y = Spi::get_one::<f64>(&format!("SELECT crm.scale(2.0, '{out}'::crm.scaler)")).unwrap().unwrap();
+        assert_eq!(y, 0.5);
+    }
+
+    #[pg_test(error = "invalid value for argument \"method\": \"median\"; accepted: 'zscore', 'minmax' or 'robust'")]
+    fn scaler_bad_method_is_an_error() {
+        text("SELECT crm.scaler_agg(x, 'median')::text FROM (VALUES (1.0::float8)) v(x)");
+    }
+
+    #[pg_test(error = "invalid crm.scaler: n must be at least 1")]
+    fn scaler_bad_text_is_an_error() {
+        text(r#"SELECT '{"method":"zscore","n":0,"mean":0,"stddev":1,"min":0,"max":1}'::crm.scaler::text"#);
+    }
+}
