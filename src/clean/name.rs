@@ -48,6 +48,13 @@ pub fn clean_name(raw: &str) -> Option<String> {
         .filter(|&c| !c.is_control() && !is_invisible_noise(c))
         .collect();
 
+    // Ordinals ("3rd", "2nd") are not name words; drop them before digits are stripped
+    // from what remains, which would leave "rd".
+    let text: String = text
+        .split(' ')
+        .filter(|t| !is_ordinal(t))
+        .collect::<Vec<_>>()
+        .join(" ");
     let parts: Vec<&str> = text.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
     let ordered: Vec<String> = match parts.as_slice() {
         [] => return None,
@@ -89,6 +96,13 @@ pub fn clean_name(raw: &str) -> Option<String> {
     } else {
         None
     }
+}
+
+fn is_ordinal(token: &str) -> bool {
+    let t = token.trim_end_matches(['.', ',']).to_ascii_lowercase();
+    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let suffix = &t[digits.len()..];
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && matches!(suffix, "st" | "nd" | "rd" | "th")
 }
 
 fn is_suffix_part(part: &str) -> bool {
@@ -238,6 +252,7 @@ mod tests {
         eq("*** ANNA ***", "Anna");
         eq("anna\u{200B}lee", "Annalee");
         eq("\"Bob\" Jones", "Bob Jones");
+        eq("John Smith 3rd", "John Smith");
     }
 
     #[test]

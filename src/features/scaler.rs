@@ -349,6 +349,19 @@ mod tests {
     }
 
     #[test]
+    fn json_text_round_trips_exactly() {
+        // pg_dump writes the text form and restores from it: every bit must survive.
+        let mut r = lcg(9);
+        for _ in 0..2_000 {
+            let mut s = ScalerState::new(Method::Robust);
+            (0..50).for_each(|_| s.add((r() - 0.5) * 10f64.powi((r() * 40.0) as i32 - 20)));
+            let p = s.finish().unwrap();
+            let back: ScalerParams = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+            assert_eq!(back, p);
+        }
+    }
+
+    #[test]
     fn methods_and_validation() {
         assert_eq!(Method::parse("ZSCORE").unwrap(), Method::Zscore);
         assert_eq!(Method::parse("foo").unwrap_err().sqlstate(), "22023");
