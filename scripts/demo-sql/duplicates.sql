@@ -1,0 +1,21 @@
+\set ON_ERROR_STOP on
+SET client_min_messages = warning;
+\pset footer off
+\echo
+\echo '--- Likely duplicate customers: blocked on crm.phonetic_key, scored with crm.similarity'
+DROP TABLE IF EXISTS duplicate_candidates;
+CREATE TABLE duplicate_candidates AS
+SELECT a.customer_id AS id_a, b.customer_id AS id_b, a.name AS name_a, b.name AS name_b,
+       round(crm.similarity(lower(a.name), lower(b.name))::numeric, 3) AS name_similarity,
+       (a.email = b.email) AS same_email, (a.phone = b.phone) AS same_phone
+FROM customers_clean a
+JOIN customers_clean b ON a.last_name_key = b.last_name_key AND a.country = b.country AND a.customer_id < b.customer_id
+WHERE crm.similarity(lower(a.name), lower(b.name)) >= 0.95
+  AND (a.email = b.email OR a.phone = b.phone);
+SELECT * FROM duplicate_candidates ORDER BY id_b DESC LIMIT 8;
+\echo '--- Checked against the generator''s ground truth (customers.duplicate_of)'
+SELECT count(*) AS pairs_found,
+       count(*) FILTER (WHERE c.duplicate_of = d.id_a) AS true_pairs,
+       round(count(*) FILTER (WHERE c.duplicate_of = d.id_a)::numeric / nullif(count(*), 0), 3) AS precision,
+       round(count(*) FILTER (WHERE c.duplicate_of = d.id_a)::numeric / (SELECT count(*) FROM customers WHERE duplicate_of IS NOT NULL), 3) AS recall
+FROM duplicate_candidates d JOIN customers c ON c.customer_id = d.id_b;
