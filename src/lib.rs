@@ -7,9 +7,19 @@
 
 ::pgrx::pg_module_magic!(name, version);
 
+pub mod classify;
 pub mod clean;
 pub mod error;
 pub mod features;
+pub mod registry;
+pub mod row_reader;
+
+/// Runs when a backend loads the library: settings and the registry cache's invalidation.
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    classify::sql::register_gucs();
+    registry::sql::register_invalidation();
+}
 
 mod pg_tests;
 

@@ -90,4 +90,38 @@ mod tests {
     fn scaler_bad_text_is_an_error() {
         text(r#"SELECT '{"method":"zscore","n":0,"mean":0,"stddev":1,"min":0,"max":1}'::crm.scaler::text"#);
     }
+
+    #[pg_test]
+    fn train_score_and_explain_round_trip() {
+        Spi::run(
+            "CREATE TABLE c AS SELECT i AS id, (i % 10)::float8 AS calls, (ARRAY['a','b'])[1 + i % 2] AS plan,
+                    ((i % 10) + (i % 7) > 9) AS churned FROM generate_series(1, 400) i",
+        )
+        .unwrap();
+        let deployed = Spi::get_one::<bool>("SELECT deployed FROM crm.train_classifier('t', 'c', 'churned', 'logistic', '{\"key\": \"id\"}')")
+            .unwrap()
+            .unwrap();
+        assert!(deployed);
+        let hi = Spi::get_one::<f64>("SELECT crm.score('t', c) FROM c WHERE id = 9").unwrap().unwrap();
+        let lo = Spi::get_one::<f64>("SELECT crm.score('t', c) FROM c WHERE id = 10").unwrap().unwrap();
+        assert!(hi > lo, "{hi} vs {lo}");
+        let total = Spi::get_one::<f64>("SELECT sum(contribution) FROM crm.explain('t', (SELECT c FROM c WHERE id = 9), 10)").unwrap().unwrap();
+        assert!((total - (hi / (1.0 - hi)).ln()).abs() < 1e-9);
+    }
+
+    #[pg_test]
+    fn scoring_functions_are_stable_and_parallel_safe() {
+        let bad = Spi::get_one::<i64>(
+            "SELECT count(*) FROM pg_proc WHERE pronamespace = 'crm'::regnamespace
+               AND proname IN ('score', 'churn_score', 'explain') AND NOT (provolatile = 's' AND proparallel = 's')",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(bad, 0);
+    }
+
+    #[pg_test(error = "no deployed model named \"missing\"; train one with crm.train_classifier or deploy a version with crm.deploy")]
+    fn unknown_model_is_an_error() {
+        Spi::get_one::<f64>("SELECT crm.score('missing', r) FROM (SELECT 1 AS a) r").unwrap();
+    }
 }

@@ -124,9 +124,8 @@ fn words(text: &str) -> Vec<String> {
     };
     let chars: Vec<char> = text.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
-        if c.is_alphabetic() || is_mark(c) {
-            current.push(c);
-        } else if (c == '\'' || c == '-') && !current.is_empty() {
+        // letters and marks; apostrophes and hyphens only inside a word
+        if c.is_alphabetic() || is_mark(c) || ((c == '\'' || c == '-') && !current.is_empty()) {
             current.push(c);
         } else if c == '.' {
             if current.chars().filter(|c| c.is_alphabetic()).count() >= 1 {

@@ -370,7 +370,8 @@ impl CompiledRegion {
         let last_group = caps.get(groups).filter(|_| groups > 0);
         let result = match (&self.national_prefix_transform, last_group) {
             (Some(rule), Some(_)) => {
-                let rule = rule.replace('$', "$").replace("$1", "${1}").replace("$2", "${2}").replace("$3", "${3}");
+                // Java's "$1" → the regex crate's unambiguous "${1}"
+                let rule = rule.replace("$1", "${1}").replace("$2", "${2}").replace("$3", "${3}");
                 let mut transformed = String::new();
                 caps.expand(&rule, &mut transformed);
                 transformed.push_str(&number[whole.end()..]);

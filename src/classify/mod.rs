@@ -1,0 +1,10 @@
+//! Supervised classifiers for churn and other yes/no targets: feature preparation,
+//! algorithms, holdout metrics, and the SQL surface (`train_classifier`, `score`,
+//! `churn_score`, `explain`).
+
+pub mod features;
+pub mod logistic;
+pub mod metrics;
+pub mod model;
+pub mod options;
+pub mod sql;

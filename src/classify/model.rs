@@ -1,0 +1,278 @@
+//! A trained classifier as stored in the registry, and its training pipeline (pure Rust:
+//! raw columns and labels in, model and holdout metrics out).
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::features::{Feature, FeatureSet, RawColumn, Value};
+use super::logistic::{self, sigmoid, LogisticModel, LogisticParams};
+use super::metrics::{self, Metrics};
+use super::options::{Algorithm, TrainOptions};
+use crate::error::{CrmError, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Predictor {
+    Logistic(LogisticModel),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Classifier {
+    pub features: FeatureSet,
+    pub predictor: Predictor,
+    pub positive_class: String,
+}
+
+/// One feature's share of a prediction, in log-odds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    pub feature: usize,
+    pub contribution: f64,
+}
+
+impl Classifier {
+    pub fn algorithm(&self) -> &'static str {
+        match self.predictor {
+            Predictor::Logistic(_) => "logistic",
+        }
+    }
+
+    /// Log-odds of the positive class for an encoded row.
+    pub fn log_odds_encoded(&self, x: &[f64]) -> f64 {
+        match &self.predictor {
+            Predictor::Logistic(m) => m.log_odds(x),
+        }
+    }
+
+    /// Encodes raw values (one per feature, in `features` order) into `buffer`.
+    pub fn encode(&self, values: &[Value<'_>], buffer: &mut Vec<f64>) {
+        buffer.clear();
+        buffer.resize(self.features.width, 0.0);
+        for (i, (feature, value)) in self.features.features.iter().zip(values).enumerate() {
+            let at = self.features.offsets[i];
+            feature.encode(*value, &mut buffer[at..at + feature.width()]);
+        }
+    }
+
+    pub fn probability(&self, values: &[Value<'_>], buffer: &mut Vec<f64>) -> f64 {
+        self.encode(values, buffer);
+        sigmoid(self.log_odds_encoded(buffer))
+    }
+
+    /// (base value, per-feature contributions): they add up to the row's log-odds.
+    /// For logistic regression on standardised inputs this is exact: the base is the
+    /// intercept (the log-odds of a customer at every feature's mean), a feature's
+    /// contribution the sum of weight × encoded value over its encoded columns.
+    pub fn explain(&self, values: &[Value<'_>]) -> (f64, Vec<Contribution>) {
+        let mut x = Vec::new();
+        self.encode(values, &mut x);
+        match &self.predictor {
+            Predictor::Logistic(m) => {
+                let contributions = self
+                    .features
+                    .features
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        let at = self.features.offsets[i];
+                        let c = (at..at + f.width()).map(|j| m.weights[j] * x[j]).sum();
+                        Contribution { feature: i, contribution: c }
+                    })
+                    .collect();
+                (m.intercept, contributions)
+            }
+        }
+    }
+}
+
+/// What training produced: the final model, its holdout metrics and bookkeeping.
+pub struct Trained {
+    pub classifier: Classifier,
+    pub metrics: Metrics,
+    pub candidates: Vec<(String, Metrics)>,
+    pub training_rows: usize,
+    pub holdout_rows: usize,
+    pub seconds: f64,
+}
+
+/// SplitMix64: a tiny seeded generator whose sequence never changes between releases
+/// (the `rand` crate's StdRng may), so a seed always gives the same split.
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// Stratified holdout: `fraction` of each class, shuffled with `seed`.
+pub fn stratified_split(labels: &[bool], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut rng = SplitMix64::new(seed);
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for class in [false, true] {
+        let mut rows: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        for i in (1..rows.len()).rev() {
+            rows.swap(i, rng.below(i + 1));
+        }
+        let k = ((rows.len() as f64) * fraction).round() as usize;
+        test.extend_from_slice(&rows[..k]);
+        train.extend_from_slice(&rows[k..]);
+    }
+    train.sort_unstable();
+    test.sort_unstable();
+    (train, test)
+}
+
+fn sample_weights(labels: &[bool], rows: &[usize], balanced: bool) -> Vec<f64> {
+    if !balanced {
+        return vec![1.0; rows.len()];
+    }
+    let pos = rows.iter().filter(|&&r| labels[r]).count() as f64;
+    let neg = rows.len() as f64 - pos;
+    let n = rows.len() as f64;
+    rows.iter().map(|&r| if labels[r] { n / (2.0 * pos) } else { n / (2.0 * neg) }).collect()
+}
+
+fn fit_on(
+    algorithm: Algorithm,
+    columns: &[RawColumn],
+    labels: &[bool],
+    rows: &[usize],
+    options: &TrainOptions,
+    interrupt: &(dyn Fn() + Sync),
+) -> Result<(FeatureSet, Predictor)> {
+    let features = FeatureSet::new(
+        columns.iter().map(|c| Feature::fit(c, rows, options.max_levels, options.min_level_count)).collect(),
+    );
+    let x = features.encode_rows(columns, rows);
+    let y: Vec<f64> = rows.iter().map(|&r| labels[r] as u8 as f64).collect();
+    let w = sample_weights(labels, rows, options.balanced);
+    let predictor = match algorithm {
+        Algorithm::Logistic | Algorithm::Auto => {
+            let params = LogisticParams { c: options.c, max_iter: options.max_iter, tol: options.tol };
+            Predictor::Logistic(logistic::fit(&x, features.width, &y, &w, &params, interrupt)?)
+        }
+    };
+    Ok((features, predictor))
+}
+
+/// Trains, evaluates on the holdout, and (unless `refit` is off) refits on all rows.
+pub fn train(
+    columns: &[RawColumn],
+    labels: &[bool],
+    test_mask: Option<&[bool]>,
+    positive_class: &str,
+    options: &TrainOptions,
+    interrupt: &(dyn Fn() + Sync),
+) -> Result<Trained> {
+    let started = Instant::now();
+    let (train_rows, test_rows) = match test_mask {
+        Some(mask) => (
+            (0..labels.len()).filter(|&i| !mask[i]).collect::<Vec<_>>(),
+            (0..labels.len()).filter(|&i| mask[i]).collect::<Vec<_>>(),
+        ),
+        None => stratified_split(labels, options.test_fraction, options.seed),
+    };
+    let classes = |rows: &[usize]| (rows.iter().filter(|&&r| labels[r]).count(), rows.iter().filter(|&&r| !labels[r]).count());
+    let (tp, tn) = classes(&train_rows);
+    let (hp, hn) = classes(&test_rows);
+    if tp == 0 || tn == 0 {
+        return Err(CrmError::InvalidArgument("the training rows hold only one class of the target".into()));
+    }
+    if hp == 0 || hn == 0 {
+        return Err(CrmError::InvalidArgument(
+            "the holdout rows hold only one class of the target: use more rows, a larger options.test_fraction or another options.split".into(),
+        ));
+    }
+    let candidates_to_try: Vec<Algorithm> = match options.algorithm {
+        Algorithm::Auto => vec![Algorithm::Logistic],
+        a => vec![a],
+    };
+    let mut candidates = Vec::new();
+    let mut best: Option<(Algorithm, Metrics, FeatureSet, Predictor)> = None;
+    for algorithm in candidates_to_try {
+        let (features, predictor) = fit_on(algorithm, columns, labels, &train_rows, options, interrupt)?;
+        let model = Classifier { features, predictor, positive_class: positive_class.to_string() };
+        let x = model.features.encode_rows(columns, &test_rows);
+        let width = model.features.width;
+        let p: Vec<f64> = (0..test_rows.len()).map(|i| sigmoid(model.log_odds_encoded(&x[i * width..(i + 1) * width]))).collect();
+        let y: Vec<bool> = test_rows.iter().map(|&r| labels[r]).collect();
+        let m = metrics::evaluate(&p, &y);
+        candidates.push((model.algorithm().to_string(), m.clone()));
+        if best.as_ref().is_none_or(|(_, bm, _, _)| m.roc_auc > bm.roc_auc) {
+            best = Some((algorithm, m, model.features, model.predictor));
+        }
+    }
+    let (algorithm, metrics, features, predictor) = best.ok_or_else(|| CrmError::InvalidArgument("no algorithm to train".into()))?;
+    let (features, predictor) = if options.refit {
+        let all: Vec<usize> = (0..labels.len()).collect();
+        fit_on(algorithm, columns, labels, &all, options, interrupt)?
+    } else {
+        (features, predictor)
+    };
+    Ok(Trained {
+        classifier: Classifier { features, predictor, positive_class: positive_class.to_string() },
+        metrics,
+        candidates,
+        training_rows: train_rows.len(),
+        holdout_rows: test_rows.len(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::features::ValueKind;
+
+    #[test]
+    fn split_is_stratified_and_seeded() {
+        let labels: Vec<bool> = (0..1000).map(|i| i % 10 == 0).collect();
+        let (train, test) = stratified_split(&labels, 0.2, 7);
+        assert_eq!(test.len(), 200);
+        assert_eq!(test.iter().filter(|&&r| labels[r]).count(), 20);
+        assert_eq!(stratified_split(&labels, 0.2, 7), (train.clone(), test.clone()));
+        assert_ne!(stratified_split(&labels, 0.2, 8).1, test);
+    }
+
+    #[test]
+    fn trains_explains_and_contributions_add_up() {
+        let mut rng = SplitMix64::new(3);
+        let n = 4000;
+        let mut x1 = Vec::new();
+        let mut plan = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..n {
+            let a = (rng.below(1000) as f64) / 100.0;
+            let p = rng.below(3) as u32;
+            let z = -2.0 + 0.4 * a + if p == 2 { 1.5 } else { 0.0 };
+            x1.push(if i % 50 == 0 { f64::NAN } else { a });
+            plan.push(p);
+            labels.push((rng.below(10_000) as f64 / 10_000.0) < sigmoid(z));
+        }
+        let columns = vec![
+            RawColumn::Numbers { name: "calls".into(), kind: ValueKind::Number, values: x1 },
+            RawColumn::Categories { name: "plan".into(), codes: plan, levels: vec!["a".into(), "b".into(), "c".into()] },
+        ];
+        let opts = TrainOptions::default();
+        let t = train(&columns, &labels, None, "yes", &opts, &|| {}).unwrap();
+        assert!(t.metrics.roc_auc > 0.75, "{:?}", t.metrics);
+        let values = [Value::Number(7.0), Value::Text("c")];
+        let (base, contributions) = t.classifier.explain(&values);
+        let total = base + contributions.iter().map(|c| c.contribution).sum::<f64>();
+        let mut buf = Vec::new();
+        let p = t.classifier.probability(&values, &mut buf);
+        assert!((sigmoid(total) - p).abs() < 1e-12);
+        assert!(contributions[1].contribution > 0.5, "plan=c raises the risk");
+    }
+}

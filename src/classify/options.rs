@@ -1,0 +1,147 @@
+//! `options jsonb` of `train_classifier`, parsed once into checked values: an unknown key
+//! or a bad value is one precise 22023 error naming it and what is accepted.
+
+use serde_json::{Map, Value};
+
+use crate::error::{CrmError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Auto,
+    Logistic,
+}
+
+impl Algorithm {
+    pub fn parse(name: &str) -> Result<Algorithm> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Algorithm::Auto),
+            "logistic" | "logistic_regression" => Ok(Algorithm::Logistic),
+            "random_forest" | "gradient_boosting" => Err(CrmError::Unsupported(format!(
+                "algorithm \"{name}\" is not available in this version of pg_crm; accepted: 'auto', 'logistic'"
+            ))),
+            _ => Err(CrmError::bad_argument("algorithm", name, "'auto' or 'logistic'")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOptions {
+    pub algorithm: Algorithm,
+    pub test_fraction: f64,
+    pub seed: u64,
+    pub split: Option<String>,
+    pub refit: bool,
+    pub exclude: Vec<String>,
+    pub key: Option<String>,
+    pub positive: Option<String>,
+    pub balanced: bool,
+    pub max_levels: usize,
+    pub min_level_count: usize,
+    pub c: f64,
+    pub max_iter: u64,
+    pub tol: f64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            algorithm: Algorithm::Auto,
+            test_fraction: 0.2,
+            seed: 42,
+            split: None,
+            refit: true,
+            exclude: Vec::new(),
+            key: None,
+            positive: None,
+            balanced: false,
+            max_levels: 20,
+            min_level_count: 5,
+            c: 1.0,
+            max_iter: 200,
+            tol: 1e-6,
+        }
+    }
+}
+
+pub const KNOWN_OPTIONS: &str = "test_fraction, seed, split, refit, exclude, key, positive, class_weight, max_levels, min_level_count, C, max_iter, tol";
+
+fn number(key: &str, v: &Value, min: f64, max: f64, accepted: &str) -> Result<f64> {
+    match v.as_f64() {
+        Some(x) if x >= min && x <= max && x.is_finite() => Ok(x),
+        _ => Err(CrmError::bad_argument(&format!("options.{key}"), v, accepted)),
+    }
+}
+
+fn text(key: &str, v: &Value) -> Result<String> {
+    v.as_str().map(str::to_string).ok_or_else(|| CrmError::bad_argument(&format!("options.{key}"), v, "a string"))
+}
+
+impl TrainOptions {
+    pub fn parse(algorithm: &str, options: &Value) -> Result<TrainOptions> {
+        let mut o = TrainOptions { algorithm: Algorithm::parse(algorithm)?, ..Default::default() };
+        let empty = Map::new();
+        let map = match options {
+            Value::Object(m) => m,
+            Value::Null => &empty,
+            other => return Err(CrmError::bad_argument("options", other, "a JSON object such as '{\"test_fraction\": 0.2}'")),
+        };
+        for (key, v) in map {
+            match key.as_str() {
+                "test_fraction" => o.test_fraction = number(key, v, 0.01, 0.9, "a number in [0.01, 0.9]")?,
+                "seed" => o.seed = number(key, v, 0.0, 9.007e15, "a non-negative integer")? as u64,
+                "split" => o.split = Some(text(key, v)?),
+                "refit" => o.refit = v.as_bool().ok_or_else(|| CrmError::bad_argument("options.refit", v, "true or false"))?,
+                "exclude" => {
+                    o.exclude = match v {
+                        Value::Array(items) => items.iter().map(|i| text(key, i)).collect::<Result<_>>()?,
+                        Value::String(s) => vec![s.clone()],
+                        _ => return Err(CrmError::bad_argument("options.exclude", v, "an array of column names")),
+                    }
+                }
+                "key" | "id" => o.key = Some(text(key, v)?),
+                "positive" => o.positive = Some(match v {
+                    Value::String(s) => s.clone(),
+                    Value::Bool(b) => b.to_string(),
+                    Value::Number(n) => n.to_string(),
+                    _ => return Err(CrmError::bad_argument("options.positive", v, "the target value of the positive class")),
+                }),
+                "class_weight" => o.balanced = match v.as_str() {
+                    Some("balanced") => true,
+                    Some("none") => false,
+                    _ if v.is_null() => false,
+                    _ => return Err(CrmError::bad_argument("options.class_weight", v, "'balanced' or null")),
+                },
+                "max_levels" => o.max_levels = number(key, v, 1.0, 1000.0, "an integer in [1, 1000]")? as usize,
+                "min_level_count" => o.min_level_count = number(key, v, 1.0, 1e9, "a positive integer")? as usize,
+                "C" | "c" => o.c = number(key, v, 1e-9, 1e12, "a positive number")?,
+                "max_iter" => o.max_iter = number(key, v, 1.0, 100_000.0, "an integer in [1, 100000]")? as u64,
+                "tol" => o.tol = number(key, v, 1e-15, 1.0, "a positive number below 1")?,
+                other => {
+                    return Err(CrmError::InvalidArgument(format!(
+                        "unknown option \"{other}\" for train_classifier; accepted: {KNOWN_OPTIONS}"
+                    )))
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_and_rejects() {
+        let o = TrainOptions::parse("logistic", &json!({"test_fraction": 0.3, "exclude": ["id"], "class_weight": "balanced", "C": 0.5})).unwrap();
+        assert_eq!(o.test_fraction, 0.3);
+        assert!(o.balanced);
+        assert_eq!(o.exclude, vec!["id"]);
+        let e = TrainOptions::parse("auto", &json!({"learning_rate": 0.1})).unwrap_err();
+        assert!(e.message().contains("learning_rate") && e.message().contains("test_fraction"));
+        assert_eq!(TrainOptions::parse("auto", &json!({"test_fraction": 2})).unwrap_err().sqlstate(), "22023");
+        assert_eq!(TrainOptions::parse("svm", &json!({})).unwrap_err().sqlstate(), "22023");
+        assert_eq!(TrainOptions::parse("random_forest", &json!({})).unwrap_err().sqlstate(), "0A000");
+    }
+}

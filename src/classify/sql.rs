@@ -1,0 +1,404 @@
+//! SQL surface of classifiers: `train_classifier`, `score`, `churn_score`, `explain`.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+
+use pgrx::prelude::*;
+use pgrx::{AnyElement, GucContext, GucFlags, GucRegistry, GucSetting, JsonB};
+use serde_json::json;
+
+use super::features::{RawColumn, ValueKind, NULL_CODE};
+use super::logistic::sigmoid;
+use super::model::{self, Classifier};
+use super::options::TrainOptions;
+use crate::error::sql::OrRaise;
+use crate::error::{CrmError, Result};
+use crate::registry::{self, sql::deployed, Kind};
+use crate::row_reader::{read_features, Cell};
+
+pub static CHURN_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"churn"));
+
+pub fn register_gucs() {
+    GucRegistry::define_string_guc(
+        c"crm.churn_model",
+        c"Model name crm.churn_score uses.",
+        c"crm.churn_score(row) scores with the deployed version of this model name.",
+        &CHURN_MODEL,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}
+
+/// `name` quoted as an SQL identifier.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The source as a query: a SELECT/WITH/VALUES/TABLE text is used as given; anything else
+/// must name a table or view (resolved by Postgres, then quoted by it).
+fn source_query(source: &str) -> Result<String> {
+    let head = source.trim_start().trim_start_matches('(').trim_start().to_ascii_lowercase();
+    if ["select", "with", "values", "table"].iter().any(|k| head.starts_with(k) && head[k.len()..].starts_with(|c: char| c.is_whitespace() || c == '(')) {
+        return Ok(format!("SELECT * FROM ({source}) AS crm_source"));
+    }
+    let relation = Spi::get_one_with_args::<String>("SELECT to_regclass($1)::text", &[source.into()])
+        .ok()
+        .flatten()
+        .ok_or_else(|| CrmError::UndefinedTable(format!("relation \"{source}\" does not exist (source must name a table or view, or be a SELECT)")))?;
+    Ok(format!("SELECT * FROM {relation}"))
+}
+
+struct ColumnInfo {
+    name: String,
+    type_oid: pg_sys::Oid,
+}
+
+fn describe(query: &str) -> Result<Vec<ColumnInfo>> {
+    Spi::connect(|client| {
+        let table = client.select(&format!("{query} LIMIT 0"), None, &[])?;
+        let n = table.columns()?;
+        (1..=n)
+            .map(|i| Ok(ColumnInfo { name: table.column_name(i)?, type_oid: table.column_type_oid(i)?.value() }))
+            .collect::<std::result::Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .map_err(|e| CrmError::InvalidArgument(format!("cannot read source: {e}")))
+}
+
+fn value_kind(type_oid: pg_sys::Oid) -> Option<ValueKind> {
+    match type_oid {
+        pg_sys::FLOAT8OID | pg_sys::FLOAT4OID | pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::NUMERICOID => Some(ValueKind::Number),
+        pg_sys::BOOLOID => Some(ValueKind::Boolean),
+        pg_sys::DATEOID | pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID => Some(ValueKind::Days),
+        pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::BPCHAROID | pg_sys::NAMEOID | pg_sys::CHAROID => Some(ValueKind::Text),
+        pg_sys::JSONOID | pg_sys::JSONBOID | pg_sys::BYTEAOID | pg_sys::XMLOID => None,
+        // enums, domains and other scalar types: their text form, as categories
+        other => {
+            let is_array = unsafe { pg_sys::get_element_type(other) } != pg_sys::InvalidOid;
+            (!is_array).then_some(ValueKind::Text)
+        }
+    }
+}
+
+/// SQL that turns a column into what the reader expects (float8 or text).
+fn read_expression(name: &str, kind: ValueKind) -> String {
+    let c = quote_ident(name);
+    match kind {
+        ValueKind::Number => format!("{c}::float8"),
+        ValueKind::Boolean => format!("{c}::int::float8"),
+        ValueKind::Days => format!("(extract(epoch FROM {c}::timestamptz) / 86400)::float8"),
+        ValueKind::Text => format!("{c}::text"),
+    }
+}
+
+/// Positive class from the target's distinct values, or `options.positive`.
+fn positive_class(values: &[String], explicit: Option<&str>, target: &str) -> Result<String> {
+    if values.len() != 2 {
+        return Err(CrmError::InvalidArgument(format!(
+            "target \"{target}\" must have exactly two classes, found {}: {}",
+            values.len(),
+            values.iter().take(10).map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    if let Some(p) = explicit {
+        return values.iter().find(|v| v.eq_ignore_ascii_case(p)).cloned().ok_or_else(|| {
+            CrmError::bad_argument("options.positive", p, &format!("one of the target's values: '{}', '{}'", values[0], values[1]))
+        });
+    }
+    const POSITIVE: &[&str] = &["true", "t", "1", "yes", "y", "churned", "churn", "lost", "left", "positive", "pos", "1.0"];
+    let hits: Vec<&String> = values.iter().filter(|v| POSITIVE.contains(&v.to_ascii_lowercase().as_str())).collect();
+    match hits.as_slice() {
+        [one] => Ok((*one).clone()),
+        _ => Err(CrmError::InvalidArgument(format!(
+            "cannot tell which of '{}' and '{}' is the positive class of \"{target}\"; pass options => '{{\"positive\": \"...\"}}'",
+            values[0], values[1]
+        ))),
+    }
+}
+
+fn interrupt() {
+    pg_sys::check_for_interrupts!();
+}
+
+struct Loaded {
+    columns: Vec<RawColumn>,
+    labels: Vec<bool>,
+    test_mask: Option<Vec<bool>>,
+    positive: String,
+}
+
+fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
+    let described = describe(query)?;
+    let find = |name: &str, what: &str| {
+        described.iter().find(|c| c.name == name).ok_or_else(|| {
+            CrmError::UndefinedColumn(format!(
+                "{what} column \"{name}\" is not in the source (its columns: {})",
+                described.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        })
+    };
+    find(target, "target")?;
+    for e in &options.exclude {
+        find(e, "options.exclude")?;
+    }
+    if let Some(k) = &options.key {
+        find(k, "options.key")?;
+    }
+    if let Some(s) = &options.split {
+        let c = find(s, "options.split")?;
+        if c.type_oid != pg_sys::BOOLOID {
+            return Err(CrmError::bad_argument("options.split", s, "a boolean column that is true for test rows"));
+        }
+    }
+    let features: Vec<(&ColumnInfo, ValueKind)> = described
+        .iter()
+        .filter(|c| c.name != target && !options.exclude.contains(&c.name) && options.key.as_deref() != Some(&c.name) && options.split.as_deref() != Some(&c.name))
+        .filter_map(|c| value_kind(c.type_oid).map(|k| (c, k)))
+        .collect();
+    if features.is_empty() {
+        return Err(CrmError::InvalidArgument("the source has no usable feature column (numeric, boolean, date/time or text)".into()));
+    }
+    let mut select: Vec<String> = features.iter().map(|(c, k)| read_expression(&c.name, *k)).collect();
+    select.push(format!("{}::text", quote_ident(target)));
+    if let Some(s) = &options.split {
+        select.push(quote_ident(s));
+    }
+    let sql = format!("SELECT {} FROM ({query}) AS crm_training WHERE {} IS NOT NULL", select.join(", "), quote_ident(target));
+
+    let mut numbers: Vec<Vec<f64>> = features.iter().map(|_| Vec::new()).collect();
+    let mut codes: Vec<Vec<u32>> = features.iter().map(|_| Vec::new()).collect();
+    let mut dictionaries: Vec<HashMap<String, u32>> = features.iter().map(|_| HashMap::new()).collect();
+    let mut target_values: Vec<u32> = Vec::new();
+    let mut target_levels: HashMap<String, u32> = HashMap::new();
+    let mut test_mask: Vec<bool> = Vec::new();
+    let nf = features.len();
+    Spi::connect(|client| {
+        let mut cursor = client.open_cursor(&sql, &[]);
+        loop {
+            interrupt();
+            let batch = cursor.fetch(10_000)?;
+            if batch.is_empty() {
+                break;
+            }
+            for row in batch {
+                for (i, (_, kind)) in features.iter().enumerate() {
+                    if *kind == ValueKind::Text {
+                        let code = match row.get::<String>(i + 1)? {
+                            Some(s) => {
+                                let next = dictionaries[i].len() as u32;
+                                *dictionaries[i].entry(s).or_insert(next)
+                            }
+                            None => NULL_CODE,
+                        };
+                        codes[i].push(code);
+                    } else {
+                        numbers[i].push(row.get::<f64>(i + 1)?.unwrap_or(f64::NAN));
+                    }
+                }
+                let t = row.get::<String>(nf + 1)?.unwrap_or_default();
+                let next = target_levels.len() as u32;
+                target_values.push(*target_levels.entry(t).or_insert(next));
+                if options.split.is_some() {
+                    test_mask.push(row.get::<bool>(nf + 2)?.unwrap_or(false));
+                }
+            }
+        }
+        Ok::<_, pgrx::spi::Error>(())
+    })
+    .map_err(|e| CrmError::InvalidArgument(format!("cannot read source: {e}")))?;
+
+    let mut levels: Vec<String> = vec![String::new(); target_levels.len()];
+    for (k, v) in &target_levels {
+        levels[*v as usize] = k.clone();
+    }
+    let mut sorted = levels.clone();
+    sorted.sort();
+    let positive = positive_class(&sorted, options.positive.as_deref(), target)?;
+    let positive_code = target_levels[&positive];
+    let labels: Vec<bool> = target_values.iter().map(|&v| v == positive_code).collect();
+    if labels.len() < 20 {
+        return Err(CrmError::InvalidArgument(format!("too few rows to train and evaluate: {} (at least 20 with a non-NULL target)", labels.len())));
+    }
+    let columns = features
+        .iter()
+        .enumerate()
+        .map(|(i, (c, kind))| {
+            if *kind == ValueKind::Text {
+                let mut lv = vec![String::new(); dictionaries[i].len()];
+                for (k, v) in dictionaries[i].drain() {
+                    lv[v as usize] = k;
+                }
+                RawColumn::Categories { name: c.name.clone(), codes: std::mem::take(&mut codes[i]), levels: lv }
+            } else {
+                RawColumn::Numbers { name: c.name.clone(), kind: *kind, values: std::mem::take(&mut numbers[i]) }
+            }
+        })
+        .collect();
+    Ok(Loaded { columns, labels, test_mask: options.split.as_ref().map(|_| test_mask), positive })
+}
+
+fn feature_spec(model: &Classifier) -> serde_json::Value {
+    json!(model.features.features.iter().map(|f| match f {
+        super::features::Feature::Numeric { name, kind, median, mean, std, missing_indicator } => json!({
+            "column": name, "type": format!("{kind:?}").to_lowercase(), "preprocessing": "impute median, standardise",
+            "median": median, "mean": mean, "std": std, "missing_indicator": missing_indicator }),
+        super::features::Feature::Categorical { name, levels, null_level } => json!({
+            "column": name, "type": "text", "preprocessing": "one-hot of frequent levels + other", "levels": levels, "null_level": null_level }),
+    }).collect::<Vec<_>>())
+}
+
+/// Trains a classifier, stores it as the next version of `name`, and deploys it when
+/// nothing is deployed yet or when it beats the deployed version's holdout ROC AUC.
+#[pg_extern(volatile, parallel_unsafe)]
+fn train_classifier(
+    name: &str,
+    source: &str,
+    target: &str,
+    algorithm: default!(&str, "'auto'"),
+    options: default!(JsonB, "'{}'"),
+) -> TableIterator<'static, (name!(id, i64), name!(name, String), name!(version, i32), name!(algorithm, String), name!(deployed, bool), name!(metrics, JsonB))> {
+    let row = train(name, source, target, algorithm, &options.0).or_raise();
+    TableIterator::once(row)
+}
+
+type TrainRow = (i64, String, i32, String, bool, JsonB);
+
+fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serde_json::Value) -> Result<TrainRow> {
+    let valid_name = !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !valid_name {
+        return Err(CrmError::bad_argument("name", name, "1-63 characters: a letter or _ then letters, digits, _ . -"));
+    }
+    let opts = TrainOptions::parse(algorithm, options)?;
+    let query = source_query(source)?;
+    let loaded = load(&query, target, &opts)?;
+    let trained = model::train(&loaded.columns, &loaded.labels, loaded.test_mask.as_deref(), &loaded.positive, &opts, &interrupt)?;
+    let bytes = registry::encode(Kind::Classifier, &trained.classifier)?;
+    let mut metrics = serde_json::to_value(&trained.metrics).unwrap_or_default();
+    metrics["training_seconds"] = json!(trained.seconds);
+    metrics["candidates"] = json!(trained.candidates.iter().map(|(a, m)| json!({"algorithm": a, "roc_auc": m.roc_auc, "log_loss": m.log_loss})).collect::<Vec<_>>());
+    let hyper = json!({"C": opts.c, "max_iter": opts.max_iter, "tol": opts.tol, "class_weight": if opts.balanced { "balanced" } else { "none" },
+        "test_fraction": opts.test_fraction, "seed": opts.seed, "split": opts.split, "refit": opts.refit, "max_levels": opts.max_levels, "min_level_count": opts.min_level_count});
+    let algorithm_name = trained.classifier.algorithm().to_string();
+    // One training of a name at a time, so versions are dense and the deploy check is sound.
+    Spi::run_with_args("SELECT pg_advisory_xact_lock(hashtext('crm.models:' || $1))", &[name.into()])
+        .map_err(|e| CrmError::InvalidArgument(e.to_string()))?;
+    let (id, version) = Spi::connect_mut(|client| {
+        let t = client.update(
+            "INSERT INTO crm.models (name, version, kind, algorithm, target, positive_class, features, hyperparameters, metrics, training_rows, holdout_rows, model)
+             SELECT $1, coalesce(max(version), 0) + 1, 'classifier', $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM crm.models WHERE name = $1
+             RETURNING id, version",
+            None,
+            &[
+                name.into(),
+                algorithm_name.clone().into(),
+                target.into(),
+                loaded.positive.clone().into(),
+                JsonB(feature_spec(&trained.classifier)).into(),
+                JsonB(hyper).into(),
+                JsonB(metrics.clone()).into(),
+                (trained.training_rows as i64).into(),
+                (trained.holdout_rows as i64).into(),
+                bytes.into(),
+            ],
+        )?;
+        let r = t.first();
+        Ok::<_, pgrx::spi::Error>((r.get::<i64>(1)?.unwrap_or(0), r.get::<i32>(2)?.unwrap_or(0)))
+    })
+    .map_err(|e| CrmError::InvalidArgument(format!("cannot store model \"{name}\": {e}")))?;
+    let current_auc = Spi::get_one_with_args::<f64>(
+        "SELECT (m.metrics->>'roc_auc')::float8 FROM crm.deployments d JOIN crm.models m ON m.id = d.model_id WHERE d.name = $1",
+        &[name.into()],
+    )
+    .ok()
+    .flatten();
+    let deployed_now = Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM crm.deployments WHERE name = $1)", &[name.into()])
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    let auc = trained.metrics.roc_auc;
+    let deploy = !deployed_now || current_auc.is_none_or(|c| auc > c);
+    if deploy {
+        let reason = match current_auc {
+            Some(c) => format!("train_classifier: holdout ROC AUC {auc:.4} > {c:.4}"),
+            None => "train_classifier: first deployed version".to_string(),
+        };
+        registry::sql::deploy_version(name, version, &reason)?;
+    } else {
+        pgrx::notice!(
+            "model \"{name}\" version {version} kept undeployed: holdout ROC AUC {auc:.4} does not beat the deployed version's {:.4}; deploy it with crm.deploy('{name}', {version})",
+            current_auc.unwrap_or(f64::NAN)
+        );
+    }
+    Ok((id, name.to_string(), version, algorithm_name, deploy, JsonB(metrics)))
+}
+
+fn classifier_of(name: &str) -> Result<std::rc::Rc<registry::sql::Deployed>> {
+    deployed(name, Kind::Classifier, |bytes, who| registry::decode::<Classifier>(bytes, Kind::Classifier, who))
+}
+
+thread_local! {
+    static BUFFER: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn score_row(name: &str, row: &AnyElement) -> Result<f64> {
+    let entry = classifier_of(name)?;
+    let model = entry.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))?;
+    let features: Vec<(String, ValueKind)> = model.features.features.iter().map(|f| (f.name().to_string(), f.kind())).collect();
+    let mut cells: Vec<Cell<'_>> = Vec::with_capacity(features.len());
+    read_features(row, entry.id, &features, &mut cells)?;
+    let values: Vec<_> = cells.iter().map(Cell::as_value).collect();
+    Ok(BUFFER.with(|b| model.probability(&values, &mut b.borrow_mut())))
+}
+
+/// Probability of the positive class for a row, by the deployed model `name`.
+#[pg_extern(stable, parallel_safe)]
+fn score(name: &str, row: AnyElement) -> f64 {
+    score_row(name, &row).or_raise()
+}
+
+/// `crm.score` with the model named by the setting `crm.churn_model` (default 'churn').
+#[pg_extern(stable, parallel_safe)]
+fn churn_score(row: AnyElement) -> f64 {
+    let name = CHURN_MODEL.get().and_then(|c| c.into_string().ok()).unwrap_or_else(|| "churn".to_string());
+    score_row(&name, &row).or_raise()
+}
+
+/// Why this row scores as it does: per-feature contributions in log-odds; with the rows
+/// '(other features)' and '(base value)' they add up to the model's log-odds.
+#[pg_extern(stable, parallel_safe)]
+fn explain(
+    name: &str,
+    row: AnyElement,
+    top: default!(i32, 5),
+) -> TableIterator<'static, (name!(feature, String), name!(value, Option<String>), name!(contribution, f64))> {
+    let rows = explain_row(name, &row, top).or_raise();
+    TableIterator::new(rows)
+}
+
+fn explain_row(name: &str, row: &AnyElement, top: i32) -> Result<Vec<(String, Option<String>, f64)>> {
+    if top < 1 {
+        return Err(CrmError::bad_argument("top", top, "a positive number of features"));
+    }
+    let entry = classifier_of(name)?;
+    let model = entry.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))?;
+    let features: Vec<(String, ValueKind)> = model.features.features.iter().map(|f| (f.name().to_string(), f.kind())).collect();
+    let mut cells: Vec<Cell<'_>> = Vec::new();
+    read_features(row, entry.id, &features, &mut cells)?;
+    let values: Vec<_> = cells.iter().map(Cell::as_value).collect();
+    let (base, mut contributions) = model.explain(&values);
+    contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+    let mut out: Vec<(String, Option<String>, f64)> = contributions
+        .iter()
+        .take(top as usize)
+        .map(|c| (features[c.feature].0.clone(), cells[c.feature].display(), c.contribution))
+        .collect();
+    let rest: f64 = contributions.iter().skip(top as usize).map(|c| c.contribution).sum();
+    if contributions.len() > top as usize {
+        out.push(("(other features)".to_string(), None, rest));
+    }
+    out.push(("(base value)".to_string(), None, base));
+    let _ = sigmoid; // probability = sigmoid(sum of contributions)
+    Ok(out)
+}

@@ -1,0 +1,168 @@
+//! Reading a model's features out of a whole-row argument (`crm.score('churn', c)`).
+//!
+//! Columns are matched by name once per (row type, model version) and the row type's
+//! descriptor is copied into a per-backend cache, so each row costs one
+//! `heap_getattr` per feature and no name lookups (see DESIGN.md for the measurements).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use pgrx::prelude::*;
+use pgrx::{AnyElement, FromDatum};
+
+use crate::classify::features::{Value, ValueKind};
+use crate::error::{CrmError, Result};
+
+/// Where each feature sits in a row type, and how to read it.
+pub struct RowMap {
+    tupdesc: pg_sys::TupleDesc,
+    columns: Vec<(i32, pg_sys::Oid, ValueKind)>,
+}
+
+thread_local! {
+    static MAPS: RefCell<HashMap<(pg_sys::Oid, i32, i64), Rc<RowMap>>> = RefCell::new(HashMap::new());
+}
+
+/// A decoded column value that owns nothing: text borrows from the row.
+pub enum Cell<'a> {
+    Null,
+    Number(f64),
+    Text(&'a str),
+    Owned(String),
+}
+
+impl<'a> Cell<'a> {
+    pub fn as_value(&'a self) -> Value<'a> {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Number(x) => Value::Number(*x),
+            Cell::Text(t) => Value::Text(t),
+            Cell::Owned(s) => Value::Text(s),
+        }
+    }
+
+    pub fn display(&self) -> Option<String> {
+        match self {
+            Cell::Null => None,
+            Cell::Number(x) => Some(format!("{x}")),
+            Cell::Text(t) => Some((*t).to_string()),
+            Cell::Owned(s) => Some(s.clone()),
+        }
+    }
+}
+
+/// Header of a composite datum: (type oid, typmod).
+unsafe fn composite_type(header: pg_sys::HeapTupleHeader) -> (pg_sys::Oid, i32) {
+    // SAFETY: a detoasted composite datum's header holds its row type.
+    unsafe { ((*header).t_choice.t_datum.datum_typeid, (*header).t_choice.t_datum.datum_typmod) }
+}
+
+fn row_map(type_oid: pg_sys::Oid, typmod: i32, model_id: i64, features: &[(String, ValueKind)]) -> Result<Rc<RowMap>> {
+    let key = (type_oid, typmod, model_id);
+    if let Some(map) = MAPS.with(|m| m.borrow().get(&key).cloned()) {
+        return Ok(map);
+    }
+    // SAFETY: lookup_rowtype_tupdesc pins the descriptor; we copy it into
+    // TopMemoryContext (it lives as long as the backend's cache) and release the pin.
+    let tupdesc = unsafe {
+        let pinned = pg_sys::lookup_rowtype_tupdesc(type_oid, typmod);
+        let old = pg_sys::MemoryContextSwitchTo(pg_sys::TopMemoryContext);
+        let copy = pg_sys::CreateTupleDescCopy(pinned);
+        pg_sys::MemoryContextSwitchTo(old);
+        pg_sys::DecrTupleDescRefCount(pinned);
+        copy
+    };
+    let natts = unsafe { (*tupdesc).natts } as usize;
+    let mut names: HashMap<String, (i32, pg_sys::Oid)> = HashMap::new();
+    for i in 0..natts {
+        // SAFETY: i < natts.
+        let att = unsafe { &*(*tupdesc).attrs.as_ptr().add(i) };
+        if att.attisdropped {
+            continue;
+        }
+        let name = unsafe { std::ffi::CStr::from_ptr(att.attname.data.as_ptr()) }.to_string_lossy().into_owned();
+        names.insert(name, (att.attnum as i32, att.atttypid));
+    }
+    let mut columns = Vec::with_capacity(features.len());
+    for (name, kind) in features {
+        let Some(&(attnum, typid)) = names.get(name) else {
+            return Err(CrmError::UndefinedColumn(format!(
+                "the row has no column \"{name}\", which the model needs (its features: {})",
+                features.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        };
+        columns.push((attnum, typid, *kind));
+    }
+    let map = Rc::new(RowMap { tupdesc, columns });
+    MAPS.with(|m| m.borrow_mut().insert(key, map.clone()));
+    Ok(map)
+}
+
+const UNIX_EPOCH_IN_PG_DAYS: f64 = 10_957.0;
+
+/// Reads the features of `row` into `cells` (one per feature, in order).
+pub fn read_features<'a>(row: &'a AnyElement, model_id: i64, features: &[(String, ValueKind)], cells: &mut Vec<Cell<'a>>) -> Result<()> {
+    cells.clear();
+    // SAFETY: AnyElement of a composite type holds a composite datum; detoasting gives a
+    // header valid for the rest of this call.
+    let header = unsafe { pg_sys::pg_detoast_datum(row.datum().cast_mut_ptr()) } as pg_sys::HeapTupleHeader;
+    let (type_oid, typmod) = unsafe { composite_type(header) };
+    let map = row_map(type_oid, typmod, model_id, features)?;
+    let mut tuple = pg_sys::HeapTupleData {
+        t_len: unsafe { pgrx::varsize_any(header as *const pg_sys::varlena) } as u32,
+        t_self: pg_sys::ItemPointerData::default(),
+        t_tableOid: pg_sys::InvalidOid,
+        t_data: header,
+    };
+    for &(attnum, typid, kind) in &map.columns {
+        let mut isnull = false;
+        // SAFETY: tuple and descriptor describe the same row type.
+        let datum = unsafe { pg_sys::heap_getattr(&mut tuple, attnum, map.tupdesc, &mut isnull) };
+        let cell = if isnull { Cell::Null } else { unsafe { decode(datum, typid, kind) } };
+        cells.push(cell);
+    }
+    Ok(())
+}
+
+unsafe fn decode<'a>(datum: pg_sys::Datum, typid: pg_sys::Oid, kind: ValueKind) -> Cell<'a> {
+    // SAFETY (whole fn): datum is a non-NULL value of type typid.
+    unsafe {
+        match typid {
+            pg_sys::FLOAT8OID => Cell::Number(f64::from_datum(datum, false).unwrap_or(f64::NAN)),
+            pg_sys::FLOAT4OID => Cell::Number(f32::from_datum(datum, false).unwrap_or(f32::NAN) as f64),
+            pg_sys::INT2OID => Cell::Number(i16::from_datum(datum, false).unwrap_or(0) as f64),
+            pg_sys::INT4OID => Cell::Number(i32::from_datum(datum, false).unwrap_or(0) as f64),
+            pg_sys::INT8OID => Cell::Number(i64::from_datum(datum, false).unwrap_or(0) as f64),
+            pg_sys::BOOLOID => match kind {
+                ValueKind::Text => Cell::Text(if bool::from_datum(datum, false).unwrap_or(false) { "true" } else { "false" }),
+                _ => Cell::Number(bool::from_datum(datum, false).unwrap_or(false) as u8 as f64),
+            },
+            pg_sys::NUMERICOID => {
+                let n = pgrx::AnyNumeric::from_datum(datum, false);
+                Cell::Number(n.and_then(|n| f64::try_from(n).ok()).unwrap_or(f64::NAN))
+            }
+            pg_sys::DATEOID => Cell::Number(datum.value() as i32 as f64 + UNIX_EPOCH_IN_PG_DAYS),
+            pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID => {
+                Cell::Number(datum.value() as i64 as f64 / 86_400_000_000.0 + UNIX_EPOCH_IN_PG_DAYS)
+            }
+            pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::BPCHAROID => match <&str>::from_datum(datum, false) {
+                Some(s) if typid == pg_sys::BPCHAROID => Cell::Text(s.trim_end_matches(' ')),
+                Some(s) => Cell::Text(s),
+                None => Cell::Null,
+            },
+            other => {
+                // Any other type (enums, domains of text, ...): its text form.
+                let mut output = pg_sys::InvalidOid;
+                let mut varlena = false;
+                pg_sys::getTypeOutputInfo(other, &mut output, &mut varlena);
+                let cstr = pg_sys::OidOutputFunctionCall(output, datum);
+                let text = std::ffi::CStr::from_ptr(cstr).to_string_lossy().into_owned();
+                match kind {
+                    ValueKind::Text => Cell::Owned(text),
+                    _ => Cell::Number(text.parse().unwrap_or(f64::NAN)),
+                }
+            }
+        }
+    }
+}
