@@ -5,20 +5,26 @@ SET client_min_messages = warning;
 \echo '--- Churn features as of 2026-07-25 and the label: no order in the 120 days after it'
 DROP TABLE IF EXISTS churn_features;
 CREATE TABLE churn_features AS
-WITH cutoff AS (SELECT timestamptz '2026-07-25' AS at)
-SELECT c.customer_id,
-       c.country,
-       extract(epoch FROM (cutoff.at - max(o.ordered_at))) / 86400 AS days_since_last_order,
-       count(o.*)::int AS orders,
-       sum(o.amount) AS total_spend,
-       avg(o.amount) AS avg_order,
-       (SELECT count(*) FROM events e WHERE e.customer_id = c.customer_id AND e.event_type = 'support_ticket' AND e.occurred_at < cutoff.at)::int AS support_tickets,
-       (SELECT count(*) FROM events e WHERE e.customer_id = c.customer_id AND e.event_type = 'email_open' AND e.occurred_at < cutoff.at)::int AS email_opens,
-       NOT EXISTS (SELECT 1 FROM orders o2 WHERE o2.customer_id = c.customer_id AND o2.ordered_at >= cutoff.at) AS churned
+WITH cutoff AS (SELECT timestamptz '2026-07-25' AS at),
+before AS (
+  SELECT o.customer_id, max(o.ordered_at) AS last_order, count(*)::int AS orders, sum(o.amount) AS total_spend, avg(o.amount) AS avg_order
+  FROM orders o, cutoff WHERE o.ordered_at < cutoff.at GROUP BY o.customer_id),
+after AS (SELECT DISTINCT o.customer_id FROM orders o, cutoff WHERE o.ordered_at >= cutoff.at),
+activity AS (
+  SELECT e.customer_id,
+         count(*) FILTER (WHERE e.event_type = 'support_ticket')::int AS support_tickets,
+         count(*) FILTER (WHERE e.event_type = 'email_open')::int AS email_opens
+  FROM events e, cutoff WHERE e.occurred_at < cutoff.at GROUP BY e.customer_id)
+SELECT c.customer_id, c.country,
+       extract(epoch FROM (cutoff.at - b.last_order)) / 86400 AS days_since_last_order,
+       b.orders, b.total_spend, b.avg_order,
+       coalesce(a.support_tickets, 0) AS support_tickets, coalesce(a.email_opens, 0) AS email_opens,
+       (af.customer_id IS NULL) AS churned
 FROM customers c CROSS JOIN cutoff
-JOIN orders o ON o.customer_id = c.customer_id AND o.ordered_at < cutoff.at
-WHERE c.duplicate_of IS NULL
-GROUP BY c.customer_id, c.country, cutoff.at;
+JOIN before b ON b.customer_id = c.customer_id
+LEFT JOIN activity a ON a.customer_id = c.customer_id
+LEFT JOIN after af ON af.customer_id = c.customer_id
+WHERE c.duplicate_of IS NULL;
 SELECT count(*) AS customers, round(avg(churned::int), 3) AS churn_rate FROM churn_features;
 
 \echo '--- crm.train_classifier: trains, evaluates on a stratified holdout, stores and deploys'

@@ -59,6 +59,37 @@ impl Classifier {
         sigmoid(self.log_odds_encoded(buffer))
     }
 
+    /// Logistic regression in original units: (term, coefficient), the intercept first.
+    /// A numeric column's weight is divided by its standard deviation and its mean folded
+    /// into the intercept, so `1/(1+exp(-(b0 + Σ bᵢ·xᵢ)))` over raw columns (no NULLs)
+    /// is the model's probability. Indicator and one-hot terms are 0/1 columns.
+    pub fn coefficients(&self) -> Option<Vec<(String, f64)>> {
+        let Predictor::Logistic(m) = &self.predictor;
+        let mut intercept = m.intercept;
+        let mut terms = Vec::new();
+        for (i, feature) in self.features.features.iter().enumerate() {
+            let at = self.features.offsets[i];
+            let names = feature.encoded_names();
+            match feature {
+                super::features::Feature::Numeric { mean, std, .. } => {
+                    terms.push((names[0].clone(), m.weights[at] / std));
+                    intercept -= m.weights[at] * mean / std;
+                    for (k, name) in names.iter().enumerate().skip(1) {
+                        terms.push((name.clone(), m.weights[at + k]));
+                    }
+                }
+                super::features::Feature::Categorical { .. } => {
+                    for (k, name) in names.iter().enumerate() {
+                        terms.push((name.clone(), m.weights[at + k]));
+                    }
+                }
+            }
+        }
+        let mut out = vec![("(intercept)".to_string(), intercept)];
+        out.extend(terms);
+        Some(out)
+    }
+
     /// (base value, per-feature contributions): they add up to the row's log-odds.
     /// For logistic regression on standardised inputs this is exact: the base is the
     /// intercept (the log-odds of a customer at every feature's mean), a feature's
@@ -274,5 +305,10 @@ mod tests {
         let p = t.classifier.probability(&values, &mut buf);
         assert!((sigmoid(total) - p).abs() < 1e-12);
         assert!(contributions[1].contribution > 0.5, "plan=c raises the risk");
+        // coefficients in original units reproduce the probability
+        let coef = t.classifier.coefficients().unwrap();
+        let get = |n: &str| coef.iter().find(|(k, _)| k == n).map(|(_, v)| *v).unwrap();
+        let z = get("(intercept)") + get("calls") * 7.0 + get("plan=c");
+        assert!((sigmoid(z) - p).abs() < 1e-9);
     }
 }

@@ -402,3 +402,16 @@ fn explain_row(name: &str, row: &AnyElement, top: i32) -> Result<Vec<(String, Op
     let _ = sigmoid; // probability = sigmoid(sum of contributions)
     Ok(out)
 }
+
+/// The deployed logistic model's coefficients in original units (intercept first): the
+/// model as plain SQL arithmetic, for BI tools and audits.
+#[pg_extern(stable, parallel_safe)]
+fn coefficients(name: &str) -> TableIterator<'static, (name!(term, String), name!(coefficient, f64))> {
+    let rows = (|| -> Result<Vec<(String, f64)>> {
+        let entry = classifier_of(name)?;
+        let model = entry.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))?;
+        model.coefficients().ok_or_else(|| CrmError::Unsupported(format!("model \"{name}\" ({}) has no coefficients", model.algorithm())))
+    })()
+    .or_raise();
+    TableIterator::new(rows)
+}
