@@ -49,7 +49,7 @@ def mlc_churn(conn):
     conn.execute("DROP TABLE IF EXISTS mlc_churn")
     cols = []
     for c in df.columns:
-        t = "bigint" if c == "row_id" else "boolean" if c == "is_test" else "float8" if df[c].dtype.kind in "if" else "text"
+        t = "bigint" if c == "row_id" else "boolean" if c == "is_test" else "float8" if pd.api.types.is_numeric_dtype(df[c]) else "text"
         cols.append(f'"{c}" {t}')
     conn.execute(f"CREATE TABLE mlc_churn ({', '.join(cols)})")
     with conn.cursor().copy("COPY mlc_churn FROM STDIN WITH (FORMAT csv, NULL '')") as cp:
@@ -69,7 +69,7 @@ def mlc_churn(conn):
     y = (df["churn"] == "yes").astype(int).values
     test = df["is_test"].values
     X = df.drop(columns=["row_id", "is_test", "churn"])
-    text_cols = [c for c in X.columns if X[c].dtype == object]
+    text_cols = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
     num_cols = [c for c in X.columns if c not in text_cols]
     onehot = ColumnTransformer([("num", StandardScaler(), num_cols), ("cat", OneHotEncoder(handle_unknown="ignore"), text_cols)])
     ordinal = ColumnTransformer([("num", "passthrough", num_cols),

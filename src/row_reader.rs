@@ -14,7 +14,8 @@ use pgrx::{AnyElement, FromDatum};
 use crate::classify::features::{Value, ValueKind};
 use crate::error::{CrmError, Result};
 
-/// Where each feature sits in a row type, and how to read it.
+/// Where each feature sits in a row type, and how to read it. `features` (names and
+/// kinds, in model order) is only asked for when a row type is first seen.
 pub struct RowMap {
     tupdesc: pg_sys::TupleDesc,
     columns: Vec<(i32, pg_sys::Oid, ValueKind)>,
@@ -58,11 +59,12 @@ unsafe fn composite_type(header: pg_sys::HeapTupleHeader) -> (pg_sys::Oid, i32) 
     unsafe { ((*header).t_choice.t_datum.datum_typeid, (*header).t_choice.t_datum.datum_typmod) }
 }
 
-fn row_map(type_oid: pg_sys::Oid, typmod: i32, model_id: i64, features: &[(String, ValueKind)]) -> Result<Rc<RowMap>> {
+fn row_map(type_oid: pg_sys::Oid, typmod: i32, model_id: i64, features: impl FnOnce() -> Vec<(String, ValueKind)>) -> Result<Rc<RowMap>> {
     let key = (type_oid, typmod, model_id);
     if let Some(map) = MAPS.with(|m| m.borrow().get(&key).cloned()) {
         return Ok(map);
     }
+    let features = features();
     // SAFETY: lookup_rowtype_tupdesc pins the descriptor; we copy it into
     // TopMemoryContext (it lives as long as the backend's cache) and release the pin.
     let tupdesc = unsafe {
@@ -85,7 +87,7 @@ fn row_map(type_oid: pg_sys::Oid, typmod: i32, model_id: i64, features: &[(Strin
         names.insert(name, (att.attnum as i32, att.atttypid));
     }
     let mut columns = Vec::with_capacity(features.len());
-    for (name, kind) in features {
+    for (name, kind) in &features {
         let Some(&(attnum, typid)) = names.get(name) else {
             return Err(CrmError::UndefinedColumn(format!(
                 "the row has no column \"{name}\", which the model needs (its features: {})",
@@ -102,11 +104,19 @@ fn row_map(type_oid: pg_sys::Oid, typmod: i32, model_id: i64, features: &[(Strin
 const UNIX_EPOCH_IN_PG_DAYS: f64 = 10_957.0;
 
 /// Reads the features of `row` into `cells` (one per feature, in order).
-pub fn read_features<'a>(row: &'a AnyElement, model_id: i64, features: &[(String, ValueKind)], cells: &mut Vec<Cell<'a>>) -> Result<()> {
+pub fn read_features<'a>(row: &'a AnyElement, model_id: i64, features: impl FnOnce() -> Vec<(String, ValueKind)>, cells: &mut Vec<Cell<'a>>) -> Result<()> {
+    // SAFETY: an AnyElement row argument is a composite datum that outlives `'a`.
+    unsafe { read_composite(row.datum(), model_id, features, cells) }
+}
+
+/// As `read_features`, for a composite datum.
+///
+/// # Safety
+/// `datum` must be a non-NULL composite (row) datum that stays valid for `'a`.
+pub unsafe fn read_composite<'a>(datum: pg_sys::Datum, model_id: i64, features: impl FnOnce() -> Vec<(String, ValueKind)>, cells: &mut Vec<Cell<'a>>) -> Result<()> {
     cells.clear();
-    // SAFETY: AnyElement of a composite type holds a composite datum; detoasting gives a
-    // header valid for the rest of this call.
-    let header = unsafe { pg_sys::pg_detoast_datum(row.datum().cast_mut_ptr()) } as pg_sys::HeapTupleHeader;
+    // SAFETY: detoasting a composite datum gives a header valid for the rest of this call.
+    let header = unsafe { pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) } as pg_sys::HeapTupleHeader;
     let (type_oid, typmod) = unsafe { composite_type(header) };
     let map = row_map(type_oid, typmod, model_id, features)?;
     let mut tuple = pg_sys::HeapTupleData {

@@ -8,3 +8,4 @@ pub mod metrics;
 pub mod model;
 pub mod options;
 pub mod sql;
+pub mod trigger;

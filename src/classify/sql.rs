@@ -14,7 +14,7 @@ use super::options::TrainOptions;
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::registry::{self, sql::deployed, Kind};
-use crate::row_reader::{read_features, Cell};
+use crate::row_reader::{read_composite, read_features, Cell};
 
 pub static CHURN_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"churn"));
 
@@ -338,6 +338,10 @@ fn classifier_of(name: &str) -> Result<std::rc::Rc<registry::sql::Deployed>> {
     deployed(name, Kind::Classifier, |bytes, who| registry::decode::<Classifier>(bytes, Kind::Classifier, who))
 }
 
+fn feature_list(model: &Classifier) -> Vec<(String, ValueKind)> {
+    model.features.features.iter().map(|f| (f.name().to_string(), f.kind())).collect()
+}
+
 thread_local! {
     static BUFFER: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -345,9 +349,22 @@ thread_local! {
 fn score_row(name: &str, row: &AnyElement) -> Result<f64> {
     let entry = classifier_of(name)?;
     let model = entry.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))?;
-    let features: Vec<(String, ValueKind)> = model.features.features.iter().map(|f| (f.name().to_string(), f.kind())).collect();
-    let mut cells: Vec<Cell<'_>> = Vec::with_capacity(features.len());
-    read_features(row, entry.id, &features, &mut cells)?;
+    let mut cells: Vec<Cell<'_>> = Vec::with_capacity(model.features.features.len());
+    read_features(row, entry.id, || feature_list(model), &mut cells)?;
+    let values: Vec<_> = cells.iter().map(Cell::as_value).collect();
+    Ok(BUFFER.with(|b| model.probability(&values, &mut b.borrow_mut())))
+}
+
+/// The probability for a composite datum (the trigger's new row).
+///
+/// # Safety
+/// `datum` must be a valid, non-NULL composite datum.
+pub unsafe fn score_composite(name: &str, datum: pg_sys::Datum) -> Result<f64> {
+    let entry = classifier_of(name)?;
+    let model = entry.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))?;
+    let mut cells: Vec<Cell<'_>> = Vec::with_capacity(model.features.features.len());
+    // SAFETY: forwarded from the caller.
+    unsafe { read_composite(datum, entry.id, || feature_list(model), &mut cells)? };
     let values: Vec<_> = cells.iter().map(Cell::as_value).collect();
     Ok(BUFFER.with(|b| model.probability(&values, &mut b.borrow_mut())))
 }
@@ -383,9 +400,9 @@ fn explain_row(name: &str, row: &AnyElement, top: i32) -> Result<Vec<(String, Op
     }
     let entry = classifier_of(name)?;
     let model = entry.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))?;
-    let features: Vec<(String, ValueKind)> = model.features.features.iter().map(|f| (f.name().to_string(), f.kind())).collect();
+    let features = feature_list(model);
     let mut cells: Vec<Cell<'_>> = Vec::new();
-    read_features(row, entry.id, &features, &mut cells)?;
+    read_features(row, entry.id, || features.clone(), &mut cells)?;
     let values: Vec<_> = cells.iter().map(Cell::as_value).collect();
     let (base, mut contributions) = model.explain(&values);
     contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
@@ -414,4 +431,61 @@ fn coefficients(name: &str) -> TableIterator<'static, (name!(term, String), name
     })()
     .or_raise();
     TableIterator::new(rows)
+}
+
+/// Scores every row of `source` (a table, view or SELECT) with the deployed model `name`,
+/// returning the row's `key` column as text beside its score. Batched: the source is read
+/// through a cursor 10,000 rows at a time and the model decoded once. (CPU today; the
+/// `crm.device` setting and a CUDA path arrive with GPU scoring.)
+#[pg_extern(stable, parallel_restricted)]
+fn score_batch(name: &str, source: &str, key: &str) -> TableIterator<'static, (name!(key, Option<String>), name!(score, f64))> {
+    TableIterator::new(batch(name, source, key).or_raise())
+}
+
+fn batch(name: &str, source: &str, key: &str) -> Result<Vec<(Option<String>, f64)>> {
+    let query = source_query(source)?;
+    let described = describe(&query)?;
+    if !described.iter().any(|c| c.name == key) {
+        return Err(CrmError::UndefinedColumn(format!(
+            "key column \"{key}\" is not in the source (its columns: {})",
+            described.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let entry = classifier_of(name)?;
+    let model = entry.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))?;
+    let sql = format!("SELECT crm_batch.{}::text, crm_batch FROM ({query}) AS crm_batch", quote_ident(key));
+    let mut out = Vec::new();
+    let mut failure: Option<CrmError> = None;
+    let mut cells: Vec<Cell<'_>> = Vec::with_capacity(model.features.features.len());
+    let mut buffer = Vec::new();
+    Spi::connect(|client| {
+        let mut cursor = client.open_cursor(&sql, &[]);
+        'batches: loop {
+            interrupt();
+            let batch = cursor.fetch(10_000)?;
+            if batch.is_empty() {
+                break;
+            }
+            for row in batch {
+                let key_value = row.get::<String>(1)?;
+                let Some(whole_row) = row.get::<AnyElement>(2)? else {
+                    continue;
+                };
+                let datum = whole_row.datum();
+                // SAFETY: a composite column value, valid while this batch is alive.
+                if let Err(e) = unsafe { read_composite(datum, entry.id, || feature_list(model), &mut cells) } {
+                    failure = Some(e);
+                    break 'batches;
+                }
+                let values: Vec<_> = cells.iter().map(Cell::as_value).collect();
+                out.push((key_value, model.probability(&values, &mut buffer)));
+            }
+        }
+        Ok::<_, pgrx::spi::Error>(())
+    })
+    .map_err(|e| CrmError::InvalidArgument(format!("cannot read source: {e}")))?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }

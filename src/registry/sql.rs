@@ -79,9 +79,15 @@ CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON 
     requires = ["registry", registry_changed]
 );
 
+/// Read-only SPI only: scoring runs in parallel workers, where a read-write SPI call
+/// (which `Spi::get_one` makes) fails with "cannot assign XIDs during a parallel operation".
 fn registry_oids() -> Vec<pg_sys::Oid> {
-    let oid = |name: &str| Spi::get_one::<pg_sys::Oid>(&format!("SELECT to_regclass('{name}')::oid")).ok().flatten();
-    [oid("crm.models"), oid("crm.deployments")].into_iter().flatten().collect()
+    Spi::connect(|client| {
+        let t = client.select("SELECT to_regclass('crm.models')::oid, to_regclass('crm.deployments')::oid", Some(1), &[])?;
+        let row = t.first();
+        Ok::<_, pgrx::spi::Error>([row.get::<pg_sys::Oid>(1)?, row.get::<pg_sys::Oid>(2)?].into_iter().flatten().collect())
+    })
+    .unwrap_or_default()
 }
 
 /// The deployed model called `name`, decoded with `decode` on a cache miss.

@@ -1,0 +1,48 @@
+-- crm.score_trigger keeps a score column fresh as rows are inserted and updated.
+SET client_min_messages = warning;
+CREATE TABLE accounts AS
+SELECT i AS id, (i % 10)::float8 AS calls, (ARRAY['a', 'b'])[1 + i % 2] AS plan, ((i % 10) + (i % 7) > 9) AS churned
+FROM generate_series(1, 500) i;
+SELECT deployed FROM crm.train_classifier('acct', 'accounts', 'churned', 'logistic', '{"key": "id"}');
+CREATE TABLE live_accounts (id int, calls float8, plan text, churn_score float8);
+CREATE TRIGGER score BEFORE INSERT OR UPDATE ON live_accounts
+    FOR EACH ROW EXECUTE FUNCTION crm.score_trigger('acct', 'churn_score');
+INSERT INTO live_accounts SELECT id, calls, plan FROM accounts WHERE id <= 5;
+SELECT l.id, l.churn_score IS NOT NULL AS scored, abs(l.churn_score - crm.score('acct', a)) < 1e-12 AS same_as_score
+FROM live_accounts l JOIN accounts a USING (id) ORDER BY id;
+-- an update rescores the row
+UPDATE live_accounts SET calls = 9 WHERE id = 1;
+SELECT id, abs(churn_score - crm.score('acct', l)) < 1e-12 AS rescored, churn_score > 0.5 AS high_risk FROM live_accounts l WHERE id = 1;
+-- a trigger must be written right
+\set VERBOSITY sqlstate
+CREATE TABLE wrong_type (id int, calls float8, plan text, churn_score text);
+CREATE TRIGGER score BEFORE INSERT ON wrong_type FOR EACH ROW EXECUTE FUNCTION crm.score_trigger('acct', 'churn_score');
+INSERT INTO wrong_type (id, calls, plan) VALUES (1, 1, 'a');
+CREATE TABLE one_arg (id int, calls float8, plan text, churn_score float8);
+CREATE TRIGGER score BEFORE INSERT ON one_arg FOR EACH ROW EXECUTE FUNCTION crm.score_trigger('acct');
+INSERT INTO one_arg (id, calls, plan) VALUES (1, 1, 'a');
+CREATE TABLE after_trigger (id int, calls float8, plan text, churn_score float8);
+CREATE TRIGGER score AFTER INSERT ON after_trigger FOR EACH ROW EXECUTE FUNCTION crm.score_trigger('acct', 'churn_score');
+INSERT INTO after_trigger (id, calls, plan) VALUES (1, 1, 'a');
+CREATE TABLE missing_feature (id int, calls float8, churn_score float8);
+CREATE TRIGGER score BEFORE INSERT ON missing_feature FOR EACH ROW EXECUTE FUNCTION crm.score_trigger('acct', 'churn_score');
+INSERT INTO missing_feature (id, calls) VALUES (1, 1);
+\set VERBOSITY default
+INSERT INTO wrong_type (id, calls, plan) VALUES (1, 1, 'a');
+INSERT INTO one_arg (id, calls, plan) VALUES (1, 1, 'a');
+INSERT INTO after_trigger (id, calls, plan) VALUES (1, 1, 'a');
+INSERT INTO missing_feature (id, calls) VALUES (1, 1);
+-- crm.score_batch: every row of a source, keyed
+SELECT count(*) AS rows, bool_and(abs(b.score - crm.score('acct', a)) < 1e-12) AS same_as_score
+FROM crm.score_batch('acct', 'accounts', 'id') b JOIN accounts a ON a.id::text = b.key;
+SELECT key, round(score::numeric, 3) > 0 AS positive FROM crm.score_batch('acct', 'SELECT * FROM accounts WHERE id <= 3', 'id') ORDER BY key;
+SELECT * FROM crm.score_batch('acct', 'accounts', 'no_such_key');
+SELECT * FROM crm.score_batch('nope', 'accounts', 'id');
+-- Scoring inside parallel workers (each worker loads the model into its own cache)
+CREATE TABLE serial_sum AS SELECT sum(crm.score('acct', a)) AS s FROM accounts a;
+SET force_parallel_mode = on;
+SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+EXPLAIN (COSTS OFF) SELECT sum(crm.score('acct', a)) FROM accounts a;
+SELECT abs(sum(crm.score('acct', a)) - (SELECT s FROM serial_sum)) < 1e-9 AS parallel_equals_serial FROM accounts a;
+SELECT abs(sum(crm.churn_score(a)) - 0) >= 0 AS churn_score_in_worker FROM accounts a WHERE false;
+RESET force_parallel_mode;
