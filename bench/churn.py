@@ -173,10 +173,29 @@ def million_rows(conn):
     print(f"  end to end: in-database {in_db:.2f} s | Python client read + scikit-learn + write back {client:.2f} s | {client / in_db:.1f}x faster (target >= 10x)\n")
 
 
+def trigger(conn):
+    """100,000 inserts with crm.score_trigger against the same inserts without it."""
+    conn.execute("DROP TABLE IF EXISTS live_plain, live_scored")
+    conn.execute("CREATE TABLE live_plain (id bigint, x1 float8, x2 float8, x3 float8, x4 float8, x5 float8, x6 float8, x7 float8, x8 float8, score float8)")
+    conn.execute("CREATE TABLE live_scored (LIKE live_plain)")
+    conn.execute("CREATE TRIGGER s BEFORE INSERT OR UPDATE ON live_scored FOR EACH ROW EXECUTE FUNCTION crm.score_trigger('bench', 'score')")
+    insert = "INSERT INTO {t} (id, x1, x2, x3, x4, x5, x6, x7, x8) SELECT id, x1, x2, x3, x4, x5, x6, x7, x8 FROM score_bench WHERE id <= 100000"
+    plain, scored = [], []
+    for _ in range(5):
+        for table, times in (("live_plain", plain), ("live_scored", scored)):
+            conn.execute(f"TRUNCATE {table}")
+            t0 = time.perf_counter()
+            conn.execute(insert.format(t=table))
+            times.append(time.perf_counter() - t0)
+    p, s = statistics.median(plain), statistics.median(scored)
+    print(f"  trigger: 100,000 inserts {p * 1000:.0f} ms without, {s * 1000:.0f} ms with crm.score_trigger | ratio {s / p:.2f}x (target <= 1.3x)")
+
+
 def main():
     with psycopg.connect(DSN, autocommit=True) as conn:
         mlc_churn(conn)
         million_rows(conn)
+        trigger(conn)
 
 
 if __name__ == "__main__":

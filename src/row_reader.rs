@@ -33,6 +33,17 @@ pub enum Cell<'a> {
     Owned(String),
 }
 
+impl<'v> From<&'v Cell<'_>> for Value<'v> {
+    fn from(cell: &'v Cell<'_>) -> Value<'v> {
+        match cell {
+            Cell::Null => Value::Null,
+            Cell::Number(x) => Value::Number(*x),
+            Cell::Text(t) => Value::Text(t),
+            Cell::Owned(s) => Value::Text(s),
+        }
+    }
+}
+
 impl<'a> Cell<'a> {
     pub fn as_value(&'a self) -> Value<'a> {
         match self {

@@ -54,6 +54,20 @@ impl Classifier {
         }
     }
 
+    /// As `encode`, for anything that yields a `Value` (the scorer's row cells), without
+    /// collecting the values first.
+    pub fn encode_cells<T>(&self, cells: &[T], buffer: &mut Vec<f64>)
+    where
+        for<'v> &'v T: Into<Value<'v>>,
+    {
+        buffer.clear();
+        buffer.resize(self.features.width, 0.0);
+        for (i, (feature, cell)) in self.features.features.iter().zip(cells).enumerate() {
+            let at = self.features.offsets[i];
+            feature.encode(cell.into(), &mut buffer[at..at + feature.width()]);
+        }
+    }
+
     pub fn probability(&self, values: &[Value<'_>], buffer: &mut Vec<f64>) -> f64 {
         self.encode(values, buffer);
         sigmoid(self.log_odds_encoded(buffer))

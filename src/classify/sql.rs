@@ -347,12 +347,8 @@ thread_local! {
 }
 
 fn score_row(name: &str, row: &AnyElement) -> Result<f64> {
-    let entry = classifier_of(name)?;
-    let model = entry.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))?;
-    let mut cells: Vec<Cell<'_>> = Vec::with_capacity(model.features.features.len());
-    read_features(row, entry.id, || feature_list(model), &mut cells)?;
-    let values: Vec<_> = cells.iter().map(Cell::as_value).collect();
-    Ok(BUFFER.with(|b| model.probability(&values, &mut b.borrow_mut())))
+    // SAFETY: an AnyElement row argument is a valid composite datum for this call.
+    unsafe { score_composite(name, row.datum()) }
 }
 
 /// The probability for a composite datum (the trigger's new row).
@@ -365,8 +361,11 @@ pub unsafe fn score_composite(name: &str, datum: pg_sys::Datum) -> Result<f64> {
     let mut cells: Vec<Cell<'_>> = Vec::with_capacity(model.features.features.len());
     // SAFETY: forwarded from the caller.
     unsafe { read_composite(datum, entry.id, || feature_list(model), &mut cells)? };
-    let values: Vec<_> = cells.iter().map(Cell::as_value).collect();
-    Ok(BUFFER.with(|b| model.probability(&values, &mut b.borrow_mut())))
+    Ok(BUFFER.with(|b| {
+        let mut buffer = b.borrow_mut();
+        model.encode_cells(&cells, &mut buffer);
+        sigmoid(model.log_odds_encoded(&buffer))
+    }))
 }
 
 /// Probability of the positive class for a row, by the deployed model `name`.

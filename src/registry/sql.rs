@@ -25,6 +25,7 @@ extension_sql_file!("../../sql/registry.sql", name = "registry", bootstrap);
 /// A deployed model as scoring sees it.
 pub struct Deployed {
     pub id: i64,
+    pub kind: Kind,
     pub name: String,
     pub version: i32,
     pub model: Rc<dyn Any>,
@@ -32,7 +33,8 @@ pub struct Deployed {
 
 #[derive(Default)]
 struct Cache {
-    by_name: HashMap<(String, u8), Rc<Deployed>>,
+    /// Looked up by `&str` on every scored row: no allocation on a hit.
+    by_name: HashMap<String, Rc<Deployed>>,
     registry_oids: Vec<pg_sys::Oid>,
 }
 
@@ -92,8 +94,7 @@ fn registry_oids() -> Vec<pg_sys::Oid> {
 
 /// The deployed model called `name`, decoded with `decode` on a cache miss.
 pub fn deployed<T: 'static>(name: &str, kind: Kind, decode: impl FnOnce(&[u8], &str) -> CrmResult<T>) -> CrmResult<Rc<Deployed>> {
-    let key = (name.to_string(), kind as u8);
-    if let Some(hit) = CACHE.with(|c| c.borrow().by_name.get(&key).cloned()) {
+    if let Some(hit) = CACHE.with(|c| c.borrow().by_name.get(name).filter(|d| d.kind == kind).cloned()) {
         return Ok(hit);
     }
     let row = Spi::connect(|client| {
@@ -119,12 +120,12 @@ pub fn deployed<T: 'static>(name: &str, kind: Kind, decode: impl FnOnce(&[u8], &
     }
     let who = format!("model \"{name}\" version {version}");
     let model: T = decode(&bytes, &who)?;
-    let entry = Rc::new(Deployed { id, name: name.to_string(), version, model: Rc::new(model) });
+    let entry = Rc::new(Deployed { id, kind, name: name.to_string(), version, model: Rc::new(model) });
     let oids = registry_oids();
     CACHE.with(|c| {
         let mut cache = c.borrow_mut();
         cache.registry_oids = oids;
-        cache.by_name.insert(key, entry.clone());
+        cache.by_name.insert(name.to_string(), entry.clone());
     });
     Ok(entry)
 }
