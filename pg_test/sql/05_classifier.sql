@@ -62,7 +62,7 @@ SELECT * FROM crm.train_classifier('x', 'no_such_table', 'churned');
 SELECT * FROM crm.train_classifier('x', 'customers', 'no_such_column');
 SELECT * FROM crm.train_classifier('x', 'customers', 'churned', 'svm');
 SELECT * FROM crm.train_classifier('x', 'customers', 'churned', 'random_forest');
-SELECT * FROM crm.train_classifier('x', 'customers', 'churned', 'auto', '{"learning_rate": 1}');
+SELECT * FROM crm.train_classifier('x', 'customers', 'churned', 'auto', '{"momentum": 1}');
 SELECT * FROM crm.train_classifier('x', 'customers', 'churned', 'auto', '{"test_fraction": 5}');
 SELECT * FROM crm.train_classifier('x', 'SELECT 1 AS a, true AS y FROM generate_series(1, 100)', 'y');
 SELECT * FROM crm.train_classifier('x', 'SELECT i AS a, (i % 3)::text AS y FROM generate_series(1, 100) i', 'y');
@@ -82,6 +82,6 @@ SELECT crm.score('churn', r) FROM (SELECT 1 AS support_calls) r;
 -- The messages name the argument and what is accepted
 SELECT * FROM crm.train_classifier('x', 'no_such_table', 'churned');
 SELECT * FROM crm.train_classifier('x', 'customers', 'no_such_column');
-SELECT * FROM crm.train_classifier('x', 'customers', 'churned', 'auto', '{"learning_rate": 1}');
+SELECT * FROM crm.train_classifier('x', 'customers', 'churned', 'auto', '{"momentum": 1}');
 SELECT * FROM crm.train_classifier('x', 'SELECT i AS a, (i % 3)::text AS y FROM generate_series(1, 100) i', 'y');
 SELECT crm.drop_model('churn', 1);

@@ -2,6 +2,7 @@
 //! algorithms, holdout metrics, and the SQL surface (`train_classifier`, `score`,
 //! `churn_score`, `explain`).
 
+pub mod boosting;
 pub mod features;
 pub mod logistic;
 pub mod metrics;

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::boosting::{self, BoostedTrees};
 use super::features::{Feature, FeatureSet, RawColumn, Value};
 use super::logistic::{self, sigmoid, LogisticModel, LogisticParams};
 use super::metrics::{self, Metrics};
@@ -14,6 +15,7 @@ use crate::error::{CrmError, Result};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Predictor {
     Logistic(LogisticModel),
+    Boosting(BoostedTrees),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +36,7 @@ impl Classifier {
     pub fn algorithm(&self) -> &'static str {
         match self.predictor {
             Predictor::Logistic(_) => "logistic",
+            Predictor::Boosting(_) => "gradient_boosting",
         }
     }
 
@@ -41,6 +44,7 @@ impl Classifier {
     pub fn log_odds_encoded(&self, x: &[f64]) -> f64 {
         match &self.predictor {
             Predictor::Logistic(m) => m.log_odds(x),
+            Predictor::Boosting(m) => m.log_odds(x),
         }
     }
 
@@ -78,7 +82,9 @@ impl Classifier {
     /// into the intercept, so `1/(1+exp(-(b0 + Σ bᵢ·xᵢ)))` over raw columns (no NULLs)
     /// is the model's probability. Indicator and one-hot terms are 0/1 columns.
     pub fn coefficients(&self) -> Option<Vec<(String, f64)>> {
-        let Predictor::Logistic(m) = &self.predictor;
+        let Predictor::Logistic(m) = &self.predictor else {
+            return None;
+        };
         let mut intercept = m.intercept;
         let mut terms = Vec::new();
         for (i, feature) in self.features.features.iter().enumerate() {
@@ -125,6 +131,20 @@ impl Classifier {
                     })
                     .collect();
                 (m.intercept, contributions)
+            }
+            Predictor::Boosting(m) => {
+                let (expected, per_column) = m.contributions(&x, self.features.width);
+                let contributions = self
+                    .features
+                    .features
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        let at = self.features.offsets[i];
+                        Contribution { feature: i, contribution: per_column[at..at + f.width()].iter().sum() }
+                    })
+                    .collect();
+                (expected, contributions)
             }
         }
     }
@@ -207,6 +227,10 @@ fn fit_on(
             let params = LogisticParams { c: options.c, max_iter: options.max_iter, tol: options.tol };
             Predictor::Logistic(logistic::fit(&x, features.width, &y, &w, &params, interrupt)?)
         }
+        Algorithm::GradientBoosting => {
+            let params = boosting::BoostingParams { seed: options.seed, ..options.boosting.clone() };
+            Predictor::Boosting(boosting::fit(&x, features.width, &y, &w, &params, interrupt)?)
+        }
     };
     Ok((features, predictor))
 }
@@ -240,7 +264,7 @@ pub fn train(
         ));
     }
     let candidates_to_try: Vec<Algorithm> = match options.algorithm {
-        Algorithm::Auto => vec![Algorithm::Logistic],
+        Algorithm::Auto => vec![Algorithm::Logistic, Algorithm::GradientBoosting],
         a => vec![a],
     };
     let mut candidates = Vec::new();
@@ -324,5 +348,55 @@ mod tests {
         let get = |n: &str| coef.iter().find(|(k, _)| k == n).map(|(_, v)| *v).unwrap();
         let z = get("(intercept)") + get("calls") * 7.0 + get("plan=c");
         assert!((sigmoid(z) - p).abs() < 1e-9);
+    }
+}
+
+/// mlc_churn with the dataset protocol, outside Postgres (the benchmark runs the same
+/// through SQL). Ignored by default: it needs ../shared/datasets and a release build.
+#[cfg(test)]
+mod mlc_churn {
+    use super::*;
+    use crate::classify::features::ValueKind;
+    use std::collections::HashMap;
+
+    #[test]
+    #[ignore]
+    fn mlc_churn_holdout_auc() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/datasets/mlc_churn.csv");
+        let Ok(text) = std::fs::read_to_string(path) else {
+            eprintln!("skipped: {path} not found");
+            return;
+        };
+        let mut lines = text.lines();
+        let header: Vec<String> = lines.next().unwrap().split(',').map(|s| s.trim_matches('"').to_string()).collect();
+        let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(|s| s.trim_matches('"').to_string()).collect()).collect();
+        let target = header.iter().position(|h| h == "churn").unwrap();
+        let labels: Vec<bool> = rows.iter().map(|r| r[target] == "yes").collect();
+        let test: Vec<bool> = (0..rows.len()).map(|i| (i + 1) % 5 == 0).collect();
+        let mut columns = Vec::new();
+        for (j, name) in header.iter().enumerate() {
+            if j == target {
+                continue;
+            }
+            if rows.iter().all(|r| r[j] == "NA" || r[j].parse::<f64>().is_ok()) {
+                let values = rows.iter().map(|r| r[j].parse().unwrap_or(f64::NAN)).collect();
+                columns.push(RawColumn::Numbers { name: name.clone(), kind: ValueKind::Number, values });
+            } else {
+                let mut dict: HashMap<String, u32> = HashMap::new();
+                let codes = rows.iter().map(|r| { let n = dict.len() as u32; *dict.entry(r[j].clone()).or_insert(n) }).collect();
+                let mut levels = vec![String::new(); dict.len()];
+                for (k, v) in dict { levels[v as usize] = k; }
+                columns.push(RawColumn::Categories { name: name.clone(), codes, levels });
+            }
+        }
+        let variants = std::env::var("MLC_VARIANTS").unwrap_or_else(|_| "{}".into());
+        for (algorithm, o) in [("logistic", "{}".to_string()), ("auto", "{}".to_string())].into_iter().chain(variants.split(';').map(|v| ("gradient_boosting", v.to_string()))) {
+            let opts = TrainOptions::parse(algorithm, &serde_json::from_str(&o).unwrap()).unwrap();
+            eprint!("{o} ");
+            let t = train(&columns, &labels, Some(&test), "yes", &opts, &|| {}).unwrap();
+            eprintln!("{algorithm}: ROC AUC {:.4}, log loss {:.4}, F1 {:.4}, {:.2}s, candidates {:?}",
+                t.metrics.roc_auc, t.metrics.log_loss, t.metrics.f1, t.seconds,
+                t.candidates.iter().map(|(a, m)| (a.clone(), (m.roc_auc * 1e4).round() / 1e4)).collect::<Vec<_>>());
+        }
     }
 }

@@ -9,6 +9,7 @@ use crate::error::{CrmError, Result};
 pub enum Algorithm {
     Auto,
     Logistic,
+    GradientBoosting,
 }
 
 impl Algorithm {
@@ -16,10 +17,11 @@ impl Algorithm {
         match name.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(Algorithm::Auto),
             "logistic" | "logistic_regression" => Ok(Algorithm::Logistic),
-            "random_forest" | "gradient_boosting" => Err(CrmError::Unsupported(format!(
-                "algorithm \"{name}\" is not available in this version of pg_crm; accepted: 'auto', 'logistic'"
+            "gradient_boosting" | "gbt" | "gbm" => Ok(Algorithm::GradientBoosting),
+            "random_forest" => Err(CrmError::Unsupported(format!(
+                "algorithm \"{name}\" is not available in this version of pg_crm; accepted: 'auto', 'logistic', 'gradient_boosting'"
             ))),
-            _ => Err(CrmError::bad_argument("algorithm", name, "'auto' or 'logistic'")),
+            _ => Err(CrmError::bad_argument("algorithm", name, "'auto', 'logistic' or 'gradient_boosting'")),
         }
     }
 }
@@ -40,6 +42,7 @@ pub struct TrainOptions {
     pub c: f64,
     pub max_iter: u64,
     pub tol: f64,
+    pub boosting: super::boosting::BoostingParams,
 }
 
 impl Default for TrainOptions {
@@ -59,11 +62,12 @@ impl Default for TrainOptions {
             c: 1.0,
             max_iter: 200,
             tol: 1e-6,
+            boosting: super::boosting::BoostingParams::default(),
         }
     }
 }
 
-pub const KNOWN_OPTIONS: &str = "test_fraction, seed, split, refit, exclude, key, positive, class_weight, max_levels, min_level_count, C, max_iter, tol";
+pub const KNOWN_OPTIONS: &str = "test_fraction, seed, split, refit, exclude, key, positive, class_weight, max_levels, min_level_count, C, max_iter, tol (logistic), max_trees, learning_rate, max_leaves, min_samples_leaf, l2_regularization, early_stopping, early_stopping_rounds (gradient_boosting)";
 
 fn number(key: &str, v: &Value, min: f64, max: f64, accepted: &str) -> Result<f64> {
     match v.as_f64() {
@@ -116,6 +120,13 @@ impl TrainOptions {
                 "C" | "c" => o.c = number(key, v, 1e-9, 1e12, "a positive number")?,
                 "max_iter" => o.max_iter = number(key, v, 1.0, 100_000.0, "an integer in [1, 100000]")? as u64,
                 "tol" => o.tol = number(key, v, 1e-15, 1.0, "a positive number below 1")?,
+                "max_trees" => o.boosting.max_iter = number(key, v, 1.0, 10_000.0, "an integer in [1, 10000]")? as usize,
+                "learning_rate" => o.boosting.learning_rate = number(key, v, 1e-4, 1.0, "a number in [0.0001, 1]")?,
+                "max_leaves" => o.boosting.max_leaves = number(key, v, 2.0, 4096.0, "an integer in [2, 4096]")? as usize,
+                "min_samples_leaf" => o.boosting.min_samples_leaf = number(key, v, 1.0, 1e9, "a positive integer")? as usize,
+                "l2_regularization" => o.boosting.l2 = number(key, v, 0.0, 1e6, "a non-negative number")?,
+                "early_stopping" => o.boosting.early_stopping = Some(v.as_bool().ok_or_else(|| CrmError::bad_argument("options.early_stopping", v, "true or false"))?),
+                "early_stopping_rounds" => o.boosting.early_stopping_rounds = number(key, v, 1.0, 10_000.0, "an integer in [1, 10000]")? as usize,
                 other => {
                     return Err(CrmError::InvalidArgument(format!(
                         "unknown option \"{other}\" for train_classifier; accepted: {KNOWN_OPTIONS}"
@@ -138,10 +149,11 @@ mod tests {
         assert_eq!(o.test_fraction, 0.3);
         assert!(o.balanced);
         assert_eq!(o.exclude, vec!["id"]);
-        let e = TrainOptions::parse("auto", &json!({"learning_rate": 0.1})).unwrap_err();
-        assert!(e.message().contains("learning_rate") && e.message().contains("test_fraction"));
+        let e = TrainOptions::parse("auto", &json!({"momentum": 0.1})).unwrap_err();
+        assert!(e.message().contains("momentum") && e.message().contains("test_fraction"));
         assert_eq!(TrainOptions::parse("auto", &json!({"test_fraction": 2})).unwrap_err().sqlstate(), "22023");
         assert_eq!(TrainOptions::parse("svm", &json!({})).unwrap_err().sqlstate(), "22023");
         assert_eq!(TrainOptions::parse("random_forest", &json!({})).unwrap_err().sqlstate(), "0A000");
+        assert_eq!(TrainOptions::parse("gradient_boosting", &json!({"max_trees": 50})).unwrap().boosting.max_iter, 50);
     }
 }

@@ -278,7 +278,10 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
     let mut metrics = serde_json::to_value(&trained.metrics).unwrap_or_default();
     metrics["training_seconds"] = json!(trained.seconds);
     metrics["candidates"] = json!(trained.candidates.iter().map(|(a, m)| json!({"algorithm": a, "roc_auc": m.roc_auc, "log_loss": m.log_loss})).collect::<Vec<_>>());
+    let b = &opts.boosting;
     let hyper = json!({"C": opts.c, "max_iter": opts.max_iter, "tol": opts.tol, "class_weight": if opts.balanced { "balanced" } else { "none" },
+        "max_trees": b.max_iter, "learning_rate": b.learning_rate, "max_leaves": b.max_leaves, "min_samples_leaf": b.min_samples_leaf,
+        "l2_regularization": b.l2, "early_stopping_rounds": b.early_stopping_rounds,
         "test_fraction": opts.test_fraction, "seed": opts.seed, "split": opts.split, "refit": opts.refit, "max_levels": opts.max_levels, "min_level_count": opts.min_level_count});
     let algorithm_name = trained.classifier.algorithm().to_string();
     // One training of a name at a time, so versions are dense and the deploy check is sound.

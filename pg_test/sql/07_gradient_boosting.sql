@@ -1,0 +1,31 @@
+-- Gradient-boosted trees: an interaction a linear model cannot see; auto picks the better.
+SET client_min_messages = warning;
+CREATE TABLE subscribers AS
+SELECT i AS id,
+       (abs(hashtext('a' || i)) % 1000) / 1000.0 AS usage_drop,
+       (abs(hashtext('b' || i)) % 1000) / 1000.0 AS price_rise,
+       (ARRAY['monthly', 'annual'])[1 + abs(hashtext('c' || i)) % 2] AS contract
+FROM generate_series(1, 4000) i;
+-- churn when exactly one of the two pressures is high (XOR), on monthly contracts mostly
+ALTER TABLE subscribers ADD COLUMN churned boolean;
+UPDATE subscribers SET churned = ((usage_drop > 0.5) <> (price_rise > 0.5)) AND (contract = 'monthly' OR abs(hashtext('d' || id)) % 4 = 0);
+SELECT name, algorithm, (metrics->>'roc_auc')::float8 > 0.95 AS high_auc
+FROM crm.train_classifier('xor_trees', 'subscribers', 'churned', 'gradient_boosting', '{"key": "id"}');
+SELECT name, algorithm FROM crm.train_classifier('xor_linear', 'subscribers', 'churned', 'logistic', '{"key": "id"}');
+SELECT (SELECT roc_auc FROM crm.model_summary WHERE name = 'xor_trees') > (SELECT roc_auc FROM crm.model_summary WHERE name = 'xor_linear') + 0.1 AS trees_beat_linear;
+SELECT algorithm, jsonb_array_length(metrics->'candidates') AS candidates
+FROM crm.train_classifier('xor_auto', 'subscribers', 'churned', 'auto', '{"key": "id"}');
+-- path contributions add up to the log-odds for trees too
+SELECT abs(sum(contribution) - (SELECT ln(p / (1 - p)) FROM (SELECT crm.score('xor_trees', s) p FROM subscribers s WHERE id = 7) q)) < 1e-9 AS adds_up
+FROM crm.explain('xor_trees', (SELECT s FROM subscribers s WHERE id = 7), 10);
+SELECT count(*) AS features FROM crm.explain('xor_trees', (SELECT s FROM subscribers s WHERE id = 7), 10) WHERE feature NOT LIKE '(%';
+-- scores are probabilities, also in parallel workers
+SET force_parallel_mode = on;
+SELECT min(crm.score('xor_trees', s)) >= 0 AND max(crm.score('xor_trees', s)) <= 1 AS in_range FROM subscribers s;
+RESET force_parallel_mode;
+-- a tree model has no coefficients
+\set VERBOSITY sqlstate
+SELECT * FROM crm.coefficients('xor_trees');
+\set VERBOSITY default
+SELECT * FROM crm.coefficients('xor_trees');
+SELECT * FROM crm.train_classifier('x', 'subscribers', 'churned', 'gradient_boosting', '{"max_leaves": 1}');
