@@ -46,3 +46,8 @@ EXPLAIN (COSTS OFF) SELECT sum(crm.score('acct', a)) FROM accounts a;
 SELECT abs(sum(crm.score('acct', a)) - (SELECT s FROM serial_sum)) < 1e-9 AS parallel_equals_serial FROM accounts a;
 SELECT abs(sum(crm.churn_score(a)) - 0) >= 0 AS churn_score_in_worker FROM accounts a WHERE false;
 RESET force_parallel_mode;
+-- CREATE TABLE AS with a parallel plan: the leader loads the model inside a parallel operation
+SELECT version FROM crm.deploy('acct', 1);
+SET max_parallel_workers_per_gather = 2;
+CREATE TABLE scored_ctas AS SELECT id, crm.score('acct', a) AS s FROM accounts a;
+SELECT count(*) AS scored, bool_and(s BETWEEN 0 AND 1) AS in_range FROM scored_ctas;

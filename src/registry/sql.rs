@@ -81,15 +81,59 @@ CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON 
     requires = ["registry", registry_changed]
 );
 
-/// Read-only SPI only: scoring runs in parallel workers, where a read-write SPI call
-/// (which `Spi::get_one` makes) fails with "cannot assign XIDs during a parallel operation".
-fn registry_oids() -> Vec<pg_sys::Oid> {
-    Spi::connect(|client| {
-        let t = client.select("SELECT to_regclass('crm.models')::oid, to_regclass('crm.deployments')::oid", Some(1), &[])?;
-        let row = t.first();
-        Ok::<_, pgrx::spi::Error>([row.get::<pg_sys::Oid>(1)?, row.get::<pg_sys::Oid>(2)?].into_iter().flatten().collect())
-    })
-    .unwrap_or_default()
+/// The deployed row of `name`: (id, version, kind, bytes, registry table oids).
+///
+/// Raw SPI with `read_only = true`, always: scoring runs inside parallel queries (in
+/// workers and in the leader, also under CREATE TABLE AS), where any read-write SPI call
+/// fails ("cannot start commands during a parallel operation"); pgrx's `select` decides
+/// read-only-ness per transaction, so it cannot be used here.
+type DeployedRow = (i64, i32, String, Vec<u8>, Vec<pg_sys::Oid>);
+
+fn read_deployed(name: &str) -> CrmResult<Option<DeployedRow>> {
+    use pgrx::{FromDatum, IntoDatum};
+    const QUERY: &std::ffi::CStr = c"SELECT m.id, m.version, m.kind, m.model, to_regclass('crm.models')::oid, to_regclass('crm.deployments')::oid FROM crm.deployments d JOIN crm.models m ON m.id = d.model_id WHERE d.name = $1";
+    // SAFETY: SPI is connected and finished around the query on the backend thread; the
+    // values are copied out before SPI_finish frees the tuple table.
+    unsafe {
+        if pg_sys::SPI_connect() != pg_sys::SPI_OK_CONNECT as i32 {
+            return Err(CrmError::UndefinedTable("cannot read the model registry (SPI_connect failed)".into()));
+        }
+        let mut argtypes = [pg_sys::TEXTOID];
+        let mut values = [name.into_datum().unwrap_or(pg_sys::Datum::from(0))];
+        let nulls = [b' ' as std::ffi::c_char];
+        let rc = pg_sys::SPI_execute_with_args(QUERY.as_ptr(), 1, argtypes.as_mut_ptr(), values.as_mut_ptr(), nulls.as_ptr(), true, 1);
+        let mut out = None;
+        if rc == pg_sys::SPI_OK_SELECT as i32 && pg_sys::SPI_processed == 1 && !pg_sys::SPI_tuptable.is_null() {
+            let table = &*pg_sys::SPI_tuptable;
+            let tuple = *table.vals;
+            let get = |col: i32| {
+                let mut isnull = false;
+                let d = pg_sys::SPI_getbinval(tuple, table.tupdesc, col, &mut isnull);
+                (d, isnull)
+            };
+            let (id, n1) = get(1);
+            let (version, n2) = get(2);
+            let (kind, n3) = get(3);
+            let (bytes, n4) = get(4);
+            let (models_oid, n5) = get(5);
+            let (deployments_oid, n6) = get(6);
+            if !(n1 || n2 || n3 || n4) {
+                let oids = [(models_oid, n5), (deployments_oid, n6)].into_iter().filter(|(_, n)| !n).map(|(d, _)| pg_sys::Oid::from(d.value() as u32)).collect();
+                out = Some((
+                    i64::from_datum(id, false).unwrap_or(0),
+                    i32::from_datum(version, false).unwrap_or(0),
+                    String::from_datum(kind, false).unwrap_or_default(),
+                    Vec::<u8>::from_datum(bytes, false).unwrap_or_default(),
+                    oids,
+                ));
+            }
+        }
+        pg_sys::SPI_finish();
+        if rc < 0 {
+            return Err(CrmError::UndefinedTable(format!("cannot read the model registry (SPI error {rc})")));
+        }
+        Ok(out)
+    }
 }
 
 /// The deployed model called `name`, decoded with `decode` on a cache miss.
@@ -97,20 +141,7 @@ pub fn deployed<T: 'static>(name: &str, kind: Kind, decode: impl FnOnce(&[u8], &
     if let Some(hit) = CACHE.with(|c| c.borrow().by_name.get(name).filter(|d| d.kind == kind).cloned()) {
         return Ok(hit);
     }
-    let row = Spi::connect(|client| {
-        let table = client.select(
-            "SELECT m.id, m.version, m.kind, m.model FROM crm.deployments d JOIN crm.models m ON m.id = d.model_id WHERE d.name = $1",
-            Some(1),
-            &[name.into()],
-        )?;
-        if table.is_empty() {
-            return Ok::<_, pgrx::spi::Error>(None);
-        }
-        let row = table.first();
-        Ok(Some((row.get::<i64>(1)?, row.get::<i32>(2)?, row.get::<String>(3)?, row.get::<Vec<u8>>(4)?)))
-    })
-    .map_err(|e| CrmError::UndefinedTable(format!("cannot read the model registry: {e}")))?;
-    let Some((Some(id), Some(version), Some(stored_kind), Some(bytes))) = row else {
+    let Some((id, version, stored_kind, bytes, oids)) = read_deployed(name)? else {
         return Err(CrmError::UnknownModel(format!(
             "no deployed model named \"{name}\"; train one with crm.train_classifier or deploy a version with crm.deploy"
         )));
@@ -121,7 +152,6 @@ pub fn deployed<T: 'static>(name: &str, kind: Kind, decode: impl FnOnce(&[u8], &
     let who = format!("model \"{name}\" version {version}");
     let model: T = decode(&bytes, &who)?;
     let entry = Rc::new(Deployed { id, kind, name: name.to_string(), version, model: Rc::new(model) });
-    let oids = registry_oids();
     CACHE.with(|c| {
         let mut cache = c.borrow_mut();
         cache.registry_oids = oids;
