@@ -125,11 +125,39 @@ pub fn read_features<'a>(row: &'a AnyElement, model_id: i64, features: impl FnOn
 /// # Safety
 /// `datum` must be a non-NULL composite (row) datum that stays valid for `'a`.
 pub unsafe fn read_composite<'a>(datum: pg_sys::Datum, model_id: i64, features: impl FnOnce() -> Vec<(String, ValueKind)>, cells: &mut Vec<Cell<'a>>) -> Result<()> {
+    let mut no_memo = None;
+    // SAFETY: forwarded.
+    unsafe { read_composite_memo(datum, model_id, features, cells, &mut no_memo) }
+}
+
+/// The row map of the last row type seen by one call site (see `classify::sql::score`).
+pub type RowMapMemo = Option<((pg_sys::Oid, i32, i64), Rc<RowMap>)>;
+
+/// As `read_composite`, remembering the row map in `memo` so that a call site scoring
+/// rows of one type skips the per-backend map lookup.
+///
+/// # Safety
+/// As `read_composite`.
+pub unsafe fn read_composite_memo<'a>(
+    datum: pg_sys::Datum,
+    model_id: i64,
+    features: impl FnOnce() -> Vec<(String, ValueKind)>,
+    cells: &mut Vec<Cell<'a>>,
+    memo: &mut RowMapMemo,
+) -> Result<()> {
     cells.clear();
     // SAFETY: detoasting a composite datum gives a header valid for the rest of this call.
     let header = unsafe { pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) } as pg_sys::HeapTupleHeader;
     let (type_oid, typmod) = unsafe { composite_type(header) };
-    let map = row_map(type_oid, typmod, model_id, features)?;
+    let key = (type_oid, typmod, model_id);
+    let map = match memo {
+        Some((k, map)) if *k == key => map.clone(),
+        _ => {
+            let map = row_map(type_oid, typmod, model_id, features)?;
+            *memo = Some((key, map.clone()));
+            map
+        }
+    };
     let mut tuple = pg_sys::HeapTupleData {
         t_len: unsafe { pgrx::varsize_any(header as *const pg_sys::varlena) } as u32,
         t_self: pg_sys::ItemPointerData::default(),

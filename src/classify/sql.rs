@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::ffi::CString;
 
 use pgrx::prelude::*;
-use pgrx::{AnyElement, GucContext, GucFlags, GucRegistry, GucSetting, JsonB};
+use pgrx::{AnyElement, GucContext, GucFlags, GucRegistry, GucSetting, JsonB, PgMemoryContexts};
 use serde_json::json;
 
 use super::features::{RawColumn, ValueKind, NULL_CODE};
@@ -14,7 +14,7 @@ use super::options::TrainOptions;
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::registry::{self, sql::deployed, Kind};
-use crate::row_reader::{read_composite, read_features, Cell};
+use crate::row_reader::{read_composite, read_composite_memo, read_features, Cell, RowMapMemo};
 
 pub static CHURN_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"churn"));
 
@@ -349,11 +349,6 @@ thread_local! {
     static BUFFER: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn score_row(name: &str, row: &AnyElement) -> Result<f64> {
-    // SAFETY: an AnyElement row argument is a valid composite datum for this call.
-    unsafe { score_composite(name, row.datum()) }
-}
-
 /// The probability for a composite datum (the trigger's new row).
 ///
 /// # Safety
@@ -371,17 +366,47 @@ pub unsafe fn score_composite(name: &str, datum: pg_sys::Datum) -> Result<f64> {
     }))
 }
 
+/// What one call site (one `crm.score(...)` in one statement) keeps between rows, in
+/// `fn_extra`: the model and the row map of the last row type. Lives for the statement,
+/// so a deploy committed elsewhere is seen by the next statement, as the cache promises.
+struct CallMemo {
+    name: String,
+    model: std::rc::Rc<registry::sql::Deployed>,
+    row_map: RowMapMemo,
+    buffer: Vec<f64>,
+}
+
+fn score_with_memo(name: &str, datum: pg_sys::Datum, fcinfo: pg_sys::FunctionCallInfo) -> Result<f64> {
+    // SAFETY: fcinfo and its flinfo are valid for this call; fn_extra is ours.
+    let flinfo = unsafe { (*fcinfo).flinfo };
+    let slot = unsafe { &mut (*flinfo).fn_extra };
+    if slot.is_null() || unsafe { &*(*slot as *const CallMemo) }.name != name {
+        let memo = CallMemo { name: name.to_string(), model: classifier_of(name)?, row_map: None, buffer: Vec::new() };
+        // SAFETY: fn_mcxt outlives the flinfo; the memo is dropped when it is reset.
+        let ptr = PgMemoryContexts::For(unsafe { (*flinfo).fn_mcxt }).leak_and_drop_on_delete(memo);
+        *slot = ptr as *mut std::ffi::c_void;
+    }
+    // SAFETY: set just above or by an earlier row of this statement.
+    let memo = unsafe { &mut *(*slot as *mut CallMemo) };
+    let model = memo.model.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))?;
+    let mut cells: Vec<Cell<'_>> = Vec::with_capacity(model.features.features.len());
+    // SAFETY: a composite datum valid for this call.
+    unsafe { read_composite_memo(datum, memo.model.id, || feature_list(model), &mut cells, &mut memo.row_map)? };
+    model.encode_cells(&cells, &mut memo.buffer);
+    Ok(sigmoid(model.log_odds_encoded(&memo.buffer)))
+}
+
 /// Probability of the positive class for a row, by the deployed model `name`.
 #[pg_extern(stable, parallel_safe)]
-fn score(name: &str, row: AnyElement) -> f64 {
-    score_row(name, &row).or_raise()
+fn score(name: &str, row: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
+    score_with_memo(name, row.datum(), fcinfo).or_raise()
 }
 
 /// `crm.score` with the model named by the setting `crm.churn_model` (default 'churn').
 #[pg_extern(stable, parallel_safe)]
-fn churn_score(row: AnyElement) -> f64 {
+fn churn_score(row: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
     let name = CHURN_MODEL.get().and_then(|c| c.into_string().ok()).unwrap_or_else(|| "churn".to_string());
-    score_row(&name, &row).or_raise()
+    score_with_memo(&name, row.datum(), fcinfo).or_raise()
 }
 
 /// Why this row scores as it does: per-feature contributions in log-odds; with the rows
