@@ -52,6 +52,16 @@ pub enum Value<'a> {
     Text(&'a str),
 }
 
+impl<'v> From<&'v Value<'_>> for Value<'v> {
+    fn from(value: &'v Value<'_>) -> Value<'v> {
+        match *value {
+            Value::Null => Value::Null,
+            Value::Number(x) => Value::Number(x),
+            Value::Text(t) => Value::Text(t),
+        }
+    }
+}
+
 impl Feature {
     pub fn name(&self) -> &str {
         match self {

@@ -50,12 +50,7 @@ impl Classifier {
 
     /// Encodes raw values (one per feature, in `features` order) into `buffer`.
     pub fn encode(&self, values: &[Value<'_>], buffer: &mut Vec<f64>) {
-        buffer.clear();
-        buffer.resize(self.features.width, 0.0);
-        for (i, (feature, value)) in self.features.features.iter().zip(values).enumerate() {
-            let at = self.features.offsets[i];
-            feature.encode(*value, &mut buffer[at..at + feature.width()]);
-        }
+        self.encode_cells(values, buffer)
     }
 
     /// As `encode`, for anything that yields a `Value` (the scorer's row cells), without
@@ -117,36 +112,22 @@ impl Classifier {
     pub fn explain(&self, values: &[Value<'_>]) -> (f64, Vec<Contribution>) {
         let mut x = Vec::new();
         self.encode(values, &mut x);
-        match &self.predictor {
-            Predictor::Logistic(m) => {
-                let contributions = self
-                    .features
-                    .features
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| {
-                        let at = self.features.offsets[i];
-                        let c = (at..at + f.width()).map(|j| m.weights[j] * x[j]).sum();
-                        Contribution { feature: i, contribution: c }
-                    })
-                    .collect();
-                (m.intercept, contributions)
-            }
-            Predictor::Boosting(m) => {
-                let (expected, per_column) = m.contributions(&x, self.features.width);
-                let contributions = self
-                    .features
-                    .features
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| {
-                        let at = self.features.offsets[i];
-                        Contribution { feature: i, contribution: per_column[at..at + f.width()].iter().sum() }
-                    })
-                    .collect();
-                (expected, contributions)
-            }
-        }
+        // contributions per encoded column, then summed per input feature
+        let (base, per_column): (f64, Vec<f64>) = match &self.predictor {
+            Predictor::Logistic(m) => (m.intercept, m.weights.iter().zip(&x).map(|(w, v)| w * v).collect()),
+            Predictor::Boosting(m) => m.contributions(&x, self.features.width),
+        };
+        let contributions = self
+            .features
+            .features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let at = self.features.offsets[i];
+                Contribution { feature: i, contribution: per_column[at..at + f.width()].iter().sum() }
+            })
+            .collect();
+        (base, contributions)
     }
 }
 
