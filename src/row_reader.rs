@@ -146,17 +146,32 @@ pub unsafe fn read_composite_memo<'a>(
     memo: &mut RowMapMemo,
 ) -> Result<()> {
     cells.clear();
+    // SAFETY: forwarded.
+    unsafe { for_each_feature(datum, model_id, features, memo, |_, cell| cells.push(cell)) }
+}
+
+/// The core of the readers: calls `each(feature index, value)` for the model's features
+/// of one composite datum, in model order, without collecting them (the per-row scoring
+/// path encodes straight into its buffer).
+///
+/// # Safety
+/// As `read_composite`.
+pub unsafe fn for_each_feature<'a>(
+    datum: pg_sys::Datum,
+    model_id: i64,
+    features: impl FnOnce() -> Vec<(String, ValueKind)>,
+    memo: &mut RowMapMemo,
+    mut each: impl FnMut(usize, Cell<'a>),
+) -> Result<()> {
     // SAFETY: detoasting a composite datum gives a header valid for the rest of this call.
     let header = unsafe { pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) } as pg_sys::HeapTupleHeader;
     let (type_oid, typmod) = unsafe { composite_type(header) };
     let key = (type_oid, typmod, model_id);
-    let map = match memo {
-        Some((k, map)) if *k == key => map.clone(),
-        _ => {
-            let map = row_map(type_oid, typmod, model_id, features)?;
-            *memo = Some((key, map.clone()));
-            map
-        }
+    if !matches!(memo, Some((k, _)) if *k == key) {
+        *memo = Some((key, row_map(type_oid, typmod, model_id, features)?));
+    }
+    let Some((_, map)) = memo.as_ref() else {
+        return Ok(());
     };
     let mut tuple = pg_sys::HeapTupleData {
         t_len: unsafe { pgrx::varsize_any(header as *const pg_sys::varlena) } as u32,
@@ -164,12 +179,11 @@ pub unsafe fn read_composite_memo<'a>(
         t_tableOid: pg_sys::InvalidOid,
         t_data: header,
     };
-    for &(attnum, typid, kind) in &map.columns {
+    for (i, &(attnum, typid, kind)) in map.columns.iter().enumerate() {
         let mut isnull = false;
         // SAFETY: tuple and descriptor describe the same row type.
         let datum = unsafe { pg_sys::heap_getattr(&mut tuple, attnum, map.tupdesc, &mut isnull) };
-        let cell = if isnull { Cell::Null } else { unsafe { decode(datum, typid, kind) } };
-        cells.push(cell);
+        each(i, if isnull { Cell::Null } else { unsafe { decode(datum, typid, kind) } });
     }
     Ok(())
 }

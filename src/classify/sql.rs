@@ -14,7 +14,7 @@ use super::options::TrainOptions;
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::registry::{self, sql::deployed, Kind};
-use crate::row_reader::{read_composite, read_composite_memo, read_features, Cell, RowMapMemo};
+use crate::row_reader::{for_each_feature, read_composite, read_features, Cell, RowMapMemo};
 
 pub static CHURN_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"churn"));
 
@@ -389,11 +389,18 @@ fn score_with_memo(name: &str, datum: pg_sys::Datum, fcinfo: pg_sys::FunctionCal
     // SAFETY: set just above or by an earlier row of this statement.
     let memo = unsafe { &mut *(*slot as *mut CallMemo) };
     let model = memo.model.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))?;
-    let mut cells: Vec<Cell<'_>> = Vec::with_capacity(model.features.features.len());
+    let features = &model.features;
+    let buffer = &mut memo.buffer;
+    buffer.resize(features.width, 0.0);
     // SAFETY: a composite datum valid for this call.
-    unsafe { read_composite_memo(datum, memo.model.id, || feature_list(model), &mut cells, &mut memo.row_map)? };
-    model.encode_cells(&cells, &mut memo.buffer);
-    Ok(sigmoid(model.log_odds_encoded(&memo.buffer)))
+    unsafe {
+        for_each_feature(datum, memo.model.id, || feature_list(model), &mut memo.row_map, |i, cell| {
+            let at = features.offsets[i];
+            let feature = &features.features[i];
+            feature.encode((&cell).into(), &mut buffer[at..at + feature.width()]);
+        })?
+    };
+    Ok(sigmoid(model.log_odds_encoded(buffer)))
 }
 
 /// Probability of the positive class for a row, by the deployed model `name`.
