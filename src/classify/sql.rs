@@ -171,13 +171,17 @@ fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
     let mut target_levels: HashMap<String, u32> = HashMap::new();
     let mut test_mask: Vec<bool> = Vec::new();
     let nf = features.len();
-    Spi::connect(|client| {
-        let mut cursor = client.open_cursor(&sql, &[]);
-        loop {
-            interrupt();
+    // Each batch is fetched in an SPI session of its own, so its tuple table is freed
+    // before the next: memory holds the compact columns, not the fetched rows.
+    let spi_error = |e: pgrx::spi::Error| CrmError::InvalidArgument(format!("cannot read source: {e}"));
+    let cursor_name = Spi::connect(|client| Ok::<_, pgrx::spi::Error>(client.open_cursor(&sql, &[]).detach_into_name())).map_err(spi_error)?;
+    loop {
+        interrupt();
+        let more = Spi::connect(|client| {
+            let mut cursor = client.find_cursor(&cursor_name)?;
             let batch = cursor.fetch(10_000)?;
             if batch.is_empty() {
-                break;
+                return Ok::<_, pgrx::spi::Error>(false); // dropping the cursor closes it
             }
             for row in batch {
                 for (i, (_, kind)) in features.iter().enumerate() {
@@ -201,10 +205,14 @@ fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
                     test_mask.push(row.get::<bool>(nf + 2)?.unwrap_or(false));
                 }
             }
+            cursor.detach_into_name();
+            Ok(true)
+        })
+        .map_err(spi_error)?;
+        if !more {
+            break;
         }
-        Ok::<_, pgrx::spi::Error>(())
-    })
-    .map_err(|e| CrmError::InvalidArgument(format!("cannot read source: {e}")))?;
+    }
 
     let mut levels: Vec<String> = vec![String::new(); target_levels.len()];
     for (k, v) in &target_levels {
