@@ -125,30 +125,14 @@ pub fn read_features<'a>(row: &'a AnyElement, model_id: i64, features: impl FnOn
 /// # Safety
 /// `datum` must be a non-NULL composite (row) datum that stays valid for `'a`.
 pub unsafe fn read_composite<'a>(datum: pg_sys::Datum, model_id: i64, features: impl FnOnce() -> Vec<(String, ValueKind)>, cells: &mut Vec<Cell<'a>>) -> Result<()> {
+    cells.clear();
     let mut no_memo = None;
     // SAFETY: forwarded.
-    unsafe { read_composite_memo(datum, model_id, features, cells, &mut no_memo) }
+    unsafe { for_each_feature(datum, model_id, features, &mut no_memo, |_, cell| cells.push(cell)) }
 }
 
 /// The row map of the last row type seen by one call site (see `classify::sql::score`).
 pub type RowMapMemo = Option<((pg_sys::Oid, i32, i64), Rc<RowMap>)>;
-
-/// As `read_composite`, remembering the row map in `memo` so that a call site scoring
-/// rows of one type skips the per-backend map lookup.
-///
-/// # Safety
-/// As `read_composite`.
-pub unsafe fn read_composite_memo<'a>(
-    datum: pg_sys::Datum,
-    model_id: i64,
-    features: impl FnOnce() -> Vec<(String, ValueKind)>,
-    cells: &mut Vec<Cell<'a>>,
-    memo: &mut RowMapMemo,
-) -> Result<()> {
-    cells.clear();
-    // SAFETY: forwarded.
-    unsafe { for_each_feature(datum, model_id, features, memo, |_, cell| cells.push(cell)) }
-}
 
 /// The core of the readers: calls `each(feature index, value)` for the model's features
 /// of one composite datum, in model order, without collecting them (the per-row scoring

@@ -50,15 +50,14 @@ pub fn roc_auc(p: &[f64], y: &[bool]) -> f64 {
     (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
 }
 
-/// Average precision (scikit-learn's definition: Σ (Rₙ − Rₙ₋₁)·Pₙ over thresholds).
-pub fn average_precision(p: &[f64], y: &[bool]) -> f64 {
+/// The precision-recall sweep shared by average precision and the best-F1 threshold:
+/// for each distinct score from high to low, (score, true positives, false positives)
+/// counted over every row scoring at least that much.
+fn sweep(p: &[f64], y: &[bool]) -> Vec<(f64, f64, f64)> {
     let mut order: Vec<usize> = (0..p.len()).collect();
     order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
-    let pos = y.iter().filter(|&&v| v).count() as f64;
-    if pos == 0.0 {
-        return f64::NAN;
-    }
-    let (mut tp, mut fp, mut ap, mut last_recall) = (0.0, 0.0, 0.0, 0.0);
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut out = Vec::new();
     let mut i = 0;
     while i < order.len() {
         let mut j = i;
@@ -66,12 +65,28 @@ pub fn average_precision(p: &[f64], y: &[bool]) -> f64 {
             if y[order[j]] { tp += 1.0 } else { fp += 1.0 }
             j += 1;
         }
-        let recall = tp / pos;
-        ap += (recall - last_recall) * tp / (tp + fp);
-        last_recall = recall;
+        out.push((p[order[i]], tp, fp));
         i = j;
     }
-    ap
+    out
+}
+
+/// Average precision (scikit-learn's definition: Σ (Rₙ − Rₙ₋₁)·Pₙ over thresholds).
+pub fn average_precision(p: &[f64], y: &[bool]) -> f64 {
+    let pos = y.iter().filter(|&&v| v).count() as f64;
+    if pos == 0.0 {
+        return f64::NAN;
+    }
+    let mut last_recall = 0.0;
+    sweep(p, y)
+        .into_iter()
+        .map(|(_, tp, fp)| {
+            let recall = tp / pos;
+            let step = (recall - last_recall) * tp / (tp + fp);
+            last_recall = recall;
+            step
+        })
+        .sum()
 }
 
 fn prf(tp: f64, fp: f64, fnn: f64) -> (f64, f64, f64) {
@@ -95,23 +110,14 @@ pub fn evaluate(p: &[f64], y: &[bool]) -> Metrics {
     }
     let (tn, fp, fnn, tp) = (cm[0][0] as f64, cm[0][1] as f64, cm[1][0] as f64, cm[1][1] as f64);
     let (precision, recall, f1) = prf(tp, fp, fnn);
-    // best F1 over all thresholds, sweeping scores from high to low
-    let mut order: Vec<usize> = (0..p.len()).collect();
-    order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+    // best F1 over all thresholds
     let pos = y.iter().filter(|&&v| v).count() as f64;
-    let (mut best, mut stp, mut sfp) = ((0.0, 0.5, 0.0, 0.0), 0.0, 0.0);
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j < order.len() && p[order[j]] == p[order[i]] {
-            if y[order[j]] { stp += 1.0 } else { sfp += 1.0 }
-            j += 1;
-        }
+    let mut best = (0.0, 0.5, 0.0, 0.0);
+    for (threshold, stp, sfp) in sweep(p, y) {
         let (pr, rc, f) = prf(stp, sfp, pos - stp);
         if f > best.0 {
-            best = (f, p[order[i]], pr, rc);
+            best = (f, threshold, pr, rc);
         }
-        i = j;
     }
     Metrics {
         roc_auc: roc_auc(p, y),
