@@ -7,12 +7,15 @@
 
 ::pgrx::pg_module_magic!(name, version);
 
+pub mod aggregate;
 pub mod classify;
 pub mod clean;
 pub mod error;
 pub mod features;
 pub mod registry;
 pub mod row_reader;
+pub mod segment;
+pub mod source;
 
 /// Runs when a backend loads the library: settings and the registry cache's invalidation.
 #[pgrx::pg_guard]

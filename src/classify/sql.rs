@@ -14,6 +14,7 @@ use super::options::TrainOptions;
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::registry::{self, sql::deployed, Kind};
+use crate::source::{check_model_name, ColumnInfo, deployed_metrics, describe, find_column, interrupt, quote_ident, source_query, store_model, NewModel};
 use crate::row_reader::{for_each_feature, read_composite, read_features, Cell, RowMapMemo};
 
 pub static CHURN_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"churn"));
@@ -27,41 +28,6 @@ pub fn register_gucs() {
         GucContext::Userset,
         GucFlags::default(),
     );
-}
-
-/// `name` quoted as an SQL identifier.
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// The source as a query: a SELECT/WITH/VALUES/TABLE text is used as given; anything else
-/// must name a table or view (resolved by Postgres, then quoted by it).
-fn source_query(source: &str) -> Result<String> {
-    let head = source.trim_start().trim_start_matches('(').trim_start().to_ascii_lowercase();
-    if ["select", "with", "values", "table"].iter().any(|k| head.starts_with(k) && head[k.len()..].starts_with(|c: char| c.is_whitespace() || c == '(')) {
-        return Ok(format!("SELECT * FROM ({source}) AS crm_source"));
-    }
-    let relation = Spi::get_one_with_args::<String>("SELECT to_regclass($1)::text", &[source.into()])
-        .ok()
-        .flatten()
-        .ok_or_else(|| CrmError::UndefinedTable(format!("relation \"{source}\" does not exist (source must name a table or view, or be a SELECT)")))?;
-    Ok(format!("SELECT * FROM {relation}"))
-}
-
-struct ColumnInfo {
-    name: String,
-    type_oid: pg_sys::Oid,
-}
-
-fn describe(query: &str) -> Result<Vec<ColumnInfo>> {
-    Spi::connect(|client| {
-        let table = client.select(&format!("{query} LIMIT 0"), None, &[])?;
-        let n = table.columns()?;
-        (1..=n)
-            .map(|i| Ok(ColumnInfo { name: table.column_name(i)?, type_oid: table.column_type_oid(i)?.value() }))
-            .collect::<std::result::Result<Vec<_>, pgrx::spi::Error>>()
-    })
-    .map_err(|e| CrmError::InvalidArgument(format!("cannot read source: {e}")))
 }
 
 fn value_kind(type_oid: pg_sys::Oid) -> Option<ValueKind> {
@@ -115,10 +81,6 @@ fn positive_class(values: &[String], explicit: Option<&str>, target: &str) -> Re
     }
 }
 
-fn interrupt() {
-    pg_sys::check_for_interrupts!();
-}
-
 struct Loaded {
     columns: Vec<RawColumn>,
     labels: Vec<bool>,
@@ -128,14 +90,7 @@ struct Loaded {
 
 fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
     let described = describe(query)?;
-    let find = |name: &str, what: &str| {
-        described.iter().find(|c| c.name == name).ok_or_else(|| {
-            CrmError::UndefinedColumn(format!(
-                "{what} column \"{name}\" is not in the source (its columns: {})",
-                described.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-            ))
-        })
-    };
+    let find = |name: &str, what: &str| find_column(&described, name, what);
     find(target, "target")?;
     for e in &options.exclude {
         find(e, "options.exclude")?;
@@ -271,13 +226,7 @@ fn train_classifier(
 type TrainRow = (i64, String, i32, String, bool, JsonB);
 
 fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serde_json::Value) -> Result<TrainRow> {
-    let valid_name = !name.is_empty()
-        && name.len() <= 63
-        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if !valid_name {
-        return Err(CrmError::bad_argument("name", name, "1-63 characters: a letter or _ then letters, digits, _ . -"));
-    }
+    check_model_name(name)?;
     let opts = TrainOptions::parse(algorithm, options)?;
     let query = source_query(source)?;
     let loaded = load(&query, target, &opts)?;
@@ -292,38 +241,21 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
         "l2_regularization": b.l2, "early_stopping_rounds": b.early_stopping_rounds,
         "test_fraction": opts.test_fraction, "seed": opts.seed, "split": opts.split, "refit": opts.refit, "max_levels": opts.max_levels, "min_level_count": opts.min_level_count});
     let algorithm_name = trained.classifier.algorithm().to_string();
-    // One training of a name at a time, so versions are dense and the deploy check is sound.
-    Spi::run_with_args("SELECT pg_advisory_xact_lock(hashtext('crm.models:' || $1))", &[name.into()])
-        .map_err(|e| CrmError::InvalidArgument(e.to_string()))?;
-    let (id, version) = Spi::connect_mut(|client| {
-        let t = client.update(
-            "INSERT INTO crm.models (name, version, kind, algorithm, target, positive_class, features, hyperparameters, metrics, training_rows, holdout_rows, model)
-             SELECT $1, coalesce(max(version), 0) + 1, 'classifier', $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM crm.models WHERE name = $1
-             RETURNING id, version",
-            None,
-            &[
-                name.into(),
-                algorithm_name.clone().into(),
-                target.into(),
-                loaded.positive.clone().into(),
-                JsonB(feature_spec(&trained.classifier)).into(),
-                JsonB(hyper).into(),
-                JsonB(metrics.clone()).into(),
-                (trained.training_rows as i64).into(),
-                (trained.holdout_rows as i64).into(),
-                bytes.into(),
-            ],
-        )?;
-        let r = t.first();
-        Ok::<_, pgrx::spi::Error>((r.get::<i64>(1)?.unwrap_or(0), r.get::<i32>(2)?.unwrap_or(0)))
-    })
-    .map_err(|e| CrmError::InvalidArgument(format!("cannot store model \"{name}\": {e}")))?;
-    let current_auc = Spi::get_one_with_args::<f64>(
-        "SELECT (m.metrics->>'roc_auc')::float8 FROM crm.deployments d JOIN crm.models m ON m.id = d.model_id WHERE d.name = $1",
-        &[name.into()],
-    )
-    .ok()
-    .flatten();
+    // store_model locks the name for the transaction, so the deploy check below is sound.
+    let (id, version) = store_model(NewModel {
+        name,
+        kind: Kind::Classifier,
+        algorithm: &algorithm_name,
+        target: Some(target),
+        positive_class: Some(&loaded.positive),
+        features: feature_spec(&trained.classifier),
+        hyperparameters: hyper,
+        metrics: metrics.clone(),
+        training_rows: trained.training_rows as i64,
+        holdout_rows: Some(trained.holdout_rows as i64),
+        bytes,
+    })?;
+    let current_auc = deployed_metrics(name).and_then(|m| m["roc_auc"].as_f64());
     let deployed_now = Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM crm.deployments WHERE name = $1)", &[name.into()])
         .ok()
         .flatten()

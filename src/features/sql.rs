@@ -9,10 +9,11 @@
 use std::ffi::CStr;
 
 use pgrx::prelude::*;
-use pgrx::{Internal, PgMemoryContexts, StringInfo};
+use pgrx::{Internal, StringInfo};
 use serde::{Deserialize, Serialize};
 
 use super::scaler::{Method, ScalerParams, ScalerState};
+use crate::aggregate::{aggregate_context, into_context, leak_into, V1_FINFO};
 use crate::error::sql::OrRaise;
 use crate::error::CrmError;
 
@@ -46,30 +47,13 @@ impl InOutFuncs for Scaler {
     }
 }
 
-/// The aggregate memory context of the current call, or an ERROR outside an aggregate.
-fn aggregate_context(fcinfo: pg_sys::FunctionCallInfo, function: &str) -> pg_sys::MemoryContext {
-    let mut context: pg_sys::MemoryContext = std::ptr::null_mut();
-    // SAFETY: fcinfo is the live call info Postgres passed to this function.
-    let is_aggregate = unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut context) } != 0;
-    if !is_aggregate {
-        CrmError::InvalidArgument(format!("{function} can only be called as part of an aggregate")).raise();
-    }
-    context
-}
-
-fn into_context(state: ScalerState, context: pg_sys::MemoryContext) -> Internal {
-    let ptr = PgMemoryContexts::For(context).leak_and_drop_on_delete(state);
-    Internal::from(Some(pg_sys::Datum::from(ptr)))
-}
-
 /// The per-row transition of both `scaler_agg` forms, as a raw V1 function: pgrx's
 /// `#[pg_extern]` wrapper converts every argument on every row (the method text
 /// included), which cost about a third of the aggregate's time here. This reads the
 /// state and `x` directly and the method only on a group's first row.
 #[no_mangle]
 pub extern "C" fn pg_finfo_crm_scaler_agg_trans() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
+    &V1_FINFO
 }
 
 /// # Safety
@@ -106,8 +90,7 @@ pub unsafe extern "C-unwind" fn crm_scaler_agg_trans(fcinfo: pg_sys::FunctionCal
     };
     let mut fresh = ScalerState::new(method);
     fresh.add(x);
-    let ptr = PgMemoryContexts::For(aggregate_context(fcinfo, "scaler_agg_trans")).leak_and_drop_on_delete(fresh);
-    pg_sys::Datum::from(ptr)
+    leak_into(fresh, aggregate_context(fcinfo, "scaler_agg_trans"))
 }
 
 #[pg_extern(immutable, parallel_safe)]

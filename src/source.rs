@@ -1,0 +1,140 @@
+//! What every training function shares on the SQL side: turning the `source` argument
+//! into a query, describing its columns, quoting identifiers, checking a model name,
+//! and storing a trained model as the next version of its name.
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+
+use crate::error::{CrmError, Result};
+use crate::registry::Kind;
+
+/// `name` quoted as an SQL identifier.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The source as a query: a SELECT/WITH/VALUES/TABLE text is used as given; anything else
+/// must name a table or view (resolved by Postgres, then quoted by it).
+pub fn source_query(source: &str) -> Result<String> {
+    let head = source.trim_start().trim_start_matches('(').trim_start().to_ascii_lowercase();
+    if ["select", "with", "values", "table"].iter().any(|k| head.starts_with(k) && head[k.len()..].starts_with(|c: char| c.is_whitespace() || c == '(')) {
+        return Ok(format!("SELECT * FROM ({source}) AS crm_source"));
+    }
+    let relation = Spi::get_one_with_args::<String>("SELECT to_regclass($1)::text", &[source.into()])
+        .ok()
+        .flatten()
+        .ok_or_else(|| CrmError::UndefinedTable(format!("relation \"{source}\" does not exist (source must name a table or view, or be a SELECT)")))?;
+    Ok(format!("SELECT * FROM {relation}"))
+}
+
+pub struct ColumnInfo {
+    pub name: String,
+    pub type_oid: pg_sys::Oid,
+}
+
+/// The columns of a query's result, in order.
+pub fn describe(query: &str) -> Result<Vec<ColumnInfo>> {
+    Spi::connect(|client| {
+        let table = client.select(&format!("{query} LIMIT 0"), None, &[])?;
+        let n = table.columns()?;
+        (1..=n)
+            .map(|i| Ok(ColumnInfo { name: table.column_name(i)?, type_oid: table.column_type_oid(i)?.value() }))
+            .collect::<std::result::Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .map_err(|e| CrmError::InvalidArgument(format!("cannot read source: {e}")))
+}
+
+/// The column called `name`, or 42703 listing the source's columns.
+pub fn find_column<'a>(described: &'a [ColumnInfo], name: &str, what: &str) -> Result<&'a ColumnInfo> {
+    described.iter().find(|c| c.name == name).ok_or_else(|| {
+        CrmError::UndefinedColumn(format!(
+            "{what} column \"{name}\" is not in the source (its columns: {})",
+            described.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+/// Numeric SQL types, read as float8.
+pub fn is_numeric(type_oid: pg_sys::Oid) -> bool {
+    matches!(
+        type_oid,
+        pg_sys::FLOAT8OID | pg_sys::FLOAT4OID | pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::NUMERICOID
+    )
+}
+
+/// Lets a query cancel (pg_cancel_backend, statement_timeout) a long computation.
+pub fn interrupt() {
+    pg_sys::check_for_interrupts!();
+}
+
+/// Model names are identifiers of 1-63 characters (the registry's CHECK says the same).
+pub fn check_model_name(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(CrmError::bad_argument("name", name, "1-63 characters: a letter or _ then letters, digits, _ . -"))
+    }
+}
+
+/// A trained model's row in `crm.models`, less what the registry fills in.
+pub struct NewModel<'a> {
+    pub name: &'a str,
+    pub kind: Kind,
+    pub algorithm: &'a str,
+    pub target: Option<&'a str>,
+    pub positive_class: Option<&'a str>,
+    pub features: serde_json::Value,
+    pub hyperparameters: serde_json::Value,
+    pub metrics: serde_json::Value,
+    pub training_rows: i64,
+    pub holdout_rows: Option<i64>,
+    pub bytes: Vec<u8>,
+}
+
+/// Stores `model` as the next version of its name; returns (id, version). Takes a
+/// transaction-scoped advisory lock on the name, so concurrent trainings of one name
+/// get dense versions and see each other's deployments.
+pub fn store_model(model: NewModel<'_>) -> Result<(i64, i32)> {
+    let name = model.name;
+    Spi::run_with_args("SELECT pg_advisory_xact_lock(hashtext('crm.models:' || $1))", &[name.into()])
+        .map_err(|e| CrmError::InvalidArgument(e.to_string()))?;
+    Spi::connect_mut(|client| {
+        let t = client.update(
+            "INSERT INTO crm.models (name, version, kind, algorithm, target, positive_class, features, hyperparameters, metrics, training_rows, holdout_rows, model)
+             SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM crm.models WHERE name = $1
+             RETURNING id, version",
+            None,
+            &[
+                name.into(),
+                model.kind.name().into(),
+                model.algorithm.into(),
+                model.target.into(),
+                model.positive_class.into(),
+                JsonB(model.features).into(),
+                JsonB(model.hyperparameters).into(),
+                JsonB(model.metrics).into(),
+                model.training_rows.into(),
+                model.holdout_rows.into(),
+                model.bytes.into(),
+            ],
+        )?;
+        let r = t.first();
+        Ok::<_, pgrx::spi::Error>((r.get::<i64>(1)?.unwrap_or(0), r.get::<i32>(2)?.unwrap_or(0)))
+    })
+    .map_err(|e| CrmError::InvalidArgument(format!("cannot store model \"{name}\": {e}")))
+}
+
+/// The metrics of the version of `name` deployed now, if any.
+pub fn deployed_metrics(name: &str) -> Option<serde_json::Value> {
+    Spi::get_one_with_args::<JsonB>(
+        "SELECT m.metrics FROM crm.deployments d JOIN crm.models m ON m.id = d.model_id WHERE d.name = $1",
+        &[name.into()],
+    )
+    .ok()
+    .flatten()
+    .map(|j| j.0)
+}
