@@ -8,7 +8,7 @@ use pgrx::{Internal, PgMemoryContexts};
 use crate::error::CrmError;
 
 /// The aggregate memory context of the current call, or an ERROR outside an aggregate.
-pub fn aggregate_context(fcinfo: pg_sys::FunctionCallInfo, function: &str) -> pg_sys::MemoryContext {
+pub(crate) fn aggregate_context(fcinfo: pg_sys::FunctionCallInfo, function: &str) -> pg_sys::MemoryContext {
     let mut context: pg_sys::MemoryContext = std::ptr::null_mut();
     // SAFETY: fcinfo is the live call info Postgres passed to this function.
     let is_aggregate = unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut context) } != 0;

@@ -12,6 +12,7 @@ pub mod classify;
 pub mod clean;
 pub mod error;
 pub mod features;
+pub mod options;
 pub mod registry;
 pub mod row_reader;
 pub mod segment;

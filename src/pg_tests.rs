@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(bad, 0);
     }
 
-    #[pg_test(error = "no deployed model named \"missing\"; train one with crm.train_classifier or deploy a version with crm.deploy")]
+    #[pg_test(error = "no deployed classifier model named \"missing\"; train one with crm.train_classifier or deploy a version with crm.deploy")]
     fn unknown_model_is_an_error() {
         Spi::get_one::<f64>("SELECT crm.score('missing', r) FROM (SELECT 1 AS a) r").unwrap();
     }

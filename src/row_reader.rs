@@ -76,14 +76,13 @@ fn row_map(type_oid: pg_sys::Oid, typmod: i32, model_id: i64, features: impl FnO
         return Ok(map);
     }
     let features = features();
-    // SAFETY: lookup_rowtype_tupdesc pins the descriptor; we copy it into
-    // TopMemoryContext (it lives as long as the backend's cache) and release the pin.
+    // SAFETY: the copy is made in TopMemoryContext (it lives as long as the backend's
+    // cache). lookup_rowtype_tupdesc_copy serves named row types and the anonymous
+    // record types of ROW(...) alike (the latter have no reference count to release).
     let tupdesc = unsafe {
-        let pinned = pg_sys::lookup_rowtype_tupdesc(type_oid, typmod);
         let old = pg_sys::MemoryContextSwitchTo(pg_sys::TopMemoryContext);
-        let copy = pg_sys::CreateTupleDescCopy(pinned);
+        let copy = pg_sys::lookup_rowtype_tupdesc_copy(type_oid, typmod);
         pg_sys::MemoryContextSwitchTo(old);
-        pg_sys::DecrTupleDescRefCount(pinned);
         copy
     };
     let natts = unsafe { (*tupdesc).natts } as usize;
@@ -114,8 +113,36 @@ fn row_map(type_oid: pg_sys::Oid, typmod: i32, model_id: i64, features: impl FnO
 
 const UNIX_EPOCH_IN_PG_DAYS: f64 = 10_957.0;
 
+thread_local! {
+    /// The last argument type found to be a row type: most calls repeat it.
+    static LAST_ROW_TYPE: std::cell::Cell<pg_sys::Oid> = const { std::cell::Cell::new(pg_sys::InvalidOid) };
+}
+
+/// The `row anyelement` argument must be a row (`crm.score('m', c)` with `c` a table
+/// alias, or a `ROW(...)`): a scalar there — easy to pass when a column shares the
+/// alias's name — is an error, never read as a tuple.
+pub fn check_row(row: &AnyElement, function: &str) -> Result<()> {
+    let type_oid = row.oid();
+    if LAST_ROW_TYPE.with(|last| last.get()) == type_oid {
+        return Ok(());
+    }
+    // SAFETY: a catalog lookup of a valid type oid.
+    if unsafe { pg_sys::type_is_rowtype(type_oid) } {
+        LAST_ROW_TYPE.with(|last| last.set(type_oid));
+        return Ok(());
+    }
+    // SAFETY: as above.
+    let type_name = unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be(type_oid)) }.to_string_lossy().into_owned();
+    Err(CrmError::bad_argument(
+        "row",
+        format!("a value of type {type_name}"),
+        &format!("a whole row, such as crm.{function}('model', c) FROM customers c, or ROW(...) (a column with the alias's name hides the row)"),
+    ))
+}
+
 /// Reads the features of `row` into `cells` (one per feature, in order).
 pub fn read_features<'a>(row: &'a AnyElement, model_id: i64, features: impl FnOnce() -> Vec<(String, ValueKind)>, cells: &mut Vec<Cell<'a>>) -> Result<()> {
+    check_row(row, "explain")?;
     // SAFETY: an AnyElement row argument is a composite datum that outlives `'a`.
     unsafe { read_composite(row.datum(), model_id, features, cells) }
 }

@@ -15,7 +15,7 @@ use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::registry::{self, sql::deployed, Kind};
 use crate::source::{check_model_name, ColumnInfo, deployed_metrics, describe, find_column, interrupt, quote_ident, source_query, store_model, NewModel};
-use crate::row_reader::{for_each_feature, read_composite, read_features, Cell, RowMapMemo};
+use crate::row_reader::{check_row, for_each_feature, read_composite, read_features, Cell, RowMapMemo};
 
 pub static CHURN_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"churn"));
 
@@ -346,6 +346,7 @@ fn score_with_memo(name: &str, datum: pg_sys::Datum, fcinfo: pg_sys::FunctionCal
 /// Probability of the positive class for a row, by the deployed model `name`.
 #[pg_extern(stable, parallel_safe)]
 fn score(name: &str, row: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
+    check_row(&row, "score").or_raise();
     score_with_memo(name, row.datum(), fcinfo).or_raise()
 }
 
@@ -353,6 +354,7 @@ fn score(name: &str, row: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
 #[pg_extern(stable, parallel_safe)]
 fn churn_score(row: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
     let name = CHURN_MODEL.get().and_then(|c| c.into_string().ok()).unwrap_or_else(|| "churn".to_string());
+    check_row(&row, "churn_score").or_raise();
     score_with_memo(&name, row.datum(), fcinfo).or_raise()
 }
 

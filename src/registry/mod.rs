@@ -37,6 +37,16 @@ impl Kind {
         }
     }
 
+    /// The SQL function that trains models of this kind.
+    pub fn training_function(self) -> &'static str {
+        match self {
+            Kind::Classifier => "train_classifier",
+            Kind::Segments => "train_segments",
+            Kind::Recommender => "train_recommender",
+            Kind::Clv => "train_clv",
+        }
+    }
+
     fn from_tag(tag: u8) -> Option<Kind> {
         Some(match tag {
             1 => Kind::Classifier,

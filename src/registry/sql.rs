@@ -143,7 +143,9 @@ pub fn deployed<T: 'static>(name: &str, kind: Kind, decode: impl FnOnce(&[u8], &
     }
     let Some((id, version, stored_kind, bytes, oids)) = read_deployed(name)? else {
         return Err(CrmError::UnknownModel(format!(
-            "no deployed model named \"{name}\"; train one with crm.train_classifier or deploy a version with crm.deploy"
+            "no deployed {} model named \"{name}\"; train one with crm.{} or deploy a version with crm.deploy",
+            kind.name(),
+            kind.training_function()
         )));
     };
     if stored_kind != kind.name() {

@@ -300,7 +300,7 @@ pub const SEGMENT_NAMES: [&str; 11] = [
 pub fn rfm_segment(r: i32, f: i32, m: i32) -> Result<&'static str> {
     for (name, score) in [("r", r), ("f", f), ("m", m)] {
         if !(1..=5).contains(&score) {
-            return Err(CrmError::bad_argument(name, &score.to_string(), "an RFM score from 1 to 5"));
+            return Err(CrmError::bad_argument(name, score, "an RFM score from 1 to 5"));
         }
     }
     let fm = (f + m + 1) / 2;

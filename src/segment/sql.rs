@@ -1,0 +1,265 @@
+//! SQL surface of k-means segments: `train_segments`, `segment`, `segment_distance`,
+//! `segment_profile`.
+
+use pgrx::prelude::*;
+use pgrx::{AnyElement, JsonB, PgMemoryContexts};
+use serde_json::json;
+
+use super::model::{self, SegmentModel, SegmentOptions};
+use crate::classify::features::ValueKind;
+use crate::error::sql::OrRaise;
+use crate::error::{CrmError, Result};
+use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
+use crate::row_reader::{check_row, for_each_feature, Cell, RowMapMemo};
+use crate::source::{check_model_name, describe, find_column, interrupt, is_numeric, quote_ident, source_query, store_model, NewModel};
+
+/// Reads the chosen columns of `query` as one row-major float8 matrix (NaN for NULL),
+/// a batch per SPI session so fetched tuples are freed as it goes.
+fn read_matrix(query: &str, columns: &[String]) -> Result<Vec<f64>> {
+    let select: Vec<String> = columns.iter().map(|c| format!("{}::float8", quote_ident(c))).collect();
+    let sql = format!("SELECT {} FROM ({query}) AS crm_training", select.join(", "));
+    let d = columns.len();
+    let mut data: Vec<f64> = Vec::new();
+    let spi_error = |e: pgrx::spi::Error| CrmError::InvalidArgument(format!("cannot read source: {e}"));
+    let cursor_name = Spi::connect(|client| Ok::<_, pgrx::spi::Error>(client.open_cursor(&sql, &[]).detach_into_name())).map_err(spi_error)?;
+    loop {
+        interrupt();
+        let more = Spi::connect(|client| {
+            let mut cursor = client.find_cursor(&cursor_name)?;
+            let batch = cursor.fetch(10_000)?;
+            if batch.is_empty() {
+                return Ok::<_, pgrx::spi::Error>(false);
+            }
+            data.reserve(batch.len() * d);
+            for row in batch {
+                for j in 1..=d {
+                    data.push(row.get::<f64>(j)?.unwrap_or(f64::NAN));
+                }
+            }
+            cursor.detach_into_name();
+            Ok(true)
+        })
+        .map_err(spi_error)?;
+        if !more {
+            break;
+        }
+    }
+    Ok(data)
+}
+
+/// The feature columns: `options.features`, else every numeric column but the key and
+/// the excluded ones.
+fn feature_columns(query: &str, opts: &SegmentOptions) -> Result<Vec<String>> {
+    let described = describe(query)?;
+    for e in &opts.exclude {
+        find_column(&described, e, "options.exclude")?;
+    }
+    if let Some(k) = &opts.key {
+        find_column(&described, k, "options.key")?;
+    }
+    if let Some(listed) = &opts.features {
+        if listed.is_empty() {
+            return Err(CrmError::bad_argument("options.features", "[]", "a non-empty array of numeric column names"));
+        }
+        for name in listed {
+            let c = find_column(&described, name, "options.features")?;
+            if !is_numeric(c.type_oid) {
+                return Err(CrmError::bad_argument("options.features", name, "numeric columns (integer, numeric, real, double precision)"));
+            }
+        }
+        return Ok(listed.clone());
+    }
+    let columns: Vec<String> = described
+        .iter()
+        .filter(|c| is_numeric(c.type_oid) && !opts.exclude.contains(&c.name) && opts.key.as_deref() != Some(&c.name))
+        .map(|c| c.name.clone())
+        .collect();
+    if columns.is_empty() {
+        return Err(CrmError::InvalidArgument(format!(
+            "the source has no numeric column to segment on (its columns: {}); k-means needs numeric features",
+            described.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(columns)
+}
+
+fn feature_spec(model: &SegmentModel) -> serde_json::Value {
+    json!(model
+        .features
+        .iter()
+        .map(|f| json!({
+            "column": f.name, "type": "numeric",
+            "preprocessing": if f.log1p { "log1p, standardise" } else { "standardise" },
+            "mean": f.mean, "std": f.std, "log1p": f.log1p,
+        }))
+        .collect::<Vec<_>>())
+}
+
+/// k-means segments of the rows of `source` on its numeric columns, stored as the next
+/// version of `name` (deployed unless `options.deploy` is false). `k` NULL chooses k in
+/// 2..10 by silhouette.
+#[pg_extern(volatile, parallel_unsafe)]
+fn train_segments(
+    name: &str,
+    source: &str,
+    k: default!(Option<i32>, "NULL"),
+    options: default!(JsonB, "'{}'"),
+) -> TableIterator<'static, (name!(id, i64), name!(name, String), name!(version, i32), name!(k, i32), name!(deployed, bool), name!(metrics, JsonB))> {
+    TableIterator::once(train(name, source, k, &options.0).or_raise())
+}
+
+type TrainRow = (i64, String, i32, i32, bool, JsonB);
+
+fn train(name: &str, source: &str, k: Option<i32>, options: &serde_json::Value) -> Result<TrainRow> {
+    check_model_name(name)?;
+    let opts = SegmentOptions::parse(options)?;
+    let query = source_query(source)?;
+    let columns = feature_columns(&query, &opts)?;
+    let data = read_matrix(&query, &columns)?;
+    // Worker threads never call Postgres; this thread polls for a cancel and, once the
+    // fit stops, raises it as Postgres's own error.
+    // SAFETY: reading a flag Postgres sets from its signal handlers.
+    let should_stop = || unsafe { pg_sys::InterruptPending != 0 };
+    let trained = match model::train(&columns, data, k.map(i64::from), &opts, &should_stop) {
+        Err(e) if should_stop() => {
+            interrupt();
+            return Err(e);
+        }
+        other => other?,
+    };
+    let bytes = registry::encode(Kind::Segments, &trained.model)?;
+    let hyper = json!({
+        "k": k, "n_init": opts.n_init, "max_iter": opts.max_iter, "tol": opts.tol, "seed": opts.seed,
+        "k_min": opts.k_min, "k_max": opts.k_max, "silhouette_sample": opts.silhouette_sample,
+        "log1p": trained.model.features.iter().filter(|f| f.log1p).map(|f| f.name.clone()).collect::<Vec<_>>(),
+    });
+    let (id, version) = store_model(NewModel {
+        name,
+        kind: Kind::Segments,
+        algorithm: "kmeans",
+        target: None,
+        positive_class: None,
+        features: feature_spec(&trained.model),
+        hyperparameters: hyper,
+        metrics: trained.metrics.clone(),
+        training_rows: trained.training_rows as i64,
+        holdout_rows: None,
+        bytes,
+    })?;
+    if opts.deploy {
+        registry::sql::deploy_version(name, version, "train_segments: newest version")?;
+    } else {
+        pgrx::notice!("model \"{name}\" version {version} kept undeployed (options.deploy = false); deploy it with crm.deploy('{name}', {version})");
+    }
+    Ok((id, name.to_string(), version, trained.model.k as i32, opts.deploy, JsonB(trained.metrics)))
+}
+
+fn segments_of(name: &str) -> Result<std::rc::Rc<Deployed>> {
+    deployed(name, Kind::Segments, |bytes, who| registry::decode::<SegmentModel>(bytes, Kind::Segments, who))
+}
+
+fn model_of<'a>(entry: &'a Deployed, name: &str) -> Result<&'a SegmentModel> {
+    entry.model.downcast_ref::<SegmentModel>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a segments model")))
+}
+
+/// What one call site keeps between rows (see `classify::sql::CallMemo`).
+struct SegmentMemo {
+    name: String,
+    model: std::rc::Rc<Deployed>,
+    row_map: RowMapMemo,
+    raw: Vec<f64>,
+    scratch: Vec<f64>,
+}
+
+fn assign_with_memo(name: &str, row: &AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<(i32, f64)>> {
+    check_row(row, "segment")?;
+    // SAFETY: fcinfo and its flinfo are valid for this call; fn_extra is ours.
+    let flinfo = unsafe { (*fcinfo).flinfo };
+    let slot = unsafe { &mut (*flinfo).fn_extra };
+    if slot.is_null() || unsafe { &*(*slot as *const SegmentMemo) }.name != name {
+        let memo = SegmentMemo { name: name.to_string(), model: segments_of(name)?, row_map: None, raw: Vec::new(), scratch: Vec::new() };
+        // SAFETY: fn_mcxt outlives the flinfo; the memo is dropped when it is reset.
+        let ptr = PgMemoryContexts::For(unsafe { (*flinfo).fn_mcxt }).leak_and_drop_on_delete(memo);
+        *slot = ptr as *mut std::ffi::c_void;
+    }
+    // SAFETY: set just above or by an earlier row of this statement.
+    let memo = unsafe { &mut *(*slot as *mut SegmentMemo) };
+    let model = model_of(&memo.model, name)?;
+    let raw = &mut memo.raw;
+    raw.clear();
+    let features = || model.features.iter().map(|f| (f.name.clone(), ValueKind::Number)).collect();
+    // SAFETY: a composite datum valid for this call.
+    unsafe {
+        for_each_feature(row.datum(), memo.model.id, features, &mut memo.row_map, |_, cell| {
+            raw.push(match cell {
+                Cell::Number(x) => x,
+                _ => f64::NAN,
+            })
+        })?
+    };
+    Ok(model.assign(raw, &mut memo.scratch))
+}
+
+/// The segment (1 = the largest at training) of a row, by the deployed model `name`;
+/// NULL when every feature of the row is NULL. Columns are matched by name.
+#[pg_extern(stable, parallel_safe)]
+fn segment(name: &str, row: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> Option<i32> {
+    assign_with_memo(name, &row, fcinfo).or_raise().map(|(s, _)| s)
+}
+
+/// How far a row lies from the centre of its segment, in standardised units (the
+/// population's standard deviations): small = a typical member, large = an outlier.
+#[pg_extern(stable, parallel_safe)]
+fn segment_distance(name: &str, row: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> Option<f64> {
+    assign_with_memo(name, &row, fcinfo).or_raise().map(|(_, d)| d)
+}
+
+type ProfileRow = (i32, i64, f64, String, f64, f64, f64, f64, f64, Option<f64>, f64);
+
+/// One row per segment and feature: size, share of customers, and the feature's mean,
+/// stddev, min and max inside the segment in original units, beside the population
+/// mean; `index` = 100 × segment mean / population mean; `centroid_z` = the segment
+/// centre in standard deviations from the population (after log1p where applied).
+#[pg_extern(stable, parallel_safe)]
+#[allow(clippy::type_complexity)]
+fn segment_profile(name: &str) -> TableIterator<'static, (
+    name!(segment, i32),
+    name!(size, i64),
+    name!(share, f64),
+    name!(feature, String),
+    name!(mean, f64),
+    name!(stddev, f64),
+    name!(min, f64),
+    name!(max, f64),
+    name!(overall_mean, f64),
+    name!(index, Option<f64>),
+    name!(centroid_z, f64),
+)> {
+    let rows = (|| -> Result<Vec<ProfileRow>> {
+        let entry = segments_of(name)?;
+        let model = model_of(&entry, name)?;
+        let total: u64 = model.sizes.iter().sum();
+        let mut out = Vec::with_capacity(model.k * model.features.len());
+        for (s, features) in model.profile.iter().enumerate() {
+            for (j, p) in features.iter().enumerate() {
+                let overall = model.overall_mean[j];
+                out.push((
+                    s as i32 + 1,
+                    model.sizes[s] as i64,
+                    model.sizes[s] as f64 / total.max(1) as f64,
+                    model.features[j].name.clone(),
+                    p.mean,
+                    p.stddev,
+                    p.min,
+                    p.max,
+                    overall,
+                    (overall != 0.0).then(|| 100.0 * p.mean / overall),
+                    p.centroid_z,
+                ));
+            }
+        }
+        Ok(out)
+    })()
+    .or_raise();
+    TableIterator::new(rows)
+}
