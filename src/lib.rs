@@ -13,6 +13,7 @@ pub mod clean;
 pub mod error;
 pub mod features;
 pub mod options;
+pub mod recommend;
 pub mod registry;
 pub mod row_reader;
 pub mod segment;

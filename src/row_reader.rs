@@ -126,13 +126,23 @@ pub fn check_row(row: &AnyElement, function: &str) -> Result<()> {
     if LAST_ROW_TYPE.with(|last| last.get()) == type_oid {
         return Ok(());
     }
-    // SAFETY: a catalog lookup of a valid type oid.
-    if unsafe { pg_sys::type_is_rowtype(type_oid) } {
-        LAST_ROW_TYPE.with(|last| last.set(type_oid));
+    check_row_type(type_oid, function)?;
+    LAST_ROW_TYPE.with(|last| last.set(type_oid));
+    Ok(())
+}
+
+/// As `check_row`, for an argument's type oid.
+pub fn check_row_type(type_oid: pg_sys::Oid, function: &str) -> Result<()> {
+    // SAFETY: a catalog lookup of a type oid (InvalidOid is simply not a row type).
+    if type_oid != pg_sys::InvalidOid && unsafe { pg_sys::type_is_rowtype(type_oid) } {
         return Ok(());
     }
-    // SAFETY: as above.
-    let type_name = unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be(type_oid)) }.to_string_lossy().into_owned();
+    let type_name = if type_oid == pg_sys::InvalidOid {
+        "unknown".to_string()
+    } else {
+        // SAFETY: as above.
+        unsafe { std::ffi::CStr::from_ptr(pg_sys::format_type_be(type_oid)) }.to_string_lossy().into_owned()
+    };
     Err(CrmError::bad_argument(
         "row",
         format!("a value of type {type_name}"),

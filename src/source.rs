@@ -67,6 +67,16 @@ pub fn interrupt() {
     pg_sys::check_for_interrupts!();
 }
 
+/// Whether the statement has been cancelled (pg_cancel_backend, statement_timeout) or
+/// the backend told to die: what long computations on worker threads poll. Only these
+/// two: InterruptPending is also set by harmless signals (a ProcSignalBarrier when
+/// another session drops a database, cache catch-up), which must not stop a training;
+/// they are handled at the next CHECK_FOR_INTERRUPTS.
+pub fn cancel_requested() -> bool {
+    // SAFETY: reading flags that Postgres's signal handlers set.
+    unsafe { pg_sys::QueryCancelPending != 0 || pg_sys::ProcDiePending != 0 }
+}
+
 /// Model names are identifiers of 1-63 characters (the registry's CHECK says the same).
 pub fn check_model_name(name: &str) -> Result<()> {
     let valid = !name.is_empty()

@@ -141,7 +141,9 @@ ALTER TABLE products ADD PRIMARY KEY (product_id);
 CREATE TABLE orders AS
 SELECT row_number() OVER () AS order_id, c.customer_id,
        o.ordered_at,
-       1 + floor(random() * 500)::int AS product_id,
+       -- Tastes: 70 % of a customer's orders come from one block of 50 related products.
+       CASE WHEN random() < 0.7 THEN 1 + ((c.customer_id * 37) % 10) * 50 + floor(random() * 50)::int
+            ELSE 1 + floor(random() * 500)::int END AS product_id,
        1 + floor(random() * 3)::int AS quantity,
        round((exp(3.2 + 0.25 * (3 - c.behaviour) + 0.6 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())))::numeric, 2)::float8 AS amount
 FROM customers c

@@ -15,7 +15,7 @@ use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::registry::{self, sql::deployed, Kind};
 use crate::source::{check_model_name, ColumnInfo, deployed_metrics, describe, find_column, interrupt, quote_ident, source_query, store_model, NewModel};
-use crate::row_reader::{check_row, for_each_feature, read_composite, read_features, Cell, RowMapMemo};
+use crate::row_reader::{check_row_type, for_each_feature, read_composite, read_features, Cell, RowMapMemo};
 
 pub static CHURN_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"churn"));
 
@@ -316,19 +316,29 @@ struct CallMemo {
     buffer: Vec<f64>,
 }
 
-fn score_with_memo(name: &str, datum: pg_sys::Datum, fcinfo: pg_sys::FunctionCallInfo) -> Result<f64> {
+/// The memo of this call site for model `name`, made (or remade, when another name
+/// arrives) with the model from the registry cache. The row argument's type is checked
+/// here, once per call site: it cannot change between rows.
+fn call_memo<'a>(name: &[u8], fcinfo: pg_sys::FunctionCallInfo, row_arg: i32, function: &str) -> Result<&'a mut CallMemo> {
     // SAFETY: fcinfo and its flinfo are valid for this call; fn_extra is ours.
     let flinfo = unsafe { (*fcinfo).flinfo };
     let slot = unsafe { &mut (*flinfo).fn_extra };
-    if slot.is_null() || unsafe { &*(*slot as *const CallMemo) }.name != name {
+    if slot.is_null() || unsafe { &*(*slot as *const CallMemo) }.name.as_bytes() != name {
+        // SAFETY: flinfo of this call; its fn_expr says the argument's type.
+        let row_type = unsafe { pg_sys::get_fn_expr_argtype(flinfo, row_arg) };
+        check_row_type(row_type, function)?;
+        let name = std::str::from_utf8(name).map_err(|_| CrmError::bad_argument("name", "(not UTF-8)", "a model name"))?;
         let memo = CallMemo { name: name.to_string(), model: classifier_of(name)?, row_map: None, buffer: Vec::new() };
         // SAFETY: fn_mcxt outlives the flinfo; the memo is dropped when it is reset.
         let ptr = PgMemoryContexts::For(unsafe { (*flinfo).fn_mcxt }).leak_and_drop_on_delete(memo);
         *slot = ptr as *mut std::ffi::c_void;
     }
     // SAFETY: set just above or by an earlier row of this statement.
-    let memo = unsafe { &mut *(*slot as *mut CallMemo) };
-    let model = memo.model.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))?;
+    Ok(unsafe { &mut *(*slot as *mut CallMemo) })
+}
+
+fn score_with_memo(memo: &mut CallMemo, datum: pg_sys::Datum) -> Result<f64> {
+    let model = memo.model.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{}\" is not a classifier", memo.name)))?;
     let features = &model.features;
     let buffer = &mut memo.buffer;
     buffer.resize(features.width, 0.0);
@@ -343,20 +353,72 @@ fn score_with_memo(name: &str, datum: pg_sys::Datum, fcinfo: pg_sys::FunctionCal
     Ok(sigmoid(model.log_odds_encoded(buffer)))
 }
 
-/// Probability of the positive class for a row, by the deployed model `name`.
-#[pg_extern(stable, parallel_safe)]
-fn score(name: &str, row: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
-    check_row(&row, "score").or_raise();
-    score_with_memo(name, row.datum(), fcinfo).or_raise()
+/// The bytes of a text datum, detoasted if need be (no copy for the usual short text).
+///
+/// # Safety
+/// `datum` must be a non-NULL text datum valid for `'a`.
+unsafe fn text_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
+    // SAFETY: forwarded; a detoasted varlena's payload follows its header.
+    unsafe {
+        let v = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+        std::slice::from_raw_parts(pgrx::varlena::vardata_any(v) as *const u8, pgrx::varlena::varsize_any_exhdr(v))
+    }
 }
 
-/// `crm.score` with the model named by the setting `crm.churn_model` (default 'churn').
-#[pg_extern(stable, parallel_safe)]
-fn churn_score(row: AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
-    let name = CHURN_MODEL.get().and_then(|c| c.into_string().ok()).unwrap_or_else(|| "churn".to_string());
-    check_row(&row, "churn_score").or_raise();
-    score_with_memo(&name, row.datum(), fcinfo).or_raise()
+#[no_mangle]
+pub extern "C" fn pg_finfo_crm_score() -> &'static pg_sys::Pg_finfo_record {
+    &crate::aggregate::V1_FINFO
 }
+
+/// `crm.score(name text, row anyelement) → float8`, the probability of the positive
+/// class by the deployed model `name`. A raw V1 function: per row it reads the name's
+/// bytes and the row, nothing else (pgrx's wrapper converted both on every row, a
+/// measurable share of a million-row scan).
+///
+/// # Safety
+/// Called by Postgres only, as the STRICT function `crm.score(text, anyelement)`.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn crm_score(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: a STRICT function with two non-NULL arguments.
+    let args = unsafe { (*fcinfo).args.as_slice(2) };
+    let name = unsafe { text_bytes(args[0].value) };
+    let memo = call_memo(name, fcinfo, 1, "score").or_raise();
+    pg_sys::Datum::from(score_with_memo(memo, args[1].value).or_raise().to_bits())
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_crm_churn_score() -> &'static pg_sys::Pg_finfo_record {
+    &crate::aggregate::V1_FINFO
+}
+
+/// `crm.churn_score(row anyelement) → float8`: `crm.score` with the model named by the
+/// setting `crm.churn_model` (default 'churn').
+///
+/// # Safety
+/// Called by Postgres only, as the STRICT function `crm.churn_score(anyelement)`.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn crm_churn_score(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: a STRICT function with one non-NULL argument.
+    let row = unsafe { (*fcinfo).args.as_slice(1)[0].value };
+    let name = CHURN_MODEL.get();
+    let name = name.as_ref().map(|c| c.to_bytes()).unwrap_or(b"churn");
+    let memo = call_memo(name, fcinfo, 0, "churn_score").or_raise();
+    pg_sys::Datum::from(score_with_memo(memo, row).or_raise().to_bits())
+}
+
+extension_sql!(
+    r#"
+CREATE FUNCTION score(name text, "row" anyelement) RETURNS float8
+    AS 'MODULE_PATHNAME', 'crm_score' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION score(text, anyelement) IS 'Probability of the positive class for a row, by the deployed classifier name';
+CREATE FUNCTION churn_score("row" anyelement) RETURNS float8
+    AS 'MODULE_PATHNAME', 'crm_churn_score' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION churn_score(anyelement) IS 'crm.score with the deployed model named by the setting crm.churn_model (default churn)';
+"#,
+    name = "score_functions"
+);
 
 /// Why this row scores as it does: per-feature contributions in log-odds; with the rows
 /// '(other features)' and '(base value)' they add up to the model's log-odds.

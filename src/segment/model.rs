@@ -323,6 +323,25 @@ pub fn train(
         }
     };
     let k = fit.k;
+    // Labels and inertia as the stored model will assign them: the nearest final
+    // centroid of every row (a fit's last labels can predate its last centre update),
+    // so sizes, profile, metrics and crm.segment all agree.
+    let mut fit = fit;
+    let mut inertia = 0.0;
+    for (r, row) in data.chunks_exact(d).enumerate() {
+        if r % 65_536 == 0 && should_stop() {
+            return Err(kmeans_error(KMeansError::Cancelled));
+        }
+        if let Some((label, distance)) = kmeans::assign(&fit.centroids, d, row) {
+            fit.labels[r] = label as u32;
+            inertia += distance * distance;
+        }
+    }
+    fit.inertia = inertia;
+    fit.sizes = vec![0; k];
+    for &label in &fit.labels {
+        fit.sizes[label as usize] += 1;
+    }
     let silhouette_score = if k >= 2 {
         silhouette::silhouette(&data, n, d, &fit.labels, k, sample, 0, should_stop).ok()
     } else {

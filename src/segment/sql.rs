@@ -11,7 +11,7 @@ use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
 use crate::row_reader::{check_row, for_each_feature, Cell, RowMapMemo};
-use crate::source::{check_model_name, describe, find_column, interrupt, is_numeric, quote_ident, source_query, store_model, NewModel};
+use crate::source::{cancel_requested, check_model_name, describe, find_column, interrupt, is_numeric, quote_ident, source_query, store_model, NewModel};
 
 /// Reads the chosen columns of `query` as one row-major float8 matrix (NaN for NULL),
 /// a batch per SPI session so fetched tuples are freed as it goes.
@@ -118,10 +118,8 @@ fn train(name: &str, source: &str, k: Option<i32>, options: &serde_json::Value) 
     let data = read_matrix(&query, &columns)?;
     // Worker threads never call Postgres; this thread polls for a cancel and, once the
     // fit stops, raises it as Postgres's own error.
-    // SAFETY: reading a flag Postgres sets from its signal handlers.
-    let should_stop = || unsafe { pg_sys::InterruptPending != 0 };
-    let trained = match model::train(&columns, data, k.map(i64::from), &opts, &should_stop) {
-        Err(e) if should_stop() => {
+    let trained = match model::train(&columns, data, k.map(i64::from), &opts, &cancel_requested) {
+        Err(e) if cancel_requested() => {
             interrupt();
             return Err(e);
         }
