@@ -33,6 +33,7 @@ pub fn connect(url: &str) -> Client {
 }
 
 /// The SQLSTATE of a failed statement.
+#[allow(dead_code)] // not every test binary that includes this module asks for it
 pub fn sqlstate(error: &postgres::Error) -> String {
     error.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no SQLSTATE: {error}"))
 }
