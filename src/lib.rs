@@ -22,6 +22,15 @@ pub mod source;
 /// Runs when a backend loads the library: settings and the registry cache's invalidation.
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // Errors raised inside SPI come back through pgrx, which would append a Rust
+    // backtrace to their DETAIL when the server's environment enables backtraces
+    // (RUST_BACKTRACE): users get Postgres's message, never panic text. Set
+    // PG_CRM_BACKTRACE in the server's environment to keep them while debugging.
+    if std::env::var_os("PG_CRM_BACKTRACE").is_none() {
+        // SAFETY: _PG_init runs once, on the backend's only thread, before any worker
+        // thread of ours exists.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
     classify::sql::register_gucs();
     registry::sql::register_invalidation();
 }
