@@ -182,7 +182,7 @@ pub unsafe fn for_each_feature<'a>(
     model_id: i64,
     features: impl FnOnce() -> Vec<(String, ValueKind)>,
     memo: &mut RowMapMemo,
-    mut each: impl FnMut(usize, Cell<'a>),
+    each: impl FnMut(usize, Cell<'a>),
 ) -> Result<()> {
     // SAFETY: detoasting a composite datum gives a header valid for the rest of this call.
     let header = unsafe { pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) } as pg_sys::HeapTupleHeader;
@@ -200,13 +200,43 @@ pub unsafe fn for_each_feature<'a>(
         t_tableOid: pg_sys::InvalidOid,
         t_data: header,
     };
+    // SAFETY: the tuple is the row whose type the map was made for.
+    unsafe { read_tuple(map, &mut tuple, each) };
+    Ok(())
+}
+
+/// As `for_each_feature`, for a stored tuple of a table whose row type is `type_oid`
+/// (a trigger's new row: a heap tuple, not a composite datum).
+///
+/// # Safety
+/// `tuple` must be a valid tuple of a relation whose row type is `type_oid`.
+pub unsafe fn for_each_feature_of_tuple<'a>(
+    tuple: pg_sys::HeapTuple,
+    type_oid: pg_sys::Oid,
+    model_id: i64,
+    features: impl FnOnce() -> Vec<(String, ValueKind)>,
+    memo: &mut RowMapMemo,
+    each: impl FnMut(usize, Cell<'a>),
+) -> Result<()> {
+    let key = (type_oid, -1, model_id);
+    if !matches!(memo, Some((k, _)) if *k == key) {
+        *memo = Some((key, row_map(type_oid, -1, model_id, features)?));
+    }
+    if let Some((_, map)) = memo.as_ref() {
+        // SAFETY: forwarded.
+        unsafe { read_tuple(map, tuple, each) };
+    }
+    Ok(())
+}
+
+/// Calls `each` with the model's features of `tuple`, in model order.
+unsafe fn read_tuple<'a>(map: &RowMap, tuple: pg_sys::HeapTuple, mut each: impl FnMut(usize, Cell<'a>)) {
     for (i, &(attnum, typid, kind)) in map.columns.iter().enumerate() {
         let mut isnull = false;
         // SAFETY: tuple and descriptor describe the same row type.
-        let datum = unsafe { pg_sys::heap_getattr(&mut tuple, attnum, map.tupdesc, &mut isnull) };
+        let datum = unsafe { pg_sys::heap_getattr(tuple, attnum, map.tupdesc, &mut isnull) };
         each(i, if isnull { Cell::Null } else { unsafe { decode(datum, typid, kind) } });
     }
-    Ok(())
 }
 
 unsafe fn decode<'a>(datum: pg_sys::Datum, typid: pg_sys::Oid, kind: ValueKind) -> Cell<'a> {

@@ -13,6 +13,20 @@ FROM live_accounts l JOIN accounts a USING (id) ORDER BY id;
 -- an update rescores the row
 UPDATE live_accounts SET calls = 9 WHERE id = 1;
 SELECT id, abs(churn_score - crm.score('acct', l)) < 1e-12 AS rescored, churn_score > 0.5 AS high_risk FROM live_accounts l WHERE id = 1;
+-- an optional third argument receives the row's top reasons (text or jsonb), the same
+-- contributions crm.explain gives
+CREATE TABLE explained_accounts (id int, calls float8, plan text, churn_score float8, reasons text, reasons_json jsonb);
+CREATE TRIGGER score BEFORE INSERT OR UPDATE ON explained_accounts
+    FOR EACH ROW EXECUTE FUNCTION crm.score_trigger('acct', 'churn_score', 'reasons');
+CREATE TRIGGER score_json BEFORE INSERT OR UPDATE ON explained_accounts
+    FOR EACH ROW EXECUTE FUNCTION crm.score_trigger('acct', 'churn_score', 'reasons_json');
+INSERT INTO explained_accounts (id, calls, plan) SELECT id, calls, plan FROM accounts WHERE id IN (7, 8);
+SELECT id, reasons, jsonb_array_length(reasons_json) AS n_json,
+       abs((reasons_json->0->>'contribution')::float8 - (SELECT contribution FROM crm.explain('acct', a) LIMIT 1)) < 1e-12 AS top_matches_explain
+FROM explained_accounts e JOIN accounts a USING (id) ORDER BY id;
+CREATE TABLE bad_reasons (id int, calls float8, plan text, churn_score float8, reasons int);
+CREATE TRIGGER score BEFORE INSERT ON bad_reasons FOR EACH ROW EXECUTE FUNCTION crm.score_trigger('acct', 'churn_score', 'reasons');
+INSERT INTO bad_reasons (id, calls, plan) VALUES (1, 1, 'a');
 -- a trigger must be written right
 \set VERBOSITY sqlstate
 CREATE TABLE wrong_type (id int, calls float8, plan text, churn_score text);

@@ -277,33 +277,12 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
     Ok((id, name.to_string(), version, algorithm_name, deploy, JsonB(metrics)))
 }
 
-fn classifier_of(name: &str) -> Result<std::rc::Rc<registry::sql::Deployed>> {
+pub(super) fn classifier_of(name: &str) -> Result<std::rc::Rc<registry::sql::Deployed>> {
     deployed(name, Kind::Classifier, |bytes, who| registry::decode::<Classifier>(bytes, Kind::Classifier, who))
 }
 
-fn feature_list(model: &Classifier) -> Vec<(String, ValueKind)> {
+pub(super) fn feature_list(model: &Classifier) -> Vec<(String, ValueKind)> {
     model.features.features.iter().map(|f| (f.name().to_string(), f.kind())).collect()
-}
-
-thread_local! {
-    static BUFFER: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// The probability for a composite datum (the trigger's new row).
-///
-/// # Safety
-/// `datum` must be a valid, non-NULL composite datum.
-pub unsafe fn score_composite(name: &str, datum: pg_sys::Datum) -> Result<f64> {
-    let entry = classifier_of(name)?;
-    let model = entry.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))?;
-    let mut cells: Vec<Cell<'_>> = Vec::with_capacity(model.features.features.len());
-    // SAFETY: forwarded from the caller.
-    unsafe { read_composite(datum, entry.id, || feature_list(model), &mut cells)? };
-    Ok(BUFFER.with(|b| {
-        let mut buffer = b.borrow_mut();
-        model.encode_cells(&cells, &mut buffer);
-        sigmoid(model.log_odds_encoded(&buffer))
-    }))
 }
 
 /// What one call site (one `crm.score(...)` in one statement) keeps between rows, in

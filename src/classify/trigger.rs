@@ -1,43 +1,213 @@
-//! `crm.score_trigger(model, column)`: keeps a score column fresh as rows change.
+//! `crm.score_trigger(model, column [, reasons_column])`: keeps a score column fresh as
+//! rows change, and optionally the row's top reasons next to it.
 //!
 //! ```sql
 //! CREATE TRIGGER churn_score BEFORE INSERT OR UPDATE ON customers
-//!     FOR EACH ROW EXECUTE FUNCTION crm.score_trigger('churn', 'churn_score');
+//!     FOR EACH ROW EXECUTE FUNCTION crm.score_trigger('churn', 'churn_score', 'churn_reasons');
 //! ```
+//!
+//! A raw V1 trigger function: per row it reads the model's columns straight from the new
+//! tuple and writes the score with one `heap_modify_tuple_by_cols`. What does not change
+//! between rows (arguments, column numbers and types, the model) is resolved once per
+//! statement and kept in `fn_extra`.
+
+use std::ffi::CStr;
+use std::rc::Rc;
 
 use pgrx::prelude::*;
-use pgrx::{AllocatedByRust, PgTrigger, PgTriggerError};
+use pgrx::{IntoDatum, JsonB, PgMemoryContexts};
+use serde_json::json;
 
+use super::features::Value;
+use super::logistic::sigmoid;
+use super::model::Classifier;
+use super::sql::{classifier_of, feature_list};
+use crate::aggregate::V1_FINFO;
 use crate::error::sql::OrRaise;
-use crate::error::CrmError;
+use crate::error::{CrmError, Result as CrmResult};
+use crate::registry::sql::Deployed;
+use crate::row_reader::{for_each_feature_of_tuple, Cell, RowMapMemo};
 
-#[pg_trigger]
-fn score_trigger<'a>(trigger: &'a PgTrigger<'a>) -> std::result::Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
-    let args = trigger.extra_args()?;
-    let [model, column] = args.as_slice() else {
-        CrmError::InvalidArgument(format!(
-            "crm.score_trigger takes two arguments, the model name and the float8 column to write: EXECUTE FUNCTION crm.score_trigger('churn', 'churn_score'); got {}",
-            args.len()
-        ))
-        .raise()
-    };
-    if !matches!(trigger.level(), pgrx::PgTriggerLevel::Row) || !matches!(trigger.when()?, pgrx::PgTriggerWhen::Before) {
-        CrmError::InvalidArgument("crm.score_trigger must be a BEFORE ... FOR EACH ROW trigger".into()).raise()
-    }
-    let Some(row) = trigger.new() else {
-        CrmError::InvalidArgument("crm.score_trigger fires on INSERT or UPDATE only".into()).raise()
-    };
-    let Some(datum) = row.into_composite_datum() else {
-        CrmError::InvalidArgument("crm.score_trigger: the new row cannot be read".into()).raise()
-    };
-    // SAFETY: a composite datum made from the new row, valid for this call.
-    let score = unsafe { super::sql::score_composite(model, datum) }.or_raise();
-    let mut updated = trigger.new().ok_or(PgTriggerError::NotTrigger)?.into_owned();
-    if updated.set_by_name(column, score).is_err() {
-        CrmError::InvalidArgument(format!(
-            "crm.score_trigger: column \"{column}\" must exist in the table and be of type double precision (float8)"
-        ))
-        .raise()
-    }
-    Ok(Some(updated))
+/// Reasons written to the optional third column.
+const TOP_REASONS: usize = 3;
+
+#[derive(Clone, Copy, PartialEq)]
+enum ReasonsType {
+    Text,
+    Jsonb,
 }
+
+/// What one trigger keeps for the rest of the statement.
+struct TriggerMemo {
+    trigger_oid: pg_sys::Oid,
+    model_name: String,
+    model: Rc<Deployed>,
+    score_attnum: i32,
+    reasons: Option<(i32, ReasonsType)>,
+    row_map: RowMapMemo,
+    buffer: Vec<f64>,
+}
+
+fn bad(message: String) -> CrmError {
+    CrmError::InvalidArgument(format!("crm.score_trigger: {message}"))
+}
+
+/// The attribute number and type of column `name` of the relation, if it is there.
+unsafe fn column(tupdesc: pg_sys::TupleDesc, name: &str) -> Option<(i32, pg_sys::Oid)> {
+    // SAFETY: a valid descriptor with natts attributes.
+    unsafe {
+        (0..(*tupdesc).natts as usize).find_map(|i| {
+            let att = &*(*tupdesc).attrs.as_ptr().add(i);
+            let att_name = CStr::from_ptr(att.attname.data.as_ptr()).to_string_lossy();
+            (!att.attisdropped && att_name == name).then_some((att.attnum as i32, att.atttypid))
+        })
+    }
+}
+
+unsafe fn make_memo(trigger: *mut pg_sys::Trigger, tupdesc: pg_sys::TupleDesc) -> CrmResult<TriggerMemo> {
+    // SAFETY (whole fn): the trigger and descriptor of the firing trigger.
+    let args: Vec<String> = unsafe {
+        (0..(*trigger).tgnargs as usize)
+            .map(|i| CStr::from_ptr(*(*trigger).tgargs.add(i)).to_string_lossy().into_owned())
+            .collect()
+    };
+    let (model_name, score_column, reasons_column) = match args.as_slice() {
+        [m, s] => (m.clone(), s.clone(), None),
+        [m, s, r] => (m.clone(), s.clone(), Some(r.clone())),
+        _ => {
+            return Err(bad(format!(
+                "takes the model name, the float8 column to write and optionally a text or jsonb column for the reasons: \
+                 EXECUTE FUNCTION crm.score_trigger('churn', 'churn_score' [, 'churn_reasons']); got {} arguments",
+                args.len()
+            )))
+        }
+    };
+    let score_attnum = match unsafe { column(tupdesc, &score_column) } {
+        Some((attnum, pg_sys::FLOAT8OID)) => attnum,
+        _ => return Err(bad(format!("column \"{score_column}\" must exist in the table and be of type double precision (float8)"))),
+    };
+    let reasons = match reasons_column {
+        None => None,
+        Some(name) => match unsafe { column(tupdesc, &name) } {
+            Some((attnum, pg_sys::TEXTOID)) => Some((attnum, ReasonsType::Text)),
+            Some((attnum, pg_sys::JSONBOID)) => Some((attnum, ReasonsType::Jsonb)),
+            _ => return Err(bad(format!("reasons column \"{name}\" must exist in the table and be of type text or jsonb"))),
+        },
+    };
+    Ok(TriggerMemo {
+        trigger_oid: unsafe { (*trigger).tgoid },
+        model: classifier_of(&model_name)?,
+        model_name,
+        score_attnum,
+        reasons,
+        row_map: None,
+        buffer: Vec::new(),
+    })
+}
+
+/// The row's top reasons, as "feature = value (+0.84 log-odds)" lines or a jsonb array.
+fn reasons_datum(model: &Classifier, names: &[(String, super::features::ValueKind)], cells: &[Cell<'_>], kind: ReasonsType) -> pg_sys::Datum {
+    let values: Vec<Value<'_>> = cells.iter().map(Cell::as_value).collect();
+    let (_, mut contributions) = model.explain(&values);
+    contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+    contributions.truncate(TOP_REASONS);
+    let datum = match kind {
+        ReasonsType::Text => contributions
+            .iter()
+            .map(|c| {
+                let value = cells[c.feature].display().unwrap_or_else(|| "NULL".into());
+                format!("{} = {} ({:+.3})", names[c.feature].0, value, c.contribution)
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+            .into_datum(),
+        ReasonsType::Jsonb => JsonB(json!(contributions
+            .iter()
+            .map(|c| json!({"feature": names[c.feature].0, "value": cells[c.feature].display(), "contribution": c.contribution}))
+            .collect::<Vec<_>>()))
+        .into_datum(),
+    };
+    datum.unwrap_or(pg_sys::Datum::from(0))
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_crm_score_trigger() -> &'static pg_sys::Pg_finfo_record {
+    &V1_FINFO
+}
+
+/// # Safety
+/// Called by Postgres only, as the trigger function `crm.score_trigger()`.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn crm_score_trigger(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY (whole fn): fcinfo is the live call; when its context is TriggerData the
+    // executor guarantees the relation, trigger and tuples are valid for this call.
+    unsafe {
+        let context = (*fcinfo).context;
+        if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_TriggerData {
+            bad("must be called as a trigger (EXECUTE FUNCTION crm.score_trigger(...))".into()).raise();
+        }
+        let data = context as *mut pg_sys::TriggerData;
+        let event = (*data).tg_event;
+        if event & pg_sys::TRIGGER_EVENT_ROW == 0 || event & pg_sys::TRIGGER_EVENT_TIMINGMASK != pg_sys::TRIGGER_EVENT_BEFORE {
+            bad("must be a BEFORE ... FOR EACH ROW trigger".into()).raise();
+        }
+        let tuple = match event & pg_sys::TRIGGER_EVENT_OPMASK {
+            pg_sys::TRIGGER_EVENT_INSERT => (*data).tg_trigtuple,
+            pg_sys::TRIGGER_EVENT_UPDATE => (*data).tg_newtuple,
+            _ => bad("fires on INSERT or UPDATE only".into()).raise(),
+        };
+        let relation = (*data).tg_relation;
+        let tupdesc = (*relation).rd_att;
+        let row_type = (*(*relation).rd_rel).reltype;
+
+        let flinfo = (*fcinfo).flinfo;
+        let slot = &mut (*flinfo).fn_extra;
+        let trigger = (*data).tg_trigger;
+        if slot.is_null() || (*(*slot as *const TriggerMemo)).trigger_oid != (*trigger).tgoid {
+            let memo = make_memo(trigger, tupdesc).or_raise();
+            let ptr = PgMemoryContexts::For((*flinfo).fn_mcxt).leak_and_drop_on_delete(memo);
+            *slot = ptr as *mut std::ffi::c_void;
+        }
+        let memo = &mut *(*slot as *mut TriggerMemo);
+        let model = memo
+            .model
+            .model
+            .downcast_ref::<Classifier>()
+            .ok_or_else(|| CrmError::CorruptModel(format!("model \"{}\" is not a classifier", memo.model_name)))
+            .or_raise();
+        let names = || feature_list(model);
+        let mut cells: Vec<Cell<'_>> = Vec::with_capacity(model.features.features.len());
+        for_each_feature_of_tuple(tuple, row_type, memo.model.id, names, &mut memo.row_map, |_, cell| cells.push(cell)).or_raise();
+        model.encode_cells(&cells, &mut memo.buffer);
+        let score = sigmoid(model.log_odds_encoded(&memo.buffer));
+
+        let mut columns = vec![memo.score_attnum];
+        let mut values = vec![pg_sys::Datum::from(score.to_bits())];
+        let mut nulls = vec![false];
+        if let Some((attnum, kind)) = memo.reasons {
+            columns.push(attnum);
+            values.push(reasons_datum(model, &feature_list(model), &cells, kind));
+            nulls.push(false);
+        }
+        let modified = pg_sys::heap_modify_tuple_by_cols(
+            tuple,
+            tupdesc,
+            columns.len() as i32,
+            columns.as_mut_ptr(),
+            values.as_mut_ptr(),
+            nulls.as_mut_ptr(),
+        );
+        pg_sys::Datum::from(modified)
+    }
+}
+
+extension_sql!(
+    r#"
+CREATE FUNCTION score_trigger() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'crm_score_trigger' LANGUAGE C;
+COMMENT ON FUNCTION score_trigger() IS
+    'BEFORE INSERT OR UPDATE FOR EACH ROW trigger: EXECUTE FUNCTION crm.score_trigger(model, float8_column [, reasons_text_or_jsonb_column])';
+"#,
+    name = "score_trigger_function"
+);

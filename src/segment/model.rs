@@ -25,6 +25,16 @@ pub struct SegmentFeature {
 }
 
 impl SegmentFeature {
+    /// A standardised value back in original units.
+    pub fn untransform(&self, z: f64) -> f64 {
+        let x = z * self.std + self.mean;
+        if self.log1p {
+            x.exp_m1()
+        } else {
+            x
+        }
+    }
+
     /// The standardised value, or None for a value the model cannot place (NULL,
     /// non-finite, or ≤ −1 under log1p): such a dimension is left out of the distance.
     #[inline]
@@ -52,6 +62,8 @@ pub struct FeatureProfile {
     /// The segment's centre in standardised units (how many standard deviations from
     /// the population mean, after log1p where applied).
     pub centroid_z: f64,
+    /// The same centre in original units (z-score and log1p undone).
+    pub centroid: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -393,6 +405,7 @@ pub fn train(
                         min: if sizes[s] > 0 { min[at] } else { f64::NAN },
                         max: if sizes[s] > 0 { max[at] } else { f64::NAN },
                         centroid_z: centroids[at],
+                        centroid: features[j].untransform(centroids[at]),
                     }
                 })
                 .collect()

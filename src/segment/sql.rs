@@ -212,12 +212,13 @@ fn segment_distance(name: &str, row: AnyElement, fcinfo: pg_sys::FunctionCallInf
     assign_with_memo(name, &row, fcinfo).or_raise().map(|(_, d)| d)
 }
 
-type ProfileRow = (i32, i64, f64, String, f64, f64, f64, f64, f64, Option<f64>, f64);
+type ProfileRow = (i32, i64, f64, String, f64, f64, f64, f64, f64, Option<f64>, f64, f64);
 
 /// One row per segment and feature: size, share of customers, and the feature's mean,
 /// stddev, min and max inside the segment in original units, beside the population
 /// mean; `index` = 100 × segment mean / population mean; `centroid_z` = the segment
-/// centre in standard deviations from the population (after log1p where applied).
+/// centre in standard deviations from the population (after log1p where applied) and
+/// `centroid` the same centre in original units.
 #[pg_extern(stable, parallel_safe)]
 #[allow(clippy::type_complexity)]
 fn segment_profile(name: &str) -> TableIterator<'static, (
@@ -232,6 +233,7 @@ fn segment_profile(name: &str) -> TableIterator<'static, (
     name!(overall_mean, f64),
     name!(index, Option<f64>),
     name!(centroid_z, f64),
+    name!(centroid, f64),
 )> {
     let rows = (|| -> Result<Vec<ProfileRow>> {
         let entry = segments_of(name)?;
@@ -253,6 +255,7 @@ fn segment_profile(name: &str) -> TableIterator<'static, (
                     overall,
                     (overall != 0.0).then(|| 100.0 * p.mean / overall),
                     p.centroid_z,
+                    p.centroid,
                 ));
             }
         }
