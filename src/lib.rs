@@ -12,6 +12,7 @@ pub mod classify;
 pub mod clean;
 pub mod error;
 pub mod features;
+pub mod gpu;
 pub mod options;
 pub mod recommend;
 pub mod registry;
@@ -32,6 +33,7 @@ pub extern "C-unwind" fn _PG_init() {
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
     classify::sql::register_gucs();
+    gpu::sql::register_gucs();
     registry::sql::register_invalidation();
 }
 

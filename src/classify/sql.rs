@@ -452,14 +452,17 @@ fn coefficients(name: &str) -> TableIterator<'static, (name!(term, String), name
 
 /// Scores every row of `source` (a table, view or SELECT) with the deployed model `name`,
 /// returning the row's `key` column as text beside its score. Batched: the source is read
-/// through a cursor 10,000 rows at a time and the model decoded once. (CPU today; the
-/// `crm.device` setting and a CUDA path arrive with GPU scoring.)
+/// through a cursor 10,000 rows at a time and the model decoded once. On the CPU:
+/// `crm.device = 'cuda'` is refused (0A000) until GPU kernels land.
 #[pg_extern(stable, parallel_restricted)]
 fn score_batch(name: &str, source: &str, key: &str) -> TableIterator<'static, (name!(key, Option<String>), name!(score, f64))> {
     TableIterator::new(batch(name, source, key).or_raise())
 }
 
 fn batch(name: &str, source: &str, key: &str) -> Result<Vec<(Option<String>, f64)>> {
+    // Only the CPU path exists in this build; crm.device = 'cuda' is an error, not a
+    // silent fallback.
+    crate::gpu::choose(crate::gpu::sql::device_setting(), 0)?;
     let query = source_query(source)?;
     let described = describe(&query)?;
     if !described.iter().any(|c| c.name == key) {

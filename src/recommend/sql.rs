@@ -311,6 +311,7 @@ fn recommend_all(
 ) -> TableIterator<'static, (name!(customer, String), name!(item, String), name!(score, f64), name!(rank, i32))> {
     let rows = (|| -> Result<Vec<(String, String, f64, i32)>> {
         let k = check_k(k)?;
+        crate::gpu::choose(crate::gpu::sql::device_setting(), 0)?;
         let entry = recommender_of(name)?;
         let model = model_of(&entry, name)?;
         let exclude = item_indices(model, &exclude).unwrap_or_default();
