@@ -4,9 +4,11 @@
 
 pub mod boosting;
 pub mod features;
+pub mod forest;
 pub mod logistic;
 pub mod metrics;
 pub mod model;
 pub mod options;
 pub mod sql;
+pub mod tree;
 pub mod trigger;

@@ -6,6 +6,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::boosting::{self, BoostedTrees};
+use super::forest::{self, RandomForest};
 use super::features::{Feature, FeatureSet, RawColumn, Value};
 use super::logistic::{self, sigmoid, LogisticModel, LogisticParams};
 use super::metrics::{self, Metrics};
@@ -16,6 +17,7 @@ use crate::error::{CrmError, Result};
 pub enum Predictor {
     Logistic(LogisticModel),
     Boosting(BoostedTrees),
+    Forest(RandomForest),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +39,7 @@ impl Classifier {
         match self.predictor {
             Predictor::Logistic(_) => "logistic",
             Predictor::Boosting(_) => "gradient_boosting",
+            Predictor::Forest(_) => "random_forest",
         }
     }
 
@@ -45,6 +48,7 @@ impl Classifier {
         match &self.predictor {
             Predictor::Logistic(m) => m.log_odds(x),
             Predictor::Boosting(m) => m.log_odds(x),
+            Predictor::Forest(m) => m.log_odds(x),
         }
     }
 
@@ -108,7 +112,9 @@ impl Classifier {
     /// (base value, per-feature contributions): they add up to the row's log-odds.
     /// For logistic regression on standardised inputs this is exact: the base is the
     /// intercept (the log-odds of a customer at every feature's mean), a feature's
-    /// contribution the sum of weight × encoded value over its encoded columns.
+    /// contribution the sum of weight × encoded value over its encoded columns. Trees:
+    /// Saabas path contributions (for the forest averaged in probability units, then
+    /// scaled to log-odds, see `RandomForest::contributions`).
     pub fn explain(&self, values: &[Value<'_>]) -> (f64, Vec<Contribution>) {
         let mut x = Vec::new();
         self.encode(values, &mut x);
@@ -116,6 +122,7 @@ impl Classifier {
         let (base, per_column): (f64, Vec<f64>) = match &self.predictor {
             Predictor::Logistic(m) => (m.intercept, m.weights.iter().zip(&x).map(|(w, v)| w * v).collect()),
             Predictor::Boosting(m) => m.contributions(&x, self.features.width),
+            Predictor::Forest(m) => m.contributions(&x, self.features.width),
         };
         let contributions = self
             .features
@@ -212,6 +219,10 @@ fn fit_on(
             let params = boosting::BoostingParams { seed: options.seed, ..options.boosting.clone() };
             Predictor::Boosting(boosting::fit(&x, features.width, &y, &w, &params, interrupt)?)
         }
+        Algorithm::RandomForest => {
+            let params = forest::ForestParams { seed: options.seed, ..options.forest.clone() };
+            Predictor::Forest(forest::fit(&x, features.width, &y, &w, &params, interrupt)?)
+        }
     };
     Ok((features, predictor))
 }
@@ -245,7 +256,7 @@ pub fn train(
         ));
     }
     let candidates_to_try: Vec<Algorithm> = match options.algorithm {
-        Algorithm::Auto => vec![Algorithm::Logistic, Algorithm::GradientBoosting],
+        Algorithm::Auto => vec![Algorithm::Logistic, Algorithm::GradientBoosting, Algorithm::RandomForest],
         a => vec![a],
     };
     let mut candidates = Vec::new();
@@ -330,6 +341,48 @@ mod tests {
         let z = get("(intercept)") + get("calls") * 7.0 + get("plan=c");
         assert!((sigmoid(z) - p).abs() < 1e-9);
     }
+    #[test]
+    fn random_forest_trains_explains_and_round_trips() {
+        // risk rises where calls and tenure interact (a rule no linear model holds)
+        let mut rng = SplitMix64::new(11);
+        let n = 3000;
+        let (mut calls, mut tenure, mut plan, mut labels) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n {
+            let (a, t, p) = (rng.below(100) as f64 / 10.0, rng.below(60) as f64, rng.below(3) as u32);
+            let risky = (a > 5.0) == (t < 30.0);
+            calls.push(if i % 40 == 0 { f64::NAN } else { a });
+            tenure.push(t);
+            plan.push(p);
+            labels.push(rng.below(100) < if risky { 70 } else { 10 } + if p == 2 { 15 } else { 0 });
+        }
+        let columns = vec![
+            RawColumn::Numbers { name: "calls".into(), kind: ValueKind::Number, values: calls },
+            RawColumn::Numbers { name: "tenure".into(), kind: ValueKind::Number, values: tenure },
+            RawColumn::Categories { name: "plan".into(), codes: plan, levels: vec!["a".into(), "b".into(), "c".into()] },
+        ];
+        let rf = train(&columns, &labels, None, "yes", &TrainOptions::parse("random_forest", &serde_json::json!({"n_trees": 60})).unwrap(), &|| {}).unwrap();
+        let lr = train(&columns, &labels, None, "yes", &TrainOptions::parse("logistic", &serde_json::json!({})).unwrap(), &|| {}).unwrap();
+        assert_eq!(rf.classifier.algorithm(), "random_forest");
+        assert!(rf.metrics.roc_auc > lr.metrics.roc_auc + 0.1, "forest {} vs logistic {}", rf.metrics.roc_auc, lr.metrics.roc_auc);
+        let mut buf = Vec::new();
+        for values in [[Value::Number(8.0), Value::Number(5.0), Value::Text("c")], [Value::Null, Value::Number(50.0), Value::Text("zzz")]] {
+            let p = rf.classifier.probability(&values, &mut buf);
+            assert!((0.0..=1.0).contains(&p));
+            let (base, contributions) = rf.classifier.explain(&values);
+            let total = base + contributions.iter().map(|c| c.contribution).sum::<f64>();
+            assert!((total - rf.classifier.log_odds_encoded(&buf)).abs() < 1e-9);
+            assert!((sigmoid(total) - p).abs() < 1e-9);
+        }
+        // stored bytes give the same model back
+        let bytes = crate::registry::encode(crate::registry::Kind::Classifier, &rf.classifier).unwrap();
+        let back: Classifier = crate::registry::decode(&bytes, crate::registry::Kind::Classifier, "test").unwrap();
+        assert_eq!(back, rf.classifier);
+        // auto tries the forest too
+        let auto = train(&columns, &labels, None, "yes", &TrainOptions { forest: forest::ForestParams { n_trees: 30, ..Default::default() }, ..Default::default() }, &|| {}).unwrap();
+        let names: Vec<&str> = auto.candidates.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(names, ["logistic", "gradient_boosting", "random_forest"]);
+        assert_ne!(auto.classifier.algorithm(), "logistic");
+    }
 }
 
 /// mlc_churn with the dataset protocol, outside Postgres (the benchmark runs the same
@@ -370,12 +423,25 @@ mod mlc_churn {
                 columns.push(RawColumn::Categories { name: name.clone(), codes, levels });
             }
         }
-        for algorithm in ["logistic", "gradient_boosting", "auto"] {
+        for algorithm in ["logistic", "gradient_boosting", "random_forest", "auto"] {
             let opts = TrainOptions::parse(algorithm, &serde_json::json!({})).unwrap();
             let t = train(&columns, &labels, Some(&test), "yes", &opts, &|| {}).unwrap();
             eprintln!("{algorithm}: ROC AUC {:.4}, log loss {:.4}, F1 {:.4}, {:.2}s, candidates {:?}",
                 t.metrics.roc_auc, t.metrics.log_loss, t.metrics.f1, t.seconds,
                 t.candidates.iter().map(|(a, m)| (a.clone(), (m.roc_auc * 1e4).round() / 1e4)).collect::<Vec<_>>());
+        }
+        // the forest alone on the training rows (feature fit, encoding, binning, 100 trees)
+        let train_rows: Vec<usize> = (0..labels.len()).filter(|&i| !test[i]).collect();
+        for threads in [0, 1] {
+            let opts = TrainOptions::parse("random_forest", &serde_json::json!({})).unwrap();
+            let opts = TrainOptions { forest: forest::ForestParams { threads, ..opts.forest.clone() }, ..opts };
+            let started = Instant::now();
+            let (_, predictor) = fit_on(Algorithm::RandomForest, &columns, &labels, &train_rows, &opts, &|| {}).unwrap();
+            let Predictor::Forest(f) = predictor else { unreachable!() };
+            eprintln!("random_forest fit on {} rows: {:.3}s with {} thread(s), {} nodes in {} trees",
+                train_rows.len(), started.elapsed().as_secs_f64(),
+                if threads == 0 { std::thread::available_parallelism().map(|t| t.get()).unwrap_or(1) } else { threads },
+                f.trees.iter().map(|t| t.nodes.len()).sum::<usize>(), f.trees.len());
         }
     }
 }

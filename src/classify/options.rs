@@ -10,6 +10,7 @@ pub enum Algorithm {
     Auto,
     Logistic,
     GradientBoosting,
+    RandomForest,
 }
 
 impl Algorithm {
@@ -18,10 +19,8 @@ impl Algorithm {
             "auto" => Ok(Algorithm::Auto),
             "logistic" | "logistic_regression" => Ok(Algorithm::Logistic),
             "gradient_boosting" | "gbt" | "gbm" => Ok(Algorithm::GradientBoosting),
-            "random_forest" => Err(CrmError::Unsupported(format!(
-                "algorithm \"{name}\" is not available in this version of pg_crm; accepted: 'auto', 'logistic', 'gradient_boosting'"
-            ))),
-            _ => Err(CrmError::bad_argument("algorithm", name, "'auto', 'logistic' or 'gradient_boosting'")),
+            "random_forest" | "rf" => Ok(Algorithm::RandomForest),
+            _ => Err(CrmError::bad_argument("algorithm", name, "'auto', 'logistic', 'gradient_boosting' or 'random_forest'")),
         }
     }
 }
@@ -43,6 +42,7 @@ pub struct TrainOptions {
     pub max_iter: u64,
     pub tol: f64,
     pub boosting: super::boosting::BoostingParams,
+    pub forest: super::forest::ForestParams,
 }
 
 impl Default for TrainOptions {
@@ -63,11 +63,12 @@ impl Default for TrainOptions {
             max_iter: 200,
             tol: 1e-6,
             boosting: super::boosting::BoostingParams::default(),
+            forest: super::forest::ForestParams::default(),
         }
     }
 }
 
-pub const KNOWN_OPTIONS: &str = "test_fraction, seed, split, refit, exclude, key, positive, class_weight, max_levels, min_level_count, C, max_iter, tol (logistic), max_trees, learning_rate, max_leaves, min_samples_leaf, l2_regularization, early_stopping, early_stopping_rounds (gradient_boosting)";
+pub const KNOWN_OPTIONS: &str = "test_fraction, seed, split, refit, exclude, key, positive, class_weight, max_levels, min_level_count, C, max_iter, tol (logistic), max_trees, learning_rate, l2_regularization, early_stopping, early_stopping_rounds (gradient_boosting), n_trees, max_features, max_depth, bootstrap (random_forest), max_leaves, min_samples_leaf (both tree algorithms)";
 
 fn number(key: &str, v: &Value, min: f64, max: f64, accepted: &str) -> Result<f64> {
     match v.as_f64() {
@@ -78,6 +79,31 @@ fn number(key: &str, v: &Value, min: f64, max: f64, accepted: &str) -> Result<f6
 
 fn text(key: &str, v: &Value) -> Result<String> {
     v.as_str().map(str::to_string).ok_or_else(|| CrmError::bad_argument(&format!("options.{key}"), v, "a string"))
+}
+
+/// `max_features`: an integer count, "sqrt", "log2" or a fraction in (0, 1] of the
+/// encoded columns (a JSON integer is a count, a JSON number with a fraction part or
+/// written as 1.0 a fraction).
+fn max_features(v: &Value) -> Result<super::forest::MaxFeatures> {
+    use super::forest::MaxFeatures;
+    let accepted = "an integer count of columns, 'sqrt', 'log2' or a fraction in (0, 1]";
+    let bad = || CrmError::bad_argument("options.max_features", v, accepted);
+    match v {
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "sqrt" => Ok(MaxFeatures::Sqrt),
+            "log2" => Ok(MaxFeatures::Log2),
+            _ => Err(bad()),
+        },
+        Value::Number(n) if n.is_u64() => match n.as_u64() {
+            Some(k) if (1..=1_000_000).contains(&k) => Ok(MaxFeatures::Count(k as usize)),
+            _ => Err(bad()),
+        },
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f > 0.0 && f <= 1.0 => Ok(MaxFeatures::Fraction(f)),
+            _ => Err(bad()),
+        },
+        _ => Err(bad()),
+    }
 }
 
 impl TrainOptions {
@@ -122,11 +148,25 @@ impl TrainOptions {
                 "tol" => o.tol = number(key, v, 1e-15, 1.0, "a positive number below 1")?,
                 "max_trees" => o.boosting.max_iter = number(key, v, 1.0, 10_000.0, "an integer in [1, 10000]")? as usize,
                 "learning_rate" => o.boosting.learning_rate = number(key, v, 1e-4, 1.0, "a number in [0.0001, 1]")?,
-                "max_leaves" => o.boosting.max_leaves = number(key, v, 2.0, 4096.0, "an integer in [2, 4096]")? as usize,
-                "min_samples_leaf" => o.boosting.min_samples_leaf = number(key, v, 1.0, 1e9, "a positive integer")? as usize,
+                // shared by both tree algorithms (each has its own default)
+                "max_leaves" => {
+                    o.boosting.max_leaves = number(key, v, 2.0, 4096.0, "an integer in [2, 4096]")? as usize;
+                    o.forest.max_leaves = o.boosting.max_leaves;
+                }
+                "min_samples_leaf" => {
+                    o.boosting.min_samples_leaf = number(key, v, 1.0, 1e9, "a positive integer")? as usize;
+                    o.forest.min_samples_leaf = o.boosting.min_samples_leaf;
+                }
                 "l2_regularization" => o.boosting.l2 = number(key, v, 0.0, 1e6, "a non-negative number")?,
                 "early_stopping" => o.boosting.early_stopping = Some(v.as_bool().ok_or_else(|| CrmError::bad_argument("options.early_stopping", v, "true or false"))?),
                 "early_stopping_rounds" => o.boosting.early_stopping_rounds = number(key, v, 1.0, 10_000.0, "an integer in [1, 10000]")? as usize,
+                "n_trees" => o.forest.n_trees = number(key, v, 1.0, 10_000.0, "an integer in [1, 10000]")? as usize,
+                "max_features" => o.forest.max_features = max_features(v)?,
+                "max_depth" => o.forest.max_depth = match v {
+                    Value::Null => None,
+                    _ => Some(number(key, v, 1.0, 1000.0, "an integer in [1, 1000] or null (unlimited)")? as usize),
+                },
+                "bootstrap" => o.forest.bootstrap = v.as_bool().ok_or_else(|| CrmError::bad_argument("options.bootstrap", v, "true or false"))?,
                 other => {
                     return Err(CrmError::InvalidArgument(format!(
                         "unknown option \"{other}\" for train_classifier; accepted: {KNOWN_OPTIONS}"
@@ -153,7 +193,33 @@ mod tests {
         assert!(e.message().contains("momentum") && e.message().contains("test_fraction"));
         assert_eq!(TrainOptions::parse("auto", &json!({"test_fraction": 2})).unwrap_err().sqlstate(), "22023");
         assert_eq!(TrainOptions::parse("svm", &json!({})).unwrap_err().sqlstate(), "22023");
-        assert_eq!(TrainOptions::parse("random_forest", &json!({})).unwrap_err().sqlstate(), "0A000");
         assert_eq!(TrainOptions::parse("gradient_boosting", &json!({"max_trees": 50})).unwrap().boosting.max_iter, 50);
+    }
+
+    #[test]
+    fn random_forest_options() {
+        use crate::classify::forest::MaxFeatures;
+        let o = TrainOptions::parse("random_forest", &json!({})).unwrap();
+        assert_eq!(o.algorithm, Algorithm::RandomForest);
+        assert_eq!((o.forest.n_trees, o.forest.max_features, o.forest.max_depth, o.forest.min_samples_leaf, o.forest.bootstrap), (100, MaxFeatures::Sqrt, None, 1, true));
+        assert_eq!(o.boosting.min_samples_leaf, 20, "each tree algorithm keeps its own default");
+        let o = TrainOptions::parse("random_forest", &json!({"n_trees": 300, "max_features": "log2", "max_depth": 12, "bootstrap": false, "min_samples_leaf": 5, "max_leaves": 1000})).unwrap();
+        assert_eq!((o.forest.n_trees, o.forest.max_features, o.forest.max_depth, o.forest.bootstrap), (300, MaxFeatures::Log2, Some(12), false));
+        assert_eq!((o.forest.min_samples_leaf, o.forest.max_leaves, o.boosting.min_samples_leaf), (5, 1000, 5));
+        let mf = |v: serde_json::Value| TrainOptions::parse("random_forest", &json!({ "max_features": v })).map(|o| o.forest.max_features);
+        assert_eq!(mf(json!(7)).unwrap(), MaxFeatures::Count(7));
+        assert_eq!(mf(json!(0.5)).unwrap(), MaxFeatures::Fraction(0.5));
+        assert_eq!(mf(json!(1.0)).unwrap(), MaxFeatures::Fraction(1.0));
+        assert_eq!(mf(json!("SQRT")).unwrap(), MaxFeatures::Sqrt);
+        for bad in [json!(0), json!(1.5), json!(-2), json!("all"), json!(true)] {
+            assert_eq!(mf(bad).unwrap_err().sqlstate(), "22023");
+        }
+        assert_eq!(TrainOptions::parse("random_forest", &json!({"max_depth": null})).unwrap().forest.max_depth, None);
+        for bad in [json!({"n_trees": 0}), json!({"max_depth": 0}), json!({"bootstrap": "yes"})] {
+            assert_eq!(TrainOptions::parse("random_forest", &bad).unwrap_err().sqlstate(), "22023");
+        }
+        let e = TrainOptions::parse("random_forest", &json!({"n_estimators": 10})).unwrap_err();
+        assert!(e.message().contains("n_estimators") && e.message().contains("n_trees") && e.message().contains("max_features"));
+        assert_eq!(TrainOptions::parse("rf", &json!({})).unwrap().algorithm, Algorithm::RandomForest);
     }
 }

@@ -235,10 +235,14 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
     let mut metrics = serde_json::to_value(&trained.metrics).unwrap_or_default();
     metrics["training_seconds"] = json!(trained.seconds);
     metrics["candidates"] = json!(trained.candidates.iter().map(|(a, m)| json!({"algorithm": a, "roc_auc": m.roc_auc, "log_loss": m.log_loss})).collect::<Vec<_>>());
-    let b = &opts.boosting;
+    let (b, f) = (&opts.boosting, &opts.forest);
+    // max_leaves and min_samples_leaf: those of the kept model's tree algorithm
+    let forest = matches!(trained.classifier.predictor, model::Predictor::Forest(_));
+    let (max_leaves, min_samples_leaf) = if forest { ((f.max_leaves < usize::MAX).then_some(f.max_leaves), f.min_samples_leaf) } else { (Some(b.max_leaves), b.min_samples_leaf) };
     let hyper = json!({"C": opts.c, "max_iter": opts.max_iter, "tol": opts.tol, "class_weight": if opts.balanced { "balanced" } else { "none" },
-        "max_trees": b.max_iter, "learning_rate": b.learning_rate, "max_leaves": b.max_leaves, "min_samples_leaf": b.min_samples_leaf,
+        "max_trees": b.max_iter, "learning_rate": b.learning_rate, "max_leaves": max_leaves, "min_samples_leaf": min_samples_leaf,
         "l2_regularization": b.l2, "early_stopping_rounds": b.early_stopping_rounds,
+        "n_trees": f.n_trees, "max_features": f.max_features.to_json(), "max_depth": f.max_depth, "bootstrap": f.bootstrap,
         "test_fraction": opts.test_fraction, "seed": opts.seed, "split": opts.split, "refit": opts.refit, "max_levels": opts.max_levels, "min_level_count": opts.min_level_count});
     let algorithm_name = trained.classifier.algorithm().to_string();
     // store_model locks the name for the transaction, so the deploy check below is sound.
