@@ -61,7 +61,7 @@ SELECT count(*) FROM crm.models;
 SELECT * FROM crm.train_classifier('x', 'no_such_table', 'churned');
 SELECT * FROM crm.train_classifier('x', 'customers', 'no_such_column');
 SELECT * FROM crm.train_classifier('x', 'customers', 'churned', 'svm');
-SELECT * FROM crm.train_classifier('x', 'customers', 'churned', 'random_forest');
+SELECT * FROM crm.train_classifier('x', 'customers', 'churned', 'random_forest', '{"max_features": 0}');
 SELECT * FROM crm.train_classifier('x', 'customers', 'churned', 'auto', '{"momentum": 1}');
 SELECT * FROM crm.train_classifier('x', 'customers', 'churned', 'auto', '{"test_fraction": 5}');
 SELECT * FROM crm.train_classifier('x', 'SELECT 1 AS a, true AS y FROM generate_series(1, 100)', 'y');

@@ -13,7 +13,12 @@ SELECT name, algorithm, (metrics->>'roc_auc')::float8 > 0.95 AS high_auc
 FROM crm.train_classifier('xor_trees', 'subscribers', 'churned', 'gradient_boosting', '{"key": "id"}');
 SELECT name, algorithm FROM crm.train_classifier('xor_linear', 'subscribers', 'churned', 'logistic', '{"key": "id"}');
 SELECT (SELECT roc_auc FROM crm.model_summary WHERE name = 'xor_trees') > (SELECT roc_auc FROM crm.model_summary WHERE name = 'xor_linear') + 0.1 AS trees_beat_linear;
-SELECT algorithm, jsonb_array_length(metrics->'candidates') AS candidates
+-- a random forest sees it too; its explanations add up to its log-odds
+SELECT name, algorithm FROM crm.train_classifier('xor_forest', 'subscribers', 'churned', 'random_forest', '{"key": "id", "n_trees": 50}');
+SELECT (SELECT roc_auc FROM crm.model_summary WHERE name = 'xor_forest') > (SELECT roc_auc FROM crm.model_summary WHERE name = 'xor_linear') + 0.1 AS forest_beats_linear;
+SELECT abs(sum(contribution) - (SELECT ln(p / (1 - p)) FROM (SELECT crm.score('xor_forest', s) p FROM subscribers s WHERE id = 7) q)) < 1e-9 AS forest_adds_up
+FROM crm.explain('xor_forest', (SELECT s FROM subscribers s WHERE id = 7), 10);
+SELECT algorithm IN ('gradient_boosting', 'random_forest') AS picked_trees, jsonb_array_length(metrics->'candidates') AS candidates
 FROM crm.train_classifier('xor_auto', 'subscribers', 'churned', 'auto', '{"key": "id"}');
 -- path contributions add up to the log-odds for trees too
 SELECT abs(sum(contribution) - (SELECT ln(p / (1 - p)) FROM (SELECT crm.score('xor_trees', s) p FROM subscribers s WHERE id = 7) q)) < 1e-9 AS adds_up
