@@ -62,6 +62,42 @@ pub fn is_numeric(type_oid: pg_sys::Oid) -> bool {
     )
 }
 
+/// Rows fetched per batch when reading a source.
+const BATCH_ROWS: i64 = 10_000;
+
+/// Runs `query` through a cursor and calls `each` on every row, in batches of 10,000,
+/// each fetched in an SPI session of its own so its tuples are freed before the next
+/// (memory holds what `each` keeps, not the fetched rows); a cancel is honoured between
+/// batches. `each` returns Ok(false) to stop early.
+pub fn read_in_batches(
+    query: &str,
+    mut each: impl FnMut(&pgrx::spi::SpiHeapTupleData<'_>) -> std::result::Result<bool, pgrx::spi::Error>,
+) -> Result<()> {
+    let spi_error = |e: pgrx::spi::Error| CrmError::InvalidArgument(format!("cannot read source: {e}"));
+    let cursor_name = Spi::connect(|client| Ok::<_, pgrx::spi::Error>(client.open_cursor(query, &[]).detach_into_name())).map_err(spi_error)?;
+    loop {
+        interrupt();
+        let more = Spi::connect(|client| {
+            let mut cursor = client.find_cursor(&cursor_name)?;
+            let batch = cursor.fetch(BATCH_ROWS)?;
+            if batch.is_empty() {
+                return Ok::<_, pgrx::spi::Error>(false); // dropping the cursor closes it
+            }
+            for row in batch {
+                if !each(&row)? {
+                    return Ok(false);
+                }
+            }
+            cursor.detach_into_name();
+            Ok(true)
+        })
+        .map_err(spi_error)?;
+        if !more {
+            return Ok(());
+        }
+    }
+}
+
 /// Lets a query cancel (pg_cancel_backend, statement_timeout) a long computation.
 pub fn interrupt() {
     pg_sys::check_for_interrupts!();

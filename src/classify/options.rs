@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{CrmError, Result};
+use crate::options::{number, text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
@@ -70,16 +71,6 @@ impl Default for TrainOptions {
 
 pub const KNOWN_OPTIONS: &str = "test_fraction, seed, split, refit, exclude, key, positive, class_weight, max_levels, min_level_count, C, max_iter, tol (logistic), max_trees, learning_rate, l2_regularization, early_stopping, early_stopping_rounds (gradient_boosting), n_trees, max_features, max_depth, bootstrap (random_forest), max_leaves, min_samples_leaf (both tree algorithms)";
 
-fn number(key: &str, v: &Value, min: f64, max: f64, accepted: &str) -> Result<f64> {
-    match v.as_f64() {
-        Some(x) if x >= min && x <= max && x.is_finite() => Ok(x),
-        _ => Err(CrmError::bad_argument(&format!("options.{key}"), v, accepted)),
-    }
-}
-
-fn text(key: &str, v: &Value) -> Result<String> {
-    v.as_str().map(str::to_string).ok_or_else(|| CrmError::bad_argument(&format!("options.{key}"), v, "a string"))
-}
 
 /// `max_features`: an integer count, "sqrt", "log2" or a fraction in (0, 1] of the
 /// encoded columns (a JSON integer is a count, a JSON number with a fraction part or

@@ -14,7 +14,7 @@ use super::options::TrainOptions;
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::registry::{self, sql::deployed, Kind};
-use crate::source::{check_model_name, ColumnInfo, deployed_metrics, describe, find_column, interrupt, quote_ident, source_query, store_model, NewModel};
+use crate::source::{check_model_name, read_in_batches, ColumnInfo, deployed_metrics, describe, find_column, interrupt, quote_ident, source_query, store_model, NewModel};
 use crate::row_reader::{check_row_type, for_each_feature, read_composite, read_features, Cell, RowMapMemo};
 
 pub static CHURN_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"churn"));
@@ -126,48 +126,31 @@ fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
     let mut target_levels: HashMap<String, u32> = HashMap::new();
     let mut test_mask: Vec<bool> = Vec::new();
     let nf = features.len();
-    // Each batch is fetched in an SPI session of its own, so its tuple table is freed
-    // before the next: memory holds the compact columns, not the fetched rows.
-    let spi_error = |e: pgrx::spi::Error| CrmError::InvalidArgument(format!("cannot read source: {e}"));
-    let cursor_name = Spi::connect(|client| Ok::<_, pgrx::spi::Error>(client.open_cursor(&sql, &[]).detach_into_name())).map_err(spi_error)?;
-    loop {
-        interrupt();
-        let more = Spi::connect(|client| {
-            let mut cursor = client.find_cursor(&cursor_name)?;
-            let batch = cursor.fetch(10_000)?;
-            if batch.is_empty() {
-                return Ok::<_, pgrx::spi::Error>(false); // dropping the cursor closes it
-            }
-            for row in batch {
-                for (i, (_, kind)) in features.iter().enumerate() {
-                    if *kind == ValueKind::Text {
-                        let code = match row.get::<String>(i + 1)? {
-                            Some(s) => {
-                                let next = dictionaries[i].len() as u32;
-                                *dictionaries[i].entry(s).or_insert(next)
-                            }
-                            None => NULL_CODE,
-                        };
-                        codes[i].push(code);
-                    } else {
-                        numbers[i].push(row.get::<f64>(i + 1)?.unwrap_or(f64::NAN));
+    // read_in_batches frees each fetched batch before the next: memory holds the
+    // compact columns, not the fetched rows.
+    read_in_batches(&sql, |row| {
+        for (i, (_, kind)) in features.iter().enumerate() {
+            if *kind == ValueKind::Text {
+                let code = match row.get::<String>(i + 1)? {
+                    Some(s) => {
+                        let next = dictionaries[i].len() as u32;
+                        *dictionaries[i].entry(s).or_insert(next)
                     }
-                }
-                let t = row.get::<String>(nf + 1)?.unwrap_or_default();
-                let next = target_levels.len() as u32;
-                target_values.push(*target_levels.entry(t).or_insert(next));
-                if options.split.is_some() {
-                    test_mask.push(row.get::<bool>(nf + 2)?.unwrap_or(false));
-                }
+                    None => NULL_CODE,
+                };
+                codes[i].push(code);
+            } else {
+                numbers[i].push(row.get::<f64>(i + 1)?.unwrap_or(f64::NAN));
             }
-            cursor.detach_into_name();
-            Ok(true)
-        })
-        .map_err(spi_error)?;
-        if !more {
-            break;
         }
-    }
+        let t = row.get::<String>(nf + 1)?.unwrap_or_default();
+        let next = target_levels.len() as u32;
+        target_values.push(*target_levels.entry(t).or_insert(next));
+        if options.split.is_some() {
+            test_mask.push(row.get::<bool>(nf + 2)?.unwrap_or(false));
+        }
+        Ok(true)
+    })?;
 
     let mut levels: Vec<String> = vec![String::new(); target_levels.len()];
     for (k, v) in &target_levels {

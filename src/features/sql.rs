@@ -13,7 +13,7 @@ use pgrx::{Internal, StringInfo};
 use serde::{Deserialize, Serialize};
 
 use super::scaler::{Method, ScalerParams, ScalerState};
-use crate::aggregate::{aggregate_context, into_context, leak_into, V1_FINFO};
+use crate::aggregate::{aggregate_context, combine, deserial, leak_into, serial, PartialState, V1_FINFO};
 use crate::error::sql::OrRaise;
 use crate::error::CrmError;
 
@@ -93,33 +93,31 @@ pub unsafe extern "C-unwind" fn crm_scaler_agg_trans(fcinfo: pg_sys::FunctionCal
     leak_into(fresh, aggregate_context(fcinfo, "scaler_agg_trans"))
 }
 
-#[pg_extern(immutable, parallel_safe)]
-fn scaler_agg_combine(mut left: Internal, right: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    // SAFETY: both states are ScalerStates made by this aggregate's functions.
-    let right_state = unsafe { right.get::<ScalerState>() };
-    match (unsafe { left.get_mut::<ScalerState>() }, right_state) {
-        (Some(l), Some(r)) => {
-            l.merge(r).or_raise();
-            left
-        }
-        // The right state may live in a shorter-lived context: copy it into ours.
-        (None, Some(r)) => into_context(r.clone(), aggregate_context(fcinfo, "scaler_agg_combine")),
-        _ => left,
+impl PartialState for ScalerState {
+    fn merge_from(&mut self, other: &Self) -> crate::error::Result<()> {
+        self.merge(other)
     }
+    fn to_bytes(&self) -> Vec<u8> {
+        ScalerState::to_bytes(self)
+    }
+    fn from_bytes(bytes: &[u8]) -> crate::error::Result<Self> {
+        ScalerState::from_bytes(bytes)
+    }
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn scaler_agg_combine(left: Internal, right: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    combine::<ScalerState>(left, right, fcinfo, "scaler_agg_combine")
 }
 
 #[pg_extern(immutable, parallel_safe, strict)]
 fn scaler_agg_serial(state: Internal) -> Option<Vec<u8>> {
-    // SAFETY: see scaler_agg_combine.
-    unsafe { state.get::<ScalerState>() }.map(ScalerState::to_bytes)
+    serial::<ScalerState>(state)
 }
 
 #[pg_extern(immutable, parallel_safe, strict)]
 fn scaler_agg_deserial(bytes: &[u8], _unused: Internal) -> Internal {
-    let state = ScalerState::from_bytes(bytes).or_raise();
-    // SAFETY: CurrentMemoryContext is valid during a function call.
-    let context = unsafe { pg_sys::CurrentMemoryContext };
-    into_context(state, context)
+    deserial::<ScalerState>(bytes)
 }
 
 #[pg_extern(immutable, parallel_safe)]

@@ -456,6 +456,8 @@ pub struct AutoReport {
     pub winner: usize,
     /// Customers in the holdout.
     pub test_customers: usize,
+    /// Raw interaction rows held out.
+    pub test_rows: usize,
     /// Seconds to refit the winner on all data.
     pub refit_seconds: f64,
 }
@@ -528,6 +530,7 @@ pub fn auto(
         candidates: reports,
         winner,
         test_customers: split.test.len(),
+        test_rows: split.test_rows,
         refit_seconds: start.elapsed().as_secs_f64(),
     };
     Ok((model, report))

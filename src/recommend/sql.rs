@@ -11,7 +11,7 @@ use super::InteractionsBuilder;
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
-use crate::source::{check_model_name, describe, find_column, interrupt, is_numeric, quote_ident, source_query, store_model, ColumnInfo, NewModel};
+use crate::source::{check_model_name, describe, find_column, interrupt, is_numeric, quote_ident, read_in_batches, source_query, store_model, ColumnInfo, NewModel};
 
 /// Column names tried, in order, when `options` does not name the column.
 const CUSTOMER_NAMES: &[&str] = &["customer", "customer_id", "user", "user_id", "userid", "client_id", "account_id"];
@@ -96,40 +96,23 @@ fn load(query: &str, select: &str) -> Result<Loaded> {
     let sql = format!("SELECT {select} FROM ({query}) AS crm_interactions");
     let mut loaded = Loaded { builder: InteractionsBuilder::new(), rows_read: 0, rows_skipped: 0 };
     let mut failure: Option<CrmError> = None;
-    let spi_error = |e: pgrx::spi::Error| CrmError::InvalidArgument(format!("cannot read source: {e}"));
-    let cursor_name = Spi::connect(|client| Ok::<_, pgrx::spi::Error>(client.open_cursor(&sql, &[]).detach_into_name())).map_err(spi_error)?;
-    loop {
-        interrupt();
-        let more = Spi::connect(|client| {
-            let mut cursor = client.find_cursor(&cursor_name)?;
-            let batch = cursor.fetch(10_000)?;
-            if batch.is_empty() {
-                return Ok::<_, pgrx::spi::Error>(false);
-            }
-            for row in batch {
-                loaded.rows_read += 1;
-                let (Some(customer), Some(item), Some(weight)) = (row.get::<&str>(1)?, row.get::<&str>(2)?, row.get::<f64>(3)?) else {
-                    loaded.rows_skipped += 1;
-                    continue;
-                };
-                let time = row.get::<f64>(4)?;
-                if !(weight.is_finite() && weight > 0.0) || time.is_some_and(|t| !t.is_finite()) {
-                    loaded.rows_skipped += 1;
-                    continue;
-                }
-                if let Err(e) = loaded.builder.push(customer, item, weight, time) {
-                    failure = Some(CrmError::InvalidArgument(format!("train_recommender: {e}")));
-                    return Ok(false);
-                }
-            }
-            cursor.detach_into_name();
-            Ok(true)
-        })
-        .map_err(spi_error)?;
-        if !more {
-            break;
+    read_in_batches(&sql, |row| {
+        loaded.rows_read += 1;
+        let (Some(customer), Some(item), Some(weight)) = (row.get::<&str>(1)?, row.get::<&str>(2)?, row.get::<f64>(3)?) else {
+            loaded.rows_skipped += 1;
+            return Ok(true);
+        };
+        let time = row.get::<f64>(4)?;
+        if !(weight.is_finite() && weight > 0.0) || time.is_some_and(|t| !t.is_finite()) {
+            loaded.rows_skipped += 1;
+            return Ok(true);
         }
-    }
+        if let Err(e) = loaded.builder.push(customer, item, weight, time) {
+            failure = Some(CrmError::InvalidArgument(format!("train_recommender: {e}")));
+            return Ok(false);
+        }
+        Ok(true)
+    })?;
     match failure {
         Some(e) => Err(e),
         None => Ok(loaded),
@@ -232,7 +215,7 @@ fn train(name: &str, source: &str, algorithm: &str, options: &serde_json::Value)
         hyperparameters: hyper,
         metrics: metrics.clone(),
         training_rows: interactions.n_rows() as i64,
-        holdout_rows: report.as_ref().map(|r| r.test_customers as i64),
+        holdout_rows: report.as_ref().map(|r| r.test_rows as i64),
         bytes,
     })?;
     if opts.deploy {

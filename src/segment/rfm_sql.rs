@@ -8,9 +8,9 @@ use pgrx::prelude::*;
 use pgrx::{Internal, StringInfo};
 
 use super::rfm::{self, QuintileState, RfmQuintiles, RfmState};
-use crate::aggregate::{aggregate_context, into_context, leak_into, V1_FINFO};
+use crate::aggregate::{aggregate_context, combine, deserial, into_context, leak_into, serial, PartialState, V1_FINFO};
 use crate::error::sql::OrRaise;
-use crate::error::CrmError;
+use crate::error::{CrmError, Result};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 /// Julian day number of 2000-01-01, Postgres's date epoch.
@@ -142,31 +142,18 @@ pub unsafe extern "C-unwind" fn crm_rfm_agg_trans(fcinfo: pg_sys::FunctionCallIn
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn rfm_agg_combine(mut left: Internal, right: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    // SAFETY: both states are RfmStates made by this aggregate's functions.
-    let right_state = unsafe { right.get::<RfmState>() };
-    match (unsafe { left.get_mut::<RfmState>() }, right_state) {
-        (Some(l), Some(r)) => {
-            l.merge(r).or_raise();
-            left
-        }
-        // The right state may live in a shorter-lived context: copy it into ours.
-        (None, Some(r)) => into_context(r.clone(), aggregate_context(fcinfo, "rfm_agg_combine")),
-        _ => left,
-    }
+fn rfm_agg_combine(left: Internal, right: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    combine::<RfmState>(left, right, fcinfo, "rfm_agg_combine")
 }
 
 #[pg_extern(immutable, parallel_safe, strict)]
 fn rfm_agg_serial(state: Internal) -> Option<Vec<u8>> {
-    // SAFETY: see rfm_agg_combine.
-    unsafe { state.get::<RfmState>() }.map(RfmState::to_bytes)
+    serial::<RfmState>(state)
 }
 
 #[pg_extern(immutable, parallel_safe, strict)]
 fn rfm_agg_deserial(bytes: &[u8], _unused: Internal) -> Internal {
-    let state = RfmState::from_bytes(bytes).or_raise();
-    // SAFETY: CurrentMemoryContext is valid during a function call.
-    into_context(state, unsafe { pg_sys::CurrentMemoryContext })
+    deserial::<RfmState>(bytes)
 }
 
 #[no_mangle]
@@ -236,6 +223,31 @@ unsafe fn result_descriptor(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::TupleDe
         pg_sys::MemoryContextSwitchTo(old);
         (*flinfo).fn_extra = blessed.cast();
         blessed
+    }
+}
+
+impl PartialState for RfmState {
+    fn merge_from(&mut self, other: &Self) -> Result<()> {
+        self.merge(other)
+    }
+    fn to_bytes(&self) -> Vec<u8> {
+        RfmState::to_bytes(self)
+    }
+    fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        RfmState::from_bytes(bytes)
+    }
+}
+
+impl PartialState for QuintileState {
+    fn merge_from(&mut self, other: &Self) -> Result<()> {
+        self.merge(other);
+        Ok(())
+    }
+    fn to_bytes(&self) -> Vec<u8> {
+        QuintileState::to_bytes(self)
+    }
+    fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        QuintileState::from_bytes(bytes)
     }
 }
 
@@ -327,30 +339,18 @@ fn rfm_quintiles_trans(
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn rfm_quintiles_combine(mut left: Internal, right: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    // SAFETY: both states are QuintileStates made by this aggregate's functions.
-    let right_state = unsafe { right.get::<QuintileState>() };
-    match (unsafe { left.get_mut::<QuintileState>() }, right_state) {
-        (Some(l), Some(r)) => {
-            l.merge(r);
-            left
-        }
-        (None, Some(r)) => into_context(r.clone(), aggregate_context(fcinfo, "rfm_quintiles_combine")),
-        _ => left,
-    }
+fn rfm_quintiles_combine(left: Internal, right: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    combine::<QuintileState>(left, right, fcinfo, "rfm_quintiles_combine")
 }
 
 #[pg_extern(immutable, parallel_safe, strict)]
 fn rfm_quintiles_serial(state: Internal) -> Option<Vec<u8>> {
-    // SAFETY: see rfm_quintiles_combine.
-    unsafe { state.get::<QuintileState>() }.map(QuintileState::to_bytes)
+    serial::<QuintileState>(state)
 }
 
 #[pg_extern(immutable, parallel_safe, strict)]
 fn rfm_quintiles_deserial(bytes: &[u8], _unused: Internal) -> Internal {
-    let state = QuintileState::from_bytes(bytes).or_raise();
-    // SAFETY: CurrentMemoryContext is valid during a function call.
-    into_context(state, unsafe { pg_sys::CurrentMemoryContext })
+    deserial::<QuintileState>(bytes)
 }
 
 #[pg_extern(immutable, parallel_safe)]

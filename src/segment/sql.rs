@@ -11,7 +11,7 @@ use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
 use crate::row_reader::{check_row, for_each_feature, Cell, RowMapMemo};
-use crate::source::{cancel_requested, check_model_name, describe, find_column, interrupt, is_numeric, quote_ident, source_query, store_model, NewModel};
+use crate::source::{cancel_requested, check_model_name, describe, find_column, interrupt, is_numeric, quote_ident, read_in_batches, source_query, store_model, NewModel};
 
 /// Reads the chosen columns of `query` as one row-major float8 matrix (NaN for NULL),
 /// a batch per SPI session so fetched tuples are freed as it goes.
@@ -20,30 +20,12 @@ fn read_matrix(query: &str, columns: &[String]) -> Result<Vec<f64>> {
     let sql = format!("SELECT {} FROM ({query}) AS crm_training", select.join(", "));
     let d = columns.len();
     let mut data: Vec<f64> = Vec::new();
-    let spi_error = |e: pgrx::spi::Error| CrmError::InvalidArgument(format!("cannot read source: {e}"));
-    let cursor_name = Spi::connect(|client| Ok::<_, pgrx::spi::Error>(client.open_cursor(&sql, &[]).detach_into_name())).map_err(spi_error)?;
-    loop {
-        interrupt();
-        let more = Spi::connect(|client| {
-            let mut cursor = client.find_cursor(&cursor_name)?;
-            let batch = cursor.fetch(10_000)?;
-            if batch.is_empty() {
-                return Ok::<_, pgrx::spi::Error>(false);
-            }
-            data.reserve(batch.len() * d);
-            for row in batch {
-                for j in 1..=d {
-                    data.push(row.get::<f64>(j)?.unwrap_or(f64::NAN));
-                }
-            }
-            cursor.detach_into_name();
-            Ok(true)
-        })
-        .map_err(spi_error)?;
-        if !more {
-            break;
+    read_in_batches(&sql, |row| {
+        for j in 1..=d {
+            data.push(row.get::<f64>(j)?.unwrap_or(f64::NAN));
         }
-    }
+        Ok(true)
+    })?;
     Ok(data)
 }
 
