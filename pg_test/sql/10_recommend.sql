@@ -58,3 +58,9 @@ SELECT * FROM crm.train_recommender('bad', 'purchases', 'auto', '{"item": "nope"
 SELECT * FROM crm.train_recommender('bad', 'purchases', 'auto', '{"weight": "product_id"}');
 SELECT * FROM crm.recommend('shop_knn', 'cust1') LIMIT 0;
 SELECT count(*) FROM crm.models WHERE name = 'bad';
+-- NULL where a value is required: an error naming the argument.
+SELECT * FROM crm.recommend(NULL, 'cust1');
+SELECT * FROM crm.recommend('shop', 'cust1', NULL);
+SELECT * FROM crm.recommend_all('shop', 10, NULL);
+SELECT * FROM crm.train_segments('s', NULL);
+SELECT * FROM crm.deploy(NULL, 1);

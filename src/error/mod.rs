@@ -64,6 +64,12 @@ impl CrmError {
     }
 }
 
+/// A required argument of a function that cannot be STRICT (it has optional ones):
+/// NULL is a 22023 error naming the argument.
+pub fn required<T>(value: Option<T>, argument: &str) -> Result<T> {
+    value.ok_or_else(|| CrmError::InvalidArgument(format!("argument \"{argument}\" must not be NULL")))
+}
+
 impl fmt::Display for CrmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.message())

@@ -9,7 +9,7 @@ use super::model::{auto, Model, Recommender};
 use super::options::{Choice, RecommenderOptions};
 use super::InteractionsBuilder;
 use crate::error::sql::OrRaise;
-use crate::error::{CrmError, Result};
+use crate::error::{required, CrmError, Result};
 use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
 use crate::source::{check_model_name, describe, find_column, interrupt, is_numeric, quote_ident, read_in_batches, source_query, store_model, ColumnInfo, NewModel};
 
@@ -261,15 +261,16 @@ fn ranked(model: &Model, list: Vec<(u32, f32)>) -> impl Iterator<Item = Ranked> 
 /// given, restricts the list to those items (e.g. one category).
 #[pg_extern(stable, parallel_safe)]
 fn recommend(
-    name: &str,
+    name: Option<&str>,
     customer: Option<&str>,
-    k: default!(i32, 10),
-    exclude_seen: default!(bool, true),
+    k: default!(Option<i32>, 10),
+    exclude_seen: default!(Option<bool>, true),
     exclude: default!(Option<Vec<Option<String>>>, "NULL"),
     candidates: default!(Option<Vec<Option<String>>>, "NULL"),
 ) -> TableIterator<'static, (name!(item, String), name!(score, f64), name!(rank, i32))> {
     let rows = (|| -> Result<Vec<Ranked>> {
-        let k = check_k(k)?;
+        let (name, exclude_seen) = (required(name, "name")?, required(exclude_seen, "exclude_seen")?);
+        let k = check_k(required(k, "k")?)?;
         let entry = recommender_of(name)?;
         let model = model_of(&entry, name)?;
         let exclude = item_indices(model, &exclude).unwrap_or_default();
@@ -285,15 +286,16 @@ fn recommend(
 /// is NULL), computed on all cores: for BI tools and batch jobs.
 #[pg_extern(stable, parallel_safe)]
 fn recommend_all(
-    name: &str,
-    k: default!(i32, 10),
-    exclude_seen: default!(bool, true),
+    name: Option<&str>,
+    k: default!(Option<i32>, 10),
+    exclude_seen: default!(Option<bool>, true),
     customers: default!(Option<Vec<Option<String>>>, "NULL"),
     exclude: default!(Option<Vec<Option<String>>>, "NULL"),
     candidates: default!(Option<Vec<Option<String>>>, "NULL"),
 ) -> TableIterator<'static, (name!(customer, String), name!(item, String), name!(score, f64), name!(rank, i32))> {
     let rows = (|| -> Result<Vec<(String, String, f64, i32)>> {
-        let k = check_k(k)?;
+        let (name, exclude_seen) = (required(name, "name")?, required(exclude_seen, "exclude_seen")?);
+        let k = check_k(required(k, "k")?)?;
         crate::gpu::choose(crate::gpu::sql::device_setting(), 0)?;
         let entry = recommender_of(name)?;
         let model = model_of(&entry, name)?;

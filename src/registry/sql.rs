@@ -165,10 +165,11 @@ pub fn deployed<T: 'static>(name: &str, kind: Kind, decode: impl FnOnce(&[u8], &
 /// Deploys `version` of `name` (rollback is deploying an older version).
 #[pg_extern(volatile, parallel_unsafe)]
 fn deploy(
-    name: &str,
-    version: i32,
+    name: Option<&str>,
+    version: Option<i32>,
     reason: default!(Option<&str>, "NULL"),
 ) -> TableIterator<'static, (name!(name, String), name!(version, i32), name!(previous_version, Option<i32>))> {
+    let (name, version) = (crate::error::required(name, "name").or_raise(), crate::error::required(version, "version").or_raise());
     let previous = deploy_version(name, version, reason.unwrap_or("crm.deploy")).or_raise();
     TableIterator::once((name.to_string(), version, previous))
 }

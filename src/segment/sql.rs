@@ -8,7 +8,7 @@ use serde_json::json;
 use super::model::{self, SegmentModel, SegmentOptions};
 use crate::classify::features::ValueKind;
 use crate::error::sql::OrRaise;
-use crate::error::{CrmError, Result};
+use crate::error::{required, CrmError, Result};
 use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
 use crate::row_reader::{check_row, for_each_feature, Cell, RowMapMemo};
 use crate::source::{cancel_requested, check_model_name, describe, find_column, interrupt, is_numeric, quote_ident, read_in_batches, source_query, store_model, NewModel};
@@ -82,12 +82,13 @@ fn feature_spec(model: &SegmentModel) -> serde_json::Value {
 /// 2..10 by silhouette.
 #[pg_extern(volatile, parallel_unsafe)]
 fn train_segments(
-    name: &str,
-    source: &str,
+    name: Option<&str>,
+    source: Option<&str>,
     k: default!(Option<i32>, "NULL"),
-    options: default!(JsonB, "'{}'"),
+    options: default!(Option<JsonB>, "'{}'"),
 ) -> TableIterator<'static, (name!(id, i64), name!(name, String), name!(version, i32), name!(k, i32), name!(deployed, bool), name!(metrics, JsonB))> {
-    TableIterator::once(train(name, source, k, &options.0).or_raise())
+    let run = || train(required(name, "name")?, required(source, "source")?, k, &options.map_or(serde_json::Value::Null, |o| o.0));
+    TableIterator::once(run().or_raise())
 }
 
 type TrainRow = (i64, String, i32, i32, bool, JsonB);
