@@ -44,6 +44,8 @@ struct TriggerMemo {
     model: Rc<Deployed>,
     score_attnum: i32,
     reasons: Option<(i32, ReasonsType)>,
+    /// The model's feature names, for the reasons column.
+    feature_names: Vec<String>,
     row_map: RowMapMemo,
     buffer: Vec<f64>,
 }
@@ -94,9 +96,15 @@ unsafe fn make_memo(trigger: *mut pg_sys::Trigger, tupdesc: pg_sys::TupleDesc) -
             _ => return Err(bad(format!("reasons column \"{name}\" must exist in the table and be of type text or jsonb"))),
         },
     };
+    let model = classifier_of(&model_name)?;
+    let feature_names = match model.model.downcast_ref::<Classifier>() {
+        Some(classifier) => feature_list(classifier).into_iter().map(|(name, _)| name).collect(),
+        None => return Err(CrmError::CorruptModel(format!("model \"{model_name}\" is not a classifier"))),
+    };
     Ok(TriggerMemo {
         trigger_oid: unsafe { (*trigger).tgoid },
-        model: classifier_of(&model_name)?,
+        model,
+        feature_names,
         model_name,
         score_attnum,
         reasons,
@@ -106,7 +114,7 @@ unsafe fn make_memo(trigger: *mut pg_sys::Trigger, tupdesc: pg_sys::TupleDesc) -
 }
 
 /// The row's top reasons, as "feature = value (+0.84 log-odds)" lines or a jsonb array.
-fn reasons_datum(model: &Classifier, names: &[(String, super::features::ValueKind)], cells: &[Cell<'_>], kind: ReasonsType) -> pg_sys::Datum {
+fn reasons_datum(model: &Classifier, names: &[String], cells: &[Cell<'_>], kind: ReasonsType) -> pg_sys::Datum {
     let values: Vec<Value<'_>> = cells.iter().map(Cell::as_value).collect();
     let (_, mut contributions) = model.explain(&values);
     contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
@@ -116,14 +124,14 @@ fn reasons_datum(model: &Classifier, names: &[(String, super::features::ValueKin
             .iter()
             .map(|c| {
                 let value = cells[c.feature].display().unwrap_or_else(|| "NULL".into());
-                format!("{} = {} ({:+.3})", names[c.feature].0, value, c.contribution)
+                format!("{} = {} ({:+.3})", names[c.feature], value, c.contribution)
             })
             .collect::<Vec<_>>()
             .join("; ")
             .into_datum(),
         ReasonsType::Jsonb => JsonB(json!(contributions
             .iter()
-            .map(|c| json!({"feature": names[c.feature].0, "value": cells[c.feature].display(), "contribution": c.contribution}))
+            .map(|c| json!({"feature": names[c.feature], "value": cells[c.feature].display(), "contribution": c.contribution}))
             .collect::<Vec<_>>()))
         .into_datum(),
     };
@@ -182,18 +190,20 @@ pub unsafe extern "C-unwind" fn crm_score_trigger(fcinfo: pg_sys::FunctionCallIn
         model.encode_cells(&cells, &mut memo.buffer);
         let score = sigmoid(model.log_odds_encoded(&memo.buffer));
 
-        let mut columns = vec![memo.score_attnum];
-        let mut values = vec![pg_sys::Datum::from(score.to_bits())];
-        let mut nulls = vec![false];
+        // The score and, when asked for, the reasons: at most two columns, no allocation.
+        let mut columns = [memo.score_attnum, 0];
+        let mut values = [pg_sys::Datum::from(score.to_bits()), pg_sys::Datum::from(0)];
+        let mut nulls = [false; 2];
+        let mut count = 1;
         if let Some((attnum, kind)) = memo.reasons {
-            columns.push(attnum);
-            values.push(reasons_datum(model, &feature_list(model), &cells, kind));
-            nulls.push(false);
+            columns[1] = attnum;
+            values[1] = reasons_datum(model, &memo.feature_names, &cells, kind);
+            count = 2;
         }
         let modified = pg_sys::heap_modify_tuple_by_cols(
             tuple,
             tupdesc,
-            columns.len() as i32,
+            count,
             columns.as_mut_ptr(),
             values.as_mut_ptr(),
             nulls.as_mut_ptr(),

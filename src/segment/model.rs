@@ -281,8 +281,6 @@ pub fn train(
     if n == 0 {
         return Err(CrmError::InvalidArgument("no row has a value in every feature column".into()));
     }
-    // Raw values are needed for the profile; keep a copy only of what the profile reads.
-    let raw = data.clone();
     let mut features = Vec::with_capacity(d);
     for (j, name) in names.iter().enumerate() {
         let log1p = opts.wants_log1p(name);
@@ -380,9 +378,12 @@ pub fn train(
     let mut min = vec![f64::INFINITY; k * d];
     let mut max = vec![f64::NEG_INFINITY; k * d];
     let mut overall = vec![0.0; d];
-    for (r, row) in raw.chunks_exact(d).enumerate() {
+    // The profile is in original units: each standardised value is mapped back (exact up
+    // to rounding), so training holds one matrix, not a raw copy beside it.
+    for (r, row) in data.chunks_exact(d).enumerate() {
         let s = new_index[fit.labels[r] as usize];
-        for (j, &x) in row.iter().enumerate() {
+        for (j, &z) in row.iter().enumerate() {
+            let x = features[j].untransform(z);
             let at = s * d + j;
             sum[at] += x;
             sum_sq[at] += x * x;

@@ -153,11 +153,12 @@ struct SegmentMemo {
 }
 
 fn assign_with_memo(name: &str, row: &AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<(i32, f64)>> {
-    check_row(row, "segment")?;
     // SAFETY: fcinfo and its flinfo are valid for this call; fn_extra is ours.
     let flinfo = unsafe { (*fcinfo).flinfo };
     let slot = unsafe { &mut (*flinfo).fn_extra };
     if slot.is_null() || unsafe { &*(*slot as *const SegmentMemo) }.name != name {
+        // The argument's type is fixed for a call site: checked once, with the memo.
+        check_row(row, "segment")?;
         let memo = SegmentMemo { name: name.to_string(), model: segments_of(name)?, row_map: None, raw: Vec::new(), scratch: Vec::new() };
         // SAFETY: fn_mcxt outlives the flinfo; the memo is dropped when it is reset.
         let ptr = PgMemoryContexts::For(unsafe { (*flinfo).fn_mcxt }).leak_and_drop_on_delete(memo);
