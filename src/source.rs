@@ -69,10 +69,7 @@ const BATCH_ROWS: i64 = 10_000;
 /// each fetched in an SPI session of its own so its tuples are freed before the next
 /// (memory holds what `each` keeps, not the fetched rows); a cancel is honoured between
 /// batches. `each` returns Ok(false) to stop early.
-pub fn read_in_batches(
-    query: &str,
-    mut each: impl FnMut(&pgrx::spi::SpiHeapTupleData<'_>) -> std::result::Result<bool, pgrx::spi::Error>,
-) -> Result<()> {
+pub fn read_in_batches(query: &str, mut each: impl FnMut(&SourceRow) -> std::result::Result<bool, pgrx::spi::Error>) -> Result<()> {
     let spi_error = |e: pgrx::spi::Error| CrmError::InvalidArgument(format!("cannot read source: {e}"));
     let cursor_name = Spi::connect(|client| Ok::<_, pgrx::spi::Error>(client.open_cursor(query, &[]).detach_into_name())).map_err(spi_error)?;
     loop {
@@ -83,17 +80,64 @@ pub fn read_in_batches(
             if batch.is_empty() {
                 return Ok::<_, pgrx::spi::Error>(false); // dropping the cursor closes it
             }
-            for row in batch {
+            // The rows are read straight from the tuple table `fetch` just filled (which
+            // `batch` keeps alive): pgrx's row iterator converts every column of every row
+            // behind a setjmp guard, which made reading a 1M-row source 2x slower.
+            // SAFETY: SPI_tuptable is the table of the fetch above; nothing else runs SPI
+            // until `batch` is dropped.
+            let (vals, count, tupdesc) = unsafe {
+                let table = pg_sys::SPI_tuptable;
+                if table.is_null() {
+                    return Err(pgrx::spi::Error::NoTupleTable);
+                }
+                ((*table).vals, (*table).numvals as usize, (*table).tupdesc)
+            };
+            for i in 0..count {
+                // SAFETY: i < numvals.
+                let row = SourceRow { tuple: unsafe { *vals.add(i) }, tupdesc };
                 if !each(&row)? {
                     return Ok(false);
                 }
             }
+            drop(batch);
             cursor.detach_into_name();
             Ok(true)
         })
         .map_err(spi_error)?;
         if !more {
             return Ok(());
+        }
+    }
+}
+
+/// One row of a source being read by `read_in_batches`, valid during the callback.
+pub struct SourceRow {
+    tuple: pg_sys::HeapTuple,
+    tupdesc: pg_sys::TupleDesc,
+}
+
+impl SourceRow {
+    /// The value of column `ordinal` (1-based) as `T`, as pgrx's `SpiHeapTupleData::get`
+    /// but without its per-value guard and copy.
+    pub fn get<T: FromDatum + IntoDatum>(&self, ordinal: usize) -> std::result::Result<Option<T>, pgrx::spi::Error> {
+        // SAFETY: tuple and tupdesc come from the live tuple table; ordinal is checked.
+        unsafe {
+            let natts = (*self.tupdesc).natts as usize;
+            if ordinal == 0 || ordinal > natts {
+                return Err(pgrx::spi::Error::SpiError(pgrx::spi::SpiErrorCodes::NoAttribute));
+            }
+            let type_oid = (*self.tupdesc).attrs.as_slice(natts)[ordinal - 1].atttypid;
+            if type_oid != T::type_oid() && !T::is_compatible_with(type_oid) {
+                return Err(pgrx::spi::Error::DatumError(pgrx::datum::TryFromDatumError::IncompatibleTypes {
+                    rust_type: std::any::type_name::<T>(),
+                    rust_oid: T::type_oid(),
+                    datum_type: String::new(),
+                    datum_oid: type_oid,
+                }));
+            }
+            let mut is_null = false;
+            let datum = pg_sys::heap_getattr(self.tuple, ordinal as i32, self.tupdesc, &mut is_null);
+            Ok(T::from_polymorphic_datum(datum, is_null, type_oid))
         }
     }
 }

@@ -88,6 +88,16 @@ struct Loaded {
     positive: String,
 }
 
+/// The code of `value` in `dictionary`, adding it if new (allocating only then).
+fn intern(dictionary: &mut HashMap<String, u32>, value: &str) -> u32 {
+    if let Some(&code) = dictionary.get(value) {
+        return code;
+    }
+    let code = dictionary.len() as u32;
+    dictionary.insert(value.to_owned(), code);
+    code
+}
+
 fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
     let described = describe(query)?;
     let find = |name: &str, what: &str| find_column(&described, name, what);
@@ -131,11 +141,8 @@ fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
     read_in_batches(&sql, |row| {
         for (i, (_, kind)) in features.iter().enumerate() {
             if *kind == ValueKind::Text {
-                let code = match row.get::<String>(i + 1)? {
-                    Some(s) => {
-                        let next = dictionaries[i].len() as u32;
-                        *dictionaries[i].entry(s).or_insert(next)
-                    }
+                let code = match row.get::<&str>(i + 1)? {
+                    Some(s) => intern(&mut dictionaries[i], s),
                     None => NULL_CODE,
                 };
                 codes[i].push(code);
@@ -143,9 +150,7 @@ fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
                 numbers[i].push(row.get::<f64>(i + 1)?.unwrap_or(f64::NAN));
             }
         }
-        let t = row.get::<String>(nf + 1)?.unwrap_or_default();
-        let next = target_levels.len() as u32;
-        target_values.push(*target_levels.entry(t).or_insert(next));
+        target_values.push(intern(&mut target_levels, row.get::<&str>(nf + 1)?.unwrap_or_default()));
         if options.split.is_some() {
             test_mask.push(row.get::<bool>(nf + 2)?.unwrap_or(false));
         }
