@@ -84,7 +84,7 @@ pub fn read_in_batches(query: &str, mut each: impl FnMut(&SourceRow) -> std::res
             // `batch` keeps alive): pgrx's row iterator converts every column of every row
             // behind a setjmp guard, which made reading a 1M-row source 2x slower.
             // SAFETY: SPI_tuptable is the table of the fetch above; nothing else runs SPI
-            // until `batch` is dropped.
+            // in this session, which frees it when it ends.
             let (vals, count, tupdesc) = unsafe {
                 let table = pg_sys::SPI_tuptable;
                 if table.is_null() {
@@ -99,7 +99,6 @@ pub fn read_in_batches(query: &str, mut each: impl FnMut(&SourceRow) -> std::res
                     return Ok(false);
                 }
             }
-            drop(batch);
             cursor.detach_into_name();
             Ok(true)
         })

@@ -83,6 +83,9 @@ fn over_row_chunks<T: Send>(n: usize, work_per_row: usize, partial: impl Fn(usiz
     })
 }
 
+/// A point, the cost there and the gradient there.
+type Evaluation = (Vec<f64>, f64, Vec<f64>);
+
 struct Problem<'a> {
     x: &'a [f64],
     width: usize,
@@ -92,7 +95,7 @@ struct Problem<'a> {
     c: f64,
     interrupt: &'a (dyn Fn() + Sync),
     /// The last point evaluated by `evaluate`, its cost and gradient.
-    last: std::sync::Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    last: std::sync::Mutex<Option<Evaluation>>,
 }
 
 impl Problem<'_> {
