@@ -17,6 +17,7 @@ pub mod options;
 pub mod recommend;
 pub mod registry;
 pub mod row_reader;
+pub mod row_rewrite;
 pub mod segment;
 pub mod source;
 

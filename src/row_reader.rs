@@ -229,6 +229,39 @@ pub unsafe fn for_each_feature_of_tuple<'a>(
     Ok(())
 }
 
+/// As `for_each_feature`, for a row of a table already deformed into `values`/`nulls`
+/// (one entry per attribute of the relation whose row type is `type_oid`): a trigger's
+/// new row.
+///
+/// # Safety
+/// `values`/`nulls` must be a deformed row of that relation, valid for `'a`.
+pub unsafe fn for_each_feature_of_values<'a>(
+    values: &[pg_sys::Datum],
+    nulls: &[bool],
+    type_oid: pg_sys::Oid,
+    model_id: i64,
+    features: impl FnOnce() -> Vec<(String, ValueKind)>,
+    memo: &mut RowMapMemo,
+    mut each: impl FnMut(usize, Cell<'a>),
+) -> Result<()> {
+    let key = (type_oid, -1, model_id);
+    if !matches!(memo, Some((k, _)) if *k == key) {
+        *memo = Some((key, row_map(type_oid, -1, model_id, features)?));
+    }
+    if let Some((_, map)) = memo.as_ref() {
+        for (i, &(attnum, typid, kind)) in map.columns.iter().enumerate() {
+            let at = (attnum - 1) as usize;
+            let cell = match (values.get(at), nulls.get(at)) {
+                // SAFETY: a non-NULL value of the attribute's type.
+                (Some(&datum), Some(false)) => unsafe { decode(datum, typid, kind) },
+                _ => Cell::Null,
+            };
+            each(i, cell);
+        }
+    }
+    Ok(())
+}
+
 /// Calls `each` with the model's features of `tuple`, in model order.
 unsafe fn read_tuple<'a>(map: &RowMap, tuple: pg_sys::HeapTuple, mut each: impl FnMut(usize, Cell<'a>)) {
     for (i, &(attnum, typid, kind)) in map.columns.iter().enumerate() {
@@ -239,7 +272,11 @@ unsafe fn read_tuple<'a>(map: &RowMap, tuple: pg_sys::HeapTuple, mut each: impl 
     }
 }
 
-unsafe fn decode<'a>(datum: pg_sys::Datum, typid: pg_sys::Oid, kind: ValueKind) -> Cell<'a> {
+/// A non-NULL column value of type `typid` as the model's `kind` of value.
+///
+/// # Safety
+/// `datum` must be a non-NULL value of type `typid`, valid for `'a`.
+pub unsafe fn decode<'a>(datum: pg_sys::Datum, typid: pg_sys::Oid, kind: ValueKind) -> Cell<'a> {
     // SAFETY (whole fn): datum is a non-NULL value of type typid.
     unsafe {
         match typid {

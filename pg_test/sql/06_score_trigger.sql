@@ -13,6 +13,27 @@ FROM live_accounts l JOIN accounts a USING (id) ORDER BY id;
 -- an update rescores the row
 UPDATE live_accounts SET calls = 9 WHERE id = 1;
 SELECT id, abs(churn_score - crm.score('acct', l)) < 1e-12 AS rescored, churn_score > 0.5 AS high_risk FROM live_accounts l WHERE id = 1;
+-- a score column that already holds a value (UPDATE, or a DEFAULT) is written in place;
+-- an index on it, a WHEN clause that reads the row first and RETURNING all see the score
+CREATE TABLE fast_accounts (id int, note text, calls float8, plan text, churn_score float8 DEFAULT 0, tail text);
+CREATE INDEX ON fast_accounts (churn_score);
+CREATE TRIGGER score BEFORE INSERT OR UPDATE ON fast_accounts
+    FOR EACH ROW WHEN (NEW.churn_score IS NOT NULL AND NEW.calls >= 0) EXECUTE FUNCTION crm.score_trigger('acct', 'churn_score');
+INSERT INTO fast_accounts (id, note, calls, plan, tail)
+SELECT id, repeat('x', id % 200), calls, plan, 'tail ' || id FROM accounts WHERE id <= 300
+RETURNING id, churn_score \g /dev/null
+UPDATE fast_accounts SET calls = 9 - calls WHERE id <= 100;
+SELECT count(*) AS rows, max(abs(churn_score - crm.score('acct', f))) < 1e-12 AS scores_right,
+       bool_and(tail = 'tail ' || id AND note = repeat('x', id % 200)) AS other_columns_intact
+FROM fast_accounts f;
+SET enable_seqscan = off;
+SELECT count(*) AS high_by_index FROM fast_accounts WHERE churn_score > 0.5;
+RESET enable_seqscan;
+SET enable_indexscan = off; SET enable_bitmapscan = off;
+SELECT count(*) AS high_by_scan FROM fast_accounts WHERE churn_score > 0.5;
+RESET enable_indexscan; RESET enable_bitmapscan;
+WITH changed AS (UPDATE fast_accounts SET calls = 0 WHERE id = 2 RETURNING churn_score)
+SELECT abs(churn_score - crm.score('acct', ROW(2, 'x', 0::float8, 'a', 0::float8, 't')::fast_accounts)) < 1e-12 AS returning_sees_score FROM changed;
 -- an optional third argument receives the row's top reasons (text or jsonb), the same
 -- contributions crm.explain gives
 CREATE TABLE explained_accounts (id int, calls float8, plan text, churn_score float8, reasons text, reasons_json jsonb);

@@ -15,7 +15,7 @@ use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::registry::{self, sql::deployed, Kind};
 use crate::source::{check_model_name, read_in_batches, ColumnInfo, deployed_metrics, describe, find_column, interrupt, quote_ident, source_query, store_model, NewModel};
-use crate::row_reader::{check_row_type, for_each_feature, read_composite, read_features, Cell, RowMapMemo};
+use crate::row_reader::{check_row_type, decode, for_each_feature, read_composite, read_features, Cell, RowMapMemo};
 
 pub static CHURN_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"churn"));
 
@@ -379,16 +379,155 @@ pub unsafe extern "C-unwind" fn crm_churn_score(fcinfo: pg_sys::FunctionCallInfo
     pg_sys::Datum::from(score_with_memo(memo, row).or_raise().to_bits())
 }
 
+/// What one call site of a column form (`crm.score_columns`, made by the planner from
+/// `crm.score(name, row)`, see `row_rewrite`) keeps between rows: the model and, per
+/// feature, the argument that carries its column.
+struct ColumnsMemo {
+    name: String,
+    model: std::rc::Rc<registry::sql::Deployed>,
+    /// Per model feature: (argument index, argument type, kind of value).
+    columns: Vec<(usize, pg_sys::Oid, ValueKind)>,
+    buffer: Vec<f64>,
+}
+
+/// The memo of this call site of a column form whose column names are argument
+/// `names_arg` and column values the arguments after it.
+fn columns_memo<'a>(name: &[u8], fcinfo: pg_sys::FunctionCallInfo, names_arg: usize) -> Result<&'a mut ColumnsMemo> {
+    // SAFETY: fcinfo and its flinfo are valid for this call; fn_extra is ours.
+    let flinfo = unsafe { (*fcinfo).flinfo };
+    let slot = unsafe { &mut (*flinfo).fn_extra };
+    if slot.is_null() || unsafe { &*(*slot as *const ColumnsMemo) }.name.as_bytes() != name {
+        let nargs = unsafe { (*fcinfo).nargs } as usize;
+        // SAFETY: names_arg < nargs (the function's signature).
+        let names_datum = unsafe { (*fcinfo).args.as_slice(nargs)[names_arg] };
+        let stable = unsafe { pg_sys::get_fn_expr_arg_stable(flinfo, names_arg as i32) };
+        let names = if names_datum.isnull || !stable {
+            None
+        } else {
+            // SAFETY: a non-NULL text[] argument.
+            unsafe { Vec::<Option<String>>::from_datum(names_datum.value, false) }
+        };
+        let names: Vec<String> = match names {
+            Some(n) if n.len() == nargs - names_arg - 1 && n.iter().all(Option::is_some) => n.into_iter().flatten().collect(),
+            _ => {
+                return Err(CrmError::bad_argument(
+                    "column_names",
+                    "(not matching the columns)",
+                    "a constant text[] naming each following argument (this form is written by the planner from crm.score(name, row))",
+                ))
+            }
+        };
+        let name = std::str::from_utf8(name).map_err(|_| CrmError::bad_argument("name", "(not UTF-8)", "a model name"))?;
+        let model = classifier_of(name)?;
+        let classifier = as_classifier(&model, name)?;
+        let mut columns = Vec::with_capacity(classifier.features.features.len());
+        for (feature, kind) in feature_list(classifier) {
+            let Some(at) = names.iter().position(|n| *n == feature) else {
+                return Err(CrmError::UndefinedColumn(format!(
+                    "the row has no column \"{feature}\", which the model needs (its features: {})",
+                    feature_list(classifier).iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            };
+            let arg = names_arg + 1 + at;
+            // SAFETY: flinfo of this call; its fn_expr says the argument's type.
+            let type_oid = unsafe { pg_sys::get_fn_expr_argtype(flinfo, arg as i32) };
+            columns.push((arg, type_oid, kind));
+        }
+        let memo = ColumnsMemo { name: name.to_string(), model, columns, buffer: Vec::new() };
+        // SAFETY: fn_mcxt outlives the flinfo; the memo is dropped when it is reset.
+        let ptr = PgMemoryContexts::For(unsafe { (*flinfo).fn_mcxt }).leak_and_drop_on_delete(memo);
+        *slot = ptr as *mut std::ffi::c_void;
+    }
+    // SAFETY: set just above or by an earlier row of this statement.
+    Ok(unsafe { &mut *(*slot as *mut ColumnsMemo) })
+}
+
+fn as_classifier<'m>(model: &'m registry::sql::Deployed, name: &str) -> Result<&'m Classifier> {
+    model.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))
+}
+
+/// The positive-class probability of the row whose columns are this call's arguments.
+fn score_columns_with_memo(memo: &mut ColumnsMemo, fcinfo: pg_sys::FunctionCallInfo) -> Result<f64> {
+    let model = as_classifier(&memo.model, &memo.name)?;
+    let features = &model.features;
+    let buffer = &mut memo.buffer;
+    buffer.resize(features.width, 0.0);
+    // SAFETY: the memo's argument indexes are below nargs (checked when it was made).
+    let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
+    for (i, &(arg, type_oid, kind)) in memo.columns.iter().enumerate() {
+        let value = &args[arg];
+        // SAFETY: a non-NULL argument of the type its expression has.
+        let cell = if value.isnull { Cell::Null } else { unsafe { decode(value.value, type_oid, kind) } };
+        let at = features.offsets[i];
+        let feature = &features.features[i];
+        feature.encode((&cell).into(), &mut buffer[at..at + feature.width()]);
+    }
+    Ok(sigmoid(model.log_odds_encoded(buffer)))
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_crm_score_columns() -> &'static pg_sys::Pg_finfo_record {
+    &crate::aggregate::V1_FINFO
+}
+
+/// `crm.score_columns(name, column_names text[], VARIADIC "any")`: `crm.score` with the
+/// row's columns as arguments, the form the planner gives `crm.score(name, t)`.
+///
+/// # Safety
+/// Called by Postgres only, as `crm.score_columns(text, text[], VARIADIC "any")`.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn crm_score_columns(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: at least the two declared arguments.
+    let name = unsafe { (*fcinfo).args.as_slice(2)[0] };
+    if name.isnull {
+        // As the STRICT crm.score: no model name, no score.
+        unsafe { (*fcinfo).isnull = true };
+        return pg_sys::Datum::from(0);
+    }
+    let name = unsafe { text_bytes(name.value) };
+    let memo = columns_memo(name, fcinfo, 1).or_raise();
+    pg_sys::Datum::from(score_columns_with_memo(memo, fcinfo).or_raise().to_bits())
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_crm_churn_score_columns() -> &'static pg_sys::Pg_finfo_record {
+    &crate::aggregate::V1_FINFO
+}
+
+/// `crm.churn_score_columns(column_names text[], VARIADIC "any")`: the column form of
+/// `crm.churn_score(row)`.
+///
+/// # Safety
+/// Called by Postgres only, as `crm.churn_score_columns(text[], VARIADIC "any")`.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn crm_churn_score_columns(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let name = CHURN_MODEL.get();
+    let name = name.as_ref().map(|c| c.to_bytes()).unwrap_or(b"churn");
+    let memo = columns_memo(name, fcinfo, 0).or_raise();
+    pg_sys::Datum::from(score_columns_with_memo(memo, fcinfo).or_raise().to_bits())
+}
+
 extension_sql!(
     r#"
 CREATE FUNCTION score(name text, "row" anyelement) RETURNS float8
-    AS 'MODULE_PATHNAME', 'crm_score' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'crm_score' LANGUAGE C STABLE STRICT PARALLEL SAFE
+    SUPPORT row_columns_support;
 COMMENT ON FUNCTION score(text, anyelement) IS 'Probability of the positive class for a row, by the deployed classifier name';
 CREATE FUNCTION churn_score("row" anyelement) RETURNS float8
-    AS 'MODULE_PATHNAME', 'crm_churn_score' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'crm_churn_score' LANGUAGE C STABLE STRICT PARALLEL SAFE
+    SUPPORT row_columns_support;
 COMMENT ON FUNCTION churn_score(anyelement) IS 'crm.score with the deployed model named by the setting crm.churn_model (default churn)';
+CREATE FUNCTION score_columns(name text, column_names text[], VARIADIC "columns" "any") RETURNS float8
+    AS 'MODULE_PATHNAME', 'crm_score_columns' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION score_columns(text, text[], "any") IS 'crm.score with the row given as its columns: what the planner makes of crm.score(name, t) for a table row t';
+CREATE FUNCTION churn_score_columns(column_names text[], VARIADIC "columns" "any") RETURNS float8
+    AS 'MODULE_PATHNAME', 'crm_churn_score_columns' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION churn_score_columns(text[], "any") IS 'crm.churn_score with the row given as its columns: what the planner makes of crm.churn_score(t) for a table row t';
 "#,
-    name = "score_functions"
+    name = "score_functions",
+    requires = ["row_columns_support"]
 );
 
 /// Why this row scores as it does: per-feature contributions in log-odds; with the rows

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! A raw V1 trigger function: per row it reads the model's columns straight from the new
-//! tuple and writes the score with one `heap_modify_tuple_by_cols`. What does not change
+//! tuple (deformed once) and forms the new tuple with the score once. What does not change
 //! between rows (arguments, column numbers and types, the model) is resolved once per
 //! statement and kept in `fn_extra`.
 
@@ -26,7 +26,7 @@ use crate::aggregate::V1_FINFO;
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result as CrmResult};
 use crate::registry::sql::Deployed;
-use crate::row_reader::{for_each_feature_of_tuple, Cell, RowMapMemo};
+use crate::row_reader::{for_each_feature_of_tuple, for_each_feature_of_values, Cell, RowMapMemo};
 
 /// Reasons written to the optional third column.
 const TOP_REASONS: usize = 3;
@@ -48,6 +48,9 @@ struct TriggerMemo {
     feature_names: Vec<String>,
     row_map: RowMapMemo,
     buffer: Vec<f64>,
+    /// The deformed row, reused between rows.
+    values: Vec<pg_sys::Datum>,
+    nulls: Vec<bool>,
 }
 
 fn bad(message: String) -> CrmError {
@@ -110,6 +113,8 @@ unsafe fn make_memo(trigger: *mut pg_sys::Trigger, tupdesc: pg_sys::TupleDesc) -
         reasons,
         row_map: None,
         buffer: Vec::new(),
+        values: Vec::new(),
+        nulls: Vec::new(),
     })
 }
 
@@ -136,6 +141,70 @@ fn reasons_datum(model: &Classifier, names: &[String], cells: &[Cell<'_>], kind:
         .into_datum(),
     };
     datum.unwrap_or(pg_sys::Datum::from(0))
+}
+
+/// The byte offset, in `tuple`'s data area, of the non-NULL float8 attribute at index
+/// `at` (0-based), when the tuple may be written in place: it is the heap tuple that
+/// `slot` owns (the executor's materialized copy of the new row, not a buffer page and
+/// not a copy it would throw away) and holds that attribute. None otherwise.
+///
+/// # Safety
+/// `slot` (possibly NULL), `tuple` and `tupdesc` come from the firing trigger.
+unsafe fn in_place_offset(slot: *mut pg_sys::TupleTableSlot, tuple: pg_sys::HeapTuple, tupdesc: pg_sys::TupleDesc, at: usize) -> Option<usize> {
+    // SAFETY (whole fn): reading the executor's slot and the tuple it owns.
+    unsafe {
+        if slot.is_null() {
+            return None;
+        }
+        let ops = (*slot).tts_ops;
+        let heap_slot = std::ptr::eq(ops, &raw const pg_sys::TTSOpsBufferHeapTuple) || std::ptr::eq(ops, &raw const pg_sys::TTSOpsHeapTuple);
+        if !heap_slot || (*(slot as *mut pg_sys::HeapTupleTableSlot)).tuple != tuple || (*slot).tts_flags & pg_sys::TTS_FLAG_SHOULDFREE as u16 == 0 {
+            return None;
+        }
+        let header = (*tuple).t_data;
+        let natts = ((*header).t_infomask2 & pg_sys::HEAP_NATTS_MASK as u16) as usize;
+        if at >= natts || at >= (*tupdesc).natts as usize {
+            return None;
+        }
+        let has_nulls = (*header).t_infomask & pg_sys::HEAP_HASNULL as u16 != 0;
+        let bits = (*header).t_bits.as_ptr();
+        let is_null = |i: usize| has_nulls && *bits.add(i >> 3) & (1 << (i & 7)) == 0;
+        if is_null(at) {
+            return None;
+        }
+        let data = (header as *const u8).add((*header).t_hoff as usize);
+        let attrs = (*tupdesc).attrs.as_slice((*tupdesc).natts as usize);
+        let align = |offset: usize, alignment: u8| {
+            let a = match alignment {
+                b'd' => 8,
+                b'i' => 4,
+                b's' => 2,
+                _ => 1,
+            };
+            offset.div_ceil(a) * a
+        };
+        // Walk the attributes before `at` as heap_deform_tuple does.
+        let mut offset = 0usize;
+        for (i, att) in attrs.iter().enumerate().take(at) {
+            if is_null(i) {
+                continue;
+            }
+            if att.attlen == -1 {
+                // A varlena is aligned unless it starts with a short (1-byte) header.
+                if *data.add(offset) == 0 {
+                    offset = align(offset, att.attalign as u8);
+                }
+                offset += pgrx::varsize_any(data.add(offset) as *const pg_sys::varlena);
+            } else if att.attlen == -2 {
+                offset = align(offset, att.attalign as u8);
+                offset += std::ffi::CStr::from_ptr(data.add(offset) as *const std::ffi::c_char).to_bytes_with_nul().len();
+            } else {
+                offset = align(offset, att.attalign as u8) + att.attlen as usize;
+            }
+        }
+        let target = &attrs[at];
+        (target.attlen == 8 && target.atttypid == pg_sys::FLOAT8OID).then(|| align(offset, target.attalign as u8))
+    }
 }
 
 #[no_mangle]
@@ -185,29 +254,73 @@ pub unsafe extern "C-unwind" fn crm_score_trigger(fcinfo: pg_sys::FunctionCallIn
             .ok_or_else(|| CrmError::CorruptModel(format!("model \"{}\" is not a classifier", memo.model_name)))
             .or_raise();
         let names = || feature_list(model);
-        let mut cells: Vec<Cell<'_>> = Vec::with_capacity(model.features.features.len());
-        for_each_feature_of_tuple(tuple, row_type, memo.model.id, names, &mut memo.row_map, |_, cell| cells.push(cell)).or_raise();
-        model.encode_cells(&cells, &mut memo.buffer);
-        let score = sigmoid(model.log_odds_encoded(&memo.buffer));
+        let features = &model.features;
+        memo.buffer.resize(features.width, 0.0);
+        let score_at = (memo.score_attnum - 1) as usize;
 
-        // The score and, when asked for, the reasons: at most two columns, no allocation.
-        let mut columns = [memo.score_attnum, 0];
-        let mut values = [pg_sys::Datum::from(score.to_bits()), pg_sys::Datum::from(0)];
-        let mut nulls = [false; 2];
-        let mut count = 1;
-        if let Some((attnum, kind)) = memo.reasons {
-            columns[1] = attnum;
-            values[1] = reasons_datum(model, &memo.feature_names, &cells, kind);
-            count = 2;
+        if memo.reasons.is_none() {
+            let slot = if event & pg_sys::TRIGGER_EVENT_OPMASK == pg_sys::TRIGGER_EVENT_INSERT { (*data).tg_trigslot } else { (*data).tg_newslot };
+            if let Some(offset) = in_place_offset(slot, tuple, tupdesc, score_at) {
+                // The score column already holds a value (an UPDATE, or a column with a
+                // DEFAULT) in the slot's own copy of the row: read the features straight
+                // from it, overwrite the score's 8 bytes and return the same tuple, so
+                // the executor neither copies the tuple back into the slot nor forms it
+                // again (measured on 100k inserts: forming a new tuple alone costs 1.35x
+                // a plain insert, returning the same one 1.1x).
+                let buffer = &mut memo.buffer;
+                for_each_feature_of_tuple(tuple, row_type, memo.model.id, names, &mut memo.row_map, |i, cell| {
+                    let at = features.offsets[i];
+                    let feature = &features.features[i];
+                    feature.encode((&cell).into(), &mut buffer[at..at + feature.width()]);
+                })
+                .or_raise();
+                let score = sigmoid(model.log_odds_encoded(buffer));
+                let data_area = ((*tuple).t_data as *mut u8).add((*(*tuple).t_data).t_hoff as usize);
+                std::ptr::write_unaligned(data_area.add(offset) as *mut f64, score);
+                // The slot may hold values deformed before this trigger (a WHEN clause):
+                // make it deform the row again, so indexes and RETURNING see the score.
+                (*slot).tts_nvalid = 0;
+                (*(slot as *mut pg_sys::HeapTupleTableSlot)).off = 0;
+                return pg_sys::Datum::from(tuple);
+            }
         }
-        let modified = pg_sys::heap_modify_tuple_by_cols(
-            tuple,
-            tupdesc,
-            count,
-            columns.as_mut_ptr(),
-            values.as_mut_ptr(),
-            nulls.as_mut_ptr(),
-        );
+
+        // Otherwise one deform of the new row, the features read from it, the score (and
+        // reasons) put in, one form: cheaper than reading each feature from the tuple
+        // (every read walks the null bitmap: the score column is NULL on insert) and then
+        // heap_modify_tuple, which deforms and forms again.
+        let natts = (*tupdesc).natts as usize;
+        memo.values.resize(natts, pg_sys::Datum::from(0));
+        memo.nulls.resize(natts, true);
+        pg_sys::heap_deform_tuple(tuple, tupdesc, memo.values.as_mut_ptr(), memo.nulls.as_mut_ptr());
+        let reasons = if let Some((attnum, kind)) = memo.reasons {
+            let mut cells: Vec<Cell<'_>> = Vec::with_capacity(features.features.len());
+            for_each_feature_of_values(&memo.values, &memo.nulls, row_type, memo.model.id, names, &mut memo.row_map, |_, cell| cells.push(cell))
+                .or_raise();
+            model.encode_cells(&cells, &mut memo.buffer);
+            Some((attnum, reasons_datum(model, &memo.feature_names, &cells, kind)))
+        } else {
+            let buffer = &mut memo.buffer;
+            for_each_feature_of_values(&memo.values, &memo.nulls, row_type, memo.model.id, names, &mut memo.row_map, |i, cell| {
+                let at = features.offsets[i];
+                let feature = &features.features[i];
+                feature.encode((&cell).into(), &mut buffer[at..at + feature.width()]);
+            })
+            .or_raise();
+            None
+        };
+        let score = sigmoid(model.log_odds_encoded(&memo.buffer));
+        memo.values[score_at] = pg_sys::Datum::from(score.to_bits());
+        memo.nulls[score_at] = false;
+        if let Some((attnum, datum)) = reasons {
+            memo.values[(attnum - 1) as usize] = datum;
+            memo.nulls[(attnum - 1) as usize] = false;
+        }
+        let modified = pg_sys::heap_form_tuple(tupdesc, memo.values.as_mut_ptr(), memo.nulls.as_mut_ptr());
+        // The new tuple keeps the old one's identity, as heap_modify_tuple does.
+        (*(*modified).t_data).t_ctid = (*(*tuple).t_data).t_ctid;
+        (*modified).t_self = (*tuple).t_self;
+        (*modified).t_tableOid = (*tuple).t_tableOid;
         pg_sys::Datum::from(modified)
     }
 }
