@@ -18,7 +18,8 @@ SELECT name, algorithm FROM crm.train_classifier('xor_forest', 'subscribers', 'c
 SELECT (SELECT roc_auc FROM crm.model_summary WHERE name = 'xor_forest') > (SELECT roc_auc FROM crm.model_summary WHERE name = 'xor_linear') + 0.1 AS forest_beats_linear;
 SELECT abs(sum(contribution) - (SELECT ln(p / (1 - p)) FROM (SELECT crm.score('xor_forest', s) p FROM subscribers s WHERE id = 7) q)) < 1e-9 AS forest_adds_up
 FROM crm.explain('xor_forest', (SELECT s FROM subscribers s WHERE id = 7), 10);
-SELECT algorithm IN ('gradient_boosting', 'random_forest') AS picked_trees, jsonb_array_length(metrics->'candidates') AS candidates
+SELECT algorithm IN ('gradient_boosting', 'random_forest', 'ensemble') AS picked_trees,
+       (SELECT string_agg(c->>'algorithm', ', ') FROM jsonb_array_elements(metrics->'candidates') c) AS candidates
 FROM crm.train_classifier('xor_auto', 'subscribers', 'churned', 'auto', '{"key": "id"}');
 -- path contributions add up to the log-odds for trees too
 SELECT abs(sum(contribution) - (SELECT ln(p / (1 - p)) FROM (SELECT crm.score('xor_trees', s) p FROM subscribers s WHERE id = 7) q)) < 1e-9 AS adds_up
@@ -34,3 +35,8 @@ SELECT * FROM crm.coefficients('xor_trees');
 \set VERBOSITY default
 SELECT * FROM crm.coefficients('xor_trees');
 SELECT * FROM crm.train_classifier('x', 'subscribers', 'churned', 'gradient_boosting', '{"max_leaves": 1}');
+-- algorithm 'ensemble': gradient boosting and a random forest, their log-odds averaged;
+-- explained exactly like the others
+SELECT algorithm FROM crm.train_classifier('xor_both', 'subscribers', 'churned', 'ensemble', '{"key": "id", "n_trees": 40}');
+SELECT abs(sum(contribution) - (SELECT ln(p / (1 - p)) FROM (SELECT crm.score('xor_both', s) p FROM subscribers s WHERE id = 7) q)) < 1e-9 AS ensemble_adds_up
+FROM crm.explain('xor_both', (SELECT s FROM subscribers s WHERE id = 7), 10);

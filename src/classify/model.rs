@@ -18,6 +18,42 @@ pub enum Predictor {
     Logistic(LogisticModel),
     Boosting(BoostedTrees),
     Forest(RandomForest),
+    /// The mean log-odds of its members (gradient boosting and random forest fitted on
+    /// the same rows): the two err differently, and their average ranks better than
+    /// either on most tabular data. Added last, so stored models keep their encoding.
+    Ensemble(Vec<Predictor>),
+}
+
+impl Predictor {
+    fn log_odds(&self, x: &[f64]) -> f64 {
+        match self {
+            Predictor::Logistic(m) => m.log_odds(x),
+            Predictor::Boosting(m) => m.log_odds(x),
+            Predictor::Forest(m) => m.log_odds(x),
+            Predictor::Ensemble(members) => members.iter().map(|m| m.log_odds(x)).sum::<f64>() / members.len().max(1) as f64,
+        }
+    }
+
+    /// (base, contributions per encoded column) adding up to `log_odds(x)`; an
+    /// ensemble's are its members' averaged, so they add up to its mean log-odds.
+    fn contributions(&self, x: &[f64], width: usize) -> (f64, Vec<f64>) {
+        match self {
+            Predictor::Logistic(m) => (m.intercept, m.weights.iter().zip(x).map(|(w, v)| w * v).collect()),
+            Predictor::Boosting(m) => m.contributions(x, width),
+            Predictor::Forest(m) => m.contributions(x, width),
+            Predictor::Ensemble(members) => {
+                let k = members.len().max(1) as f64;
+                let mut base = 0.0;
+                let mut out = vec![0.0; width];
+                for member in members {
+                    let (b, c) = member.contributions(x, width);
+                    base += b / k;
+                    out.iter_mut().zip(c).for_each(|(o, v)| *o += v / k);
+                }
+                (base, out)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,16 +76,13 @@ impl Classifier {
             Predictor::Logistic(_) => "logistic",
             Predictor::Boosting(_) => "gradient_boosting",
             Predictor::Forest(_) => "random_forest",
+            Predictor::Ensemble(_) => "ensemble",
         }
     }
 
     /// Log-odds of the positive class for an encoded row.
     pub fn log_odds_encoded(&self, x: &[f64]) -> f64 {
-        match &self.predictor {
-            Predictor::Logistic(m) => m.log_odds(x),
-            Predictor::Boosting(m) => m.log_odds(x),
-            Predictor::Forest(m) => m.log_odds(x),
-        }
+        self.predictor.log_odds(x)
     }
 
     /// Encodes raw values (one per feature, in `features` order) into `buffer`.
@@ -114,16 +147,13 @@ impl Classifier {
     /// intercept (the log-odds of a customer at every feature's mean), a feature's
     /// contribution the sum of weight × encoded value over its encoded columns. Trees:
     /// Saabas path contributions (for the forest averaged in probability units, then
-    /// scaled to log-odds, see `RandomForest::contributions`).
+    /// scaled to log-odds, see `RandomForest::contributions`). Ensembles: the mean of
+    /// their members'.
     pub fn explain(&self, values: &[Value<'_>]) -> (f64, Vec<Contribution>) {
         let mut x = Vec::new();
         self.encode(values, &mut x);
         // contributions per encoded column, then summed per input feature
-        let (base, per_column): (f64, Vec<f64>) = match &self.predictor {
-            Predictor::Logistic(m) => (m.intercept, m.weights.iter().zip(&x).map(|(w, v)| w * v).collect()),
-            Predictor::Boosting(m) => m.contributions(&x, self.features.width),
-            Predictor::Forest(m) => m.contributions(&x, self.features.width),
-        };
+        let (base, per_column) = self.predictor.contributions(&x, self.features.width);
         let contributions = self
             .features
             .features
@@ -171,19 +201,17 @@ impl SplitMix64 {
 /// Stratified holdout: `fraction` of each class, shuffled with `seed`.
 pub fn stratified_split(labels: &[bool], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut rng = SplitMix64::new(seed);
-    let (mut train, mut test) = (Vec::new(), Vec::new());
+    let mut is_test = vec![false; labels.len()];
     for class in [false, true] {
         let mut rows: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
         for i in (1..rows.len()).rev() {
             rows.swap(i, rng.below(i + 1));
         }
         let k = ((rows.len() as f64) * fraction).round() as usize;
-        test.extend_from_slice(&rows[..k]);
-        train.extend_from_slice(&rows[k..]);
+        rows[..k].iter().for_each(|&r| is_test[r] = true);
     }
-    train.sort_unstable();
-    test.sort_unstable();
-    (train, test)
+    // Both lists in source order, from the mask (not a sort of a million indexes).
+    (0..labels.len()).partition(|&r| !is_test[r])
 }
 
 fn sample_weights(labels: &[bool], rows: &[usize], balanced: bool) -> Vec<f64> {
@@ -204,9 +232,22 @@ fn fit_on(
     options: &TrainOptions,
     interrupt: &(dyn Fn() + Sync),
 ) -> Result<(FeatureSet, Predictor)> {
-    let features = FeatureSet::new(
-        columns.iter().map(|c| Feature::fit(c, rows, options.max_levels, options.min_level_count)).collect(),
-    );
+    // Each column's preprocessing (a median by selection, mean, deviation, levels) is
+    // independent: fitted on worker threads, in column order.
+    let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(columns.len().max(1));
+    let fitted: Vec<Feature> = if threads <= 1 || rows.len() < 50_000 {
+        columns.iter().map(|c| Feature::fit(c, rows, options.max_levels, options.min_level_count)).collect()
+    } else {
+        let per_thread = columns.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = columns
+                .chunks(per_thread)
+                .map(|chunk| scope.spawn(move || chunk.iter().map(|c| Feature::fit(c, rows, options.max_levels, options.min_level_count)).collect::<Vec<_>>()))
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        })
+    };
+    let features = FeatureSet::new(fitted);
     let x = features.encode_rows(columns, rows);
     let y: Vec<f64> = rows.iter().map(|&r| labels[r] as u8 as f64).collect();
     let w = sample_weights(labels, rows, options.balanced);
@@ -222,6 +263,14 @@ fn fit_on(
         Algorithm::RandomForest => {
             let params = forest::ForestParams { seed: options.seed, ..options.forest.clone() };
             Predictor::Forest(forest::fit(&x, features.width, &y, &w, &params, interrupt)?)
+        }
+        Algorithm::Ensemble => {
+            let boosting_params = boosting::BoostingParams { seed: options.seed, ..options.boosting.clone() };
+            let forest_params = forest::ForestParams { seed: options.seed, ..options.forest.clone() };
+            Predictor::Ensemble(vec![
+                Predictor::Boosting(boosting::fit(&x, features.width, &y, &w, &boosting_params, interrupt)?),
+                Predictor::Forest(forest::fit(&x, features.width, &y, &w, &forest_params, interrupt)?),
+            ])
         }
     };
     Ok((features, predictor))
@@ -259,16 +308,37 @@ pub fn train(
         Algorithm::Auto => vec![Algorithm::Logistic, Algorithm::GradientBoosting, Algorithm::RandomForest],
         a => vec![a],
     };
-    let mut candidates = Vec::new();
-    let mut best: Option<(Algorithm, Metrics, FeatureSet, Predictor)> = None;
-    for algorithm in candidates_to_try {
-        let (features, predictor) = fit_on(algorithm, columns, labels, &train_rows, options, interrupt)?;
-        let model = Classifier { features, predictor, positive_class: positive_class.to_string() };
+    let y: Vec<bool> = test_rows.iter().map(|&r| labels[r]).collect();
+    let holdout_metrics = |model: &Classifier| {
         let x = model.features.encode_rows(columns, &test_rows);
         let width = model.features.width;
         let p: Vec<f64> = (0..test_rows.len()).map(|i| sigmoid(model.log_odds_encoded(&x[i * width..(i + 1) * width]))).collect();
-        let y: Vec<bool> = test_rows.iter().map(|&r| labels[r]).collect();
-        let m = metrics::evaluate(&p, &y);
+        metrics::evaluate(&p, &y)
+    };
+    let mut fitted: Vec<(Algorithm, Metrics, Classifier)> = Vec::new();
+    for algorithm in candidates_to_try {
+        let (features, predictor) = fit_on(algorithm, columns, labels, &train_rows, options, interrupt)?;
+        let model = Classifier { features, predictor, positive_class: positive_class.to_string() };
+        fitted.push((algorithm, holdout_metrics(&model), model));
+    }
+    if options.algorithm == Algorithm::Auto {
+        // The ensemble of the two tree models just fitted (same rows, same features):
+        // no more fitting to evaluate it.
+        let member = |a: Algorithm| fitted.iter().find(|(b, _, _)| *b == a).map(|(_, _, m)| m);
+        if let (Some(trees), Some(forest)) = (member(Algorithm::GradientBoosting), member(Algorithm::RandomForest)) {
+            if trees.features == forest.features {
+                let model = Classifier {
+                    features: trees.features.clone(),
+                    predictor: Predictor::Ensemble(vec![trees.predictor.clone(), forest.predictor.clone()]),
+                    positive_class: positive_class.to_string(),
+                };
+                fitted.push((Algorithm::Ensemble, holdout_metrics(&model), model));
+            }
+        }
+    }
+    let mut candidates = Vec::new();
+    let mut best: Option<(Algorithm, Metrics, FeatureSet, Predictor)> = None;
+    for (algorithm, m, model) in fitted {
         candidates.push((model.algorithm().to_string(), m.clone()));
         if best.as_ref().is_none_or(|(_, bm, _, _)| m.roc_auc > bm.roc_auc) {
             best = Some((algorithm, m, model.features, model.predictor));
@@ -380,8 +450,24 @@ mod tests {
         // auto tries the forest too
         let auto = train(&columns, &labels, None, "yes", &TrainOptions { forest: forest::ForestParams { n_trees: 30, ..Default::default() }, ..Default::default() }, &|| {}).unwrap();
         let names: Vec<&str> = auto.candidates.iter().map(|(a, _)| a.as_str()).collect();
-        assert_eq!(names, ["logistic", "gradient_boosting", "random_forest"]);
+        assert_eq!(names, ["logistic", "gradient_boosting", "random_forest", "ensemble"]);
         assert_ne!(auto.classifier.algorithm(), "logistic");
+        // the ensemble: the mean log-odds of its members, explained exactly, stored whole
+        let both = train(&columns, &labels, None, "yes", &TrainOptions::parse("ensemble", &serde_json::json!({"n_trees": 30})).unwrap(), &|| {}).unwrap();
+        assert_eq!(both.classifier.algorithm(), "ensemble");
+        let Predictor::Ensemble(members) = &both.classifier.predictor else { panic!("not an ensemble") };
+        assert_eq!(members.len(), 2);
+        for values in [[Value::Number(8.0), Value::Number(5.0), Value::Text("c")], [Value::Null, Value::Number(50.0), Value::Text("a")]] {
+            let p = both.classifier.probability(&values, &mut buf);
+            let mean = members.iter().map(|m| m.log_odds(&buf)).sum::<f64>() / 2.0;
+            assert!((both.classifier.log_odds_encoded(&buf) - mean).abs() < 1e-12);
+            let (base, contributions) = both.classifier.explain(&values);
+            let total = base + contributions.iter().map(|c| c.contribution).sum::<f64>();
+            assert!((sigmoid(total) - p).abs() < 1e-9);
+        }
+        let bytes = crate::registry::encode(crate::registry::Kind::Classifier, &both.classifier).unwrap();
+        let back: Classifier = crate::registry::decode(&bytes, crate::registry::Kind::Classifier, "test").unwrap();
+        assert_eq!(back, both.classifier);
     }
 }
 
@@ -423,7 +509,7 @@ mod mlc_churn {
                 columns.push(RawColumn::Categories { name: name.clone(), codes, levels });
             }
         }
-        for algorithm in ["logistic", "gradient_boosting", "random_forest", "auto"] {
+        for algorithm in ["logistic", "gradient_boosting", "random_forest", "ensemble", "auto"] {
             let opts = TrainOptions::parse(algorithm, &serde_json::json!({})).unwrap();
             let t = train(&columns, &labels, Some(&test), "yes", &opts, &|| {}).unwrap();
             eprintln!("{algorithm}: ROC AUC {:.4}, log loss {:.4}, F1 {:.4}, {:.2}s, candidates {:?}",

@@ -12,6 +12,8 @@ pub enum Algorithm {
     Logistic,
     GradientBoosting,
     RandomForest,
+    /// Gradient boosting and random forest, their log-odds averaged.
+    Ensemble,
 }
 
 impl Algorithm {
@@ -21,7 +23,8 @@ impl Algorithm {
             "logistic" | "logistic_regression" => Ok(Algorithm::Logistic),
             "gradient_boosting" | "gbt" | "gbm" => Ok(Algorithm::GradientBoosting),
             "random_forest" | "rf" => Ok(Algorithm::RandomForest),
-            _ => Err(CrmError::bad_argument("algorithm", name, "'auto', 'logistic', 'gradient_boosting' or 'random_forest'")),
+            "ensemble" => Ok(Algorithm::Ensemble),
+            _ => Err(CrmError::bad_argument("algorithm", name, "'auto', 'logistic', 'gradient_boosting', 'random_forest' or 'ensemble'")),
         }
     }
 }
