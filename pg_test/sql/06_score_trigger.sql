@@ -13,6 +13,17 @@ FROM live_accounts l JOIN accounts a USING (id) ORDER BY id;
 -- an update rescores the row
 UPDATE live_accounts SET calls = 9 WHERE id = 1;
 SELECT id, abs(churn_score - crm.score('acct', l)) < 1e-12 AS rescored, churn_score > 0.5 AS high_risk FROM live_accounts l WHERE id = 1;
+-- the score column in the middle of the row, and rows with other NULLs (another shape of
+-- new row than live_accounts', whose score is its last column)
+CREATE TABLE middle_accounts (id int, churn_score float8, calls float8, plan text, note text);
+CREATE TRIGGER score BEFORE INSERT OR UPDATE ON middle_accounts
+    FOR EACH ROW EXECUTE FUNCTION crm.score_trigger('acct', 'churn_score');
+INSERT INTO live_accounts (id, calls, plan) SELECT id, CASE WHEN id % 3 = 0 THEN NULL ELSE calls END, plan FROM accounts WHERE id BETWEEN 6 AND 60;
+INSERT INTO middle_accounts (id, calls, plan, note) SELECT id, calls, plan, CASE WHEN id % 2 = 0 THEN 'n' END FROM accounts WHERE id <= 60;
+SELECT count(*) AS rows, max(abs(churn_score - crm.score('acct', l))) < 1e-12 AS scores_right,
+       count(*) FILTER (WHERE calls IS NULL) AS null_calls FROM live_accounts l;
+SELECT count(*) AS rows, max(abs(churn_score - crm.score('acct', m))) < 1e-12 AS scores_right,
+       bool_and((note IS NULL) = (id % 2 = 1)) AS notes_intact FROM middle_accounts m;
 -- a score column that already holds a value (UPDATE, or a DEFAULT) is written in place;
 -- an index on it, a WHEN clause that reads the row first and RETURNING all see the score
 CREATE TABLE fast_accounts (id int, note text, calls float8, plan text, churn_score float8 DEFAULT 0, tail text);

@@ -207,6 +207,69 @@ unsafe fn in_place_offset(slot: *mut pg_sys::TupleTableSlot, tuple: pg_sys::Heap
     }
 }
 
+/// Whether `tuple` holds every attribute of `tupdesc`, all non-NULL but the last, which
+/// is the float8 score at index `score_at`.
+///
+/// # Safety
+/// `tuple` and `tupdesc` come from the firing trigger.
+unsafe fn score_is_the_only_null_and_last(tuple: pg_sys::HeapTuple, tupdesc: pg_sys::TupleDesc, score_at: usize) -> bool {
+    // SAFETY (whole fn): the trigger's tuple and descriptor.
+    unsafe {
+        let natts = (*tupdesc).natts as usize;
+        let header = (*tuple).t_data;
+        if score_at + 1 != natts
+            || ((*header).t_infomask2 & pg_sys::HEAP_NATTS_MASK as u16) as usize != natts
+            || (*header).t_infomask & pg_sys::HEAP_HASNULL as u16 == 0
+        {
+            return false;
+        }
+        let att = &(*tupdesc).attrs.as_slice(natts)[score_at];
+        if att.atttypid != pg_sys::FLOAT8OID || att.attlen != 8 || !att.attbyval || att.attalign as u8 != b'd' {
+            return false;
+        }
+        let bits = (*header).t_bits.as_ptr();
+        let present = |i: usize| *bits.add(i >> 3) & (1 << (i & 7)) != 0;
+        (0..score_at).all(present) && !present(score_at)
+    }
+}
+
+/// A copy of `tuple` (shaped as `score_is_the_only_null_and_last` says) without its null
+/// bitmap and with `score` as its last attribute: attribute offsets are relative to the
+/// data start, which is maximally aligned in both tuples, so the data copies as is.
+///
+/// # Safety
+/// As `score_is_the_only_null_and_last`, which must have returned true.
+unsafe fn with_score_appended(tuple: pg_sys::HeapTuple, score: f64) -> pg_sys::HeapTuple {
+    const MAXALIGN: usize = 8;
+    let maxalign = |n: usize| n.div_ceil(MAXALIGN) * MAXALIGN;
+    // SAFETY (whole fn): the source tuple is valid; the new one is allocated whole here.
+    unsafe {
+        let old_header = (*tuple).t_data;
+        let old_hoff = (*old_header).t_hoff as usize;
+        let data_len = (*tuple).t_len as usize - old_hoff;
+        let fixed_header = std::mem::offset_of!(pg_sys::HeapTupleHeaderData, t_bits);
+        let new_hoff = maxalign(fixed_header);
+        let score_offset = maxalign(data_len);
+        let new_len = new_hoff + score_offset + std::mem::size_of::<f64>();
+        let tuple_struct = maxalign(std::mem::size_of::<pg_sys::HeapTupleData>());
+        let result = pg_sys::palloc0(tuple_struct + new_len) as pg_sys::HeapTuple;
+        let header = (result as *mut u8).add(tuple_struct) as pg_sys::HeapTupleHeader;
+        (*result).t_len = new_len as u32;
+        (*result).t_self = (*tuple).t_self;
+        (*result).t_tableOid = (*tuple).t_tableOid;
+        (*result).t_data = header;
+        std::ptr::copy_nonoverlapping(old_header as *const u8, header as *mut u8, fixed_header);
+        (*header).t_hoff = new_hoff as u8;
+        (*header).t_infomask &= !(pg_sys::HEAP_HASNULL as u16);
+        // The datum length word of a formed tuple (SET_VARSIZE: the length shifted left 2).
+        (*header).t_choice.t_datum.datum_len_ = (new_len as i32) << 2;
+        let data = (header as *mut u8).add(new_hoff);
+        std::ptr::copy_nonoverlapping((old_header as *const u8).add(old_hoff), data, data_len);
+        std::ptr::write_unaligned(data.add(score_offset) as *mut f64, score);
+        result
+    }
+}
+
 #[no_mangle]
 pub extern "C" fn pg_finfo_crm_score_trigger() -> &'static pg_sys::Pg_finfo_record {
     &V1_FINFO
@@ -283,6 +346,26 @@ pub unsafe extern "C-unwind" fn crm_score_trigger(fcinfo: pg_sys::FunctionCallIn
                 (*(slot as *mut pg_sys::HeapTupleTableSlot)).off = 0;
                 return pg_sys::Datum::from(tuple);
             }
+        }
+
+        if memo.reasons.is_none() && score_is_the_only_null_and_last(tuple, tupdesc, score_at) {
+            // The common shape of a new row whose score column was added last and left
+            // NULL: the new row is the old one with the score appended (a copy instead
+            // of forming it). The features come from one deform: reading them one by one
+            // from a tuple with a NULL is a guarded call into Postgres per feature.
+            let natts = (*tupdesc).natts as usize;
+            memo.values.resize(natts, pg_sys::Datum::from(0));
+            memo.nulls.resize(natts, true);
+            pg_sys::heap_deform_tuple(tuple, tupdesc, memo.values.as_mut_ptr(), memo.nulls.as_mut_ptr());
+            let buffer = &mut memo.buffer;
+            for_each_feature_of_values(&memo.values, &memo.nulls, row_type, memo.model.id, names, &mut memo.row_map, |i, cell| {
+                let at = features.offsets[i];
+                let feature = &features.features[i];
+                feature.encode((&cell).into(), &mut buffer[at..at + feature.width()]);
+            })
+            .or_raise();
+            let score = sigmoid(model.log_odds_encoded(buffer));
+            return pg_sys::Datum::from(with_score_appended(tuple, score));
         }
 
         // Otherwise one deform of the new row, the features read from it, the score (and
