@@ -20,6 +20,7 @@ pub mod row_reader;
 pub mod row_rewrite;
 pub mod segment;
 pub mod source;
+pub mod unify;
 
 /// Runs when a backend loads the library: settings and the registry cache's invalidation.
 #[pgrx::pg_guard]

@@ -19,3 +19,22 @@ SELECT count(*) AS pairs_found,
        round(count(*) FILTER (WHERE c.duplicate_of = d.id_a)::numeric / nullif(count(*), 0), 3) AS precision,
        round(count(*) FILTER (WHERE c.duplicate_of = d.id_a)::numeric / (SELECT count(*) FROM customers WHERE duplicate_of IS NOT NULL), 3) AS recall
 FROM duplicate_candidates d JOIN customers c ON c.customer_id = d.id_b;
+\echo
+\echo '--- The same without writing a rule: crm.dedupe (unsupervised Fellegi-Sunter, EM) over the cleaned columns'
+DROP TABLE IF EXISTS customer_clusters;
+\timing on
+CREATE TABLE customer_clusters AS
+SELECT * FROM crm.dedupe('SELECT customer_id, name, email, phone, country, signup_date FROM customers_clean', 'customer_id');
+\timing off
+SELECT cluster_id, array_agg(id ORDER BY id) AS records, round(max(match_probability)::numeric, 4) AS probability
+FROM customer_clusters GROUP BY cluster_id HAVING count(*) > 1 ORDER BY cluster_id DESC LIMIT 5;
+\echo '--- Checked against the ground truth: every pair inside a cluster counts as predicted'
+WITH predicted AS (
+    SELECT a.id::bigint AS id_a, b.id::bigint AS id_b
+    FROM customer_clusters a JOIN customer_clusters b ON a.cluster_id = b.cluster_id AND a.id::bigint < b.id::bigint
+)
+SELECT count(*) AS pairs_found,
+       count(*) FILTER (WHERE c.duplicate_of = p.id_a) AS true_pairs,
+       round(count(*) FILTER (WHERE c.duplicate_of = p.id_a)::numeric / nullif(count(*), 0), 3) AS precision,
+       round(count(*) FILTER (WHERE c.duplicate_of = p.id_a)::numeric / (SELECT count(*) FROM customers WHERE duplicate_of IS NOT NULL), 3) AS recall
+FROM predicted p JOIN customers c ON c.customer_id = p.id_b;

@@ -1,0 +1,227 @@
+//! SQL surface of record unification: `crm.dedupe` and `crm.link`.
+
+use std::collections::HashSet;
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::{Map, Value};
+
+use super::matching::{clusters, match_records, normalise, MatchOptions, Records, Task};
+use crate::error::sql::OrRaise;
+use crate::error::{required, CrmError, Result};
+use crate::options;
+use crate::source::{describe, find_column, interrupt, quote_ident, read_in_batches, source_query};
+
+const ACCEPTED: &str = "columns, exclude, threshold, max_block, max_pairs, blocking, seed";
+
+/// Options of both functions, with the column names still unresolved.
+struct UnifyOptions {
+    columns: Option<Vec<String>>,
+    exclude: Vec<String>,
+    blocking: Vec<Vec<String>>,
+    matching: MatchOptions,
+}
+
+fn parse_options(options: &Value, function: &str) -> Result<UnifyOptions> {
+    let empty = Map::new();
+    let map = options::object(options, &empty, r#"'{"threshold": 0.9, "exclude": ["created_at"]}'"#)?;
+    let mut o = UnifyOptions { columns: None, exclude: Vec::new(), blocking: Vec::new(), matching: MatchOptions::default() };
+    for (key, v) in map {
+        match key.as_str() {
+            "columns" => o.columns = Some(options::names(key, v)?),
+            "exclude" => o.exclude = options::names(key, v)?,
+            "threshold" => o.matching.threshold = options::number(key, v, 0.0, 1.0, "a probability from 0 to 1")?,
+            "max_block" => o.matching.max_block = options::integer(key, v, 2, 1_000_000)? as usize,
+            "max_pairs" => o.matching.max_pairs = options::integer(key, v, 1, 1_000_000_000)? as usize,
+            "seed" => o.matching.seed = options::integer(key, v, 0, i64::MAX as u64)?,
+            "blocking" => {
+                let Value::Array(rules) = v else {
+                    return Err(CrmError::bad_argument("options.blocking", v, "an array of rules, each a column name or an array of column names"));
+                };
+                for rule in rules {
+                    let names = options::names(key, rule)?;
+                    if names.is_empty() {
+                        return Err(CrmError::bad_argument("options.blocking", rule, "a column name or a non-empty array of column names"));
+                    }
+                    o.blocking.push(names);
+                }
+            }
+            other => return Err(options::unknown(other, function, ACCEPTED)),
+        }
+    }
+    Ok(o)
+}
+
+/// The compared columns: `options.columns`, else every column of `available` but the id
+/// and the excluded ones.
+fn compared_columns(available: &[String], id: &str, o: &UnifyOptions) -> Result<Vec<String>> {
+    let columns: Vec<String> = match &o.columns {
+        Some(listed) => listed.clone(),
+        None => available.iter().filter(|c| *c != id && !o.exclude.contains(c)).cloned().collect(),
+    };
+    if columns.is_empty() {
+        return Err(CrmError::InvalidArgument(format!("no column to compare besides the id \"{id}\"")));
+    }
+    Ok(columns)
+}
+
+/// Blocking rules as indexes into `columns`.
+fn blocking_rules(o: &UnifyOptions, columns: &[String]) -> Result<Vec<Vec<usize>>> {
+    o.blocking
+        .iter()
+        .map(|rule| {
+            rule.iter()
+                .map(|name| {
+                    columns.iter().position(|c| c == name).ok_or_else(|| {
+                        CrmError::UndefinedColumn(format!("options.blocking column \"{name}\" is not a compared column (those: {})", columns.join(", ")))
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Reads `id` and `columns` (as text, normalised) of a source; ids must be present and
+/// unique. Appends to `records` and `ids`.
+fn read_records(query: &str, id: &str, columns: &[String], records: &mut Records, ids: &mut Vec<String>, what: &str) -> Result<()> {
+    let mut select = vec![format!("{}::text", quote_ident(id))];
+    select.extend(columns.iter().map(|c| format!("{}::text", quote_ident(c))));
+    let sql = format!("SELECT {} FROM ({query}) AS crm_records", select.join(", "));
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut problem: Option<CrmError> = None;
+    read_in_batches(&sql, |row| {
+        let Some(key) = row.get::<&str>(1)? else {
+            problem = Some(CrmError::InvalidArgument(format!("the id column \"{id}\" is NULL in a row of the {what}: every record needs an id")));
+            return Ok(false);
+        };
+        if !seen.insert(key.to_string()) {
+            problem = Some(CrmError::InvalidArgument(format!("the id column \"{id}\" must be unique: \"{key}\" occurs twice in the {what}")));
+            return Ok(false);
+        }
+        let mut fields = Vec::with_capacity(columns.len());
+        for j in 0..columns.len() {
+            fields.push(row.get::<&str>(j + 2)?.and_then(normalise));
+        }
+        ids.push(key.to_string());
+        records.fields.push(fields);
+        Ok(true)
+    })?;
+    problem.map_or(Ok(()), Err)
+}
+
+/// `crm.dedupe(source, id, options)`: every record of `source` with the id of its
+/// cluster (the cluster's first record in source order) and its strongest link's match
+/// probability (NULL for a record matched to no other). See `matching.rs`.
+/// Matching that joins a crowd (a cluster of more than max(100, 0.1 % of the records), or
+/// more linked pairs than twice the larger source) has mistaken people who merely look
+/// alike — a common name in one country, e-mail addresses built from names — for one
+/// person, and connected clusters would chain them together. That is an error to act
+/// on, never a result to store.
+fn implausible(found: &str) -> CrmError {
+    CrmError::InvalidArgument(format!(
+        "matching found {found}: the compared columns do not tell these people apart (values shared by many \
+         different people, such as a common name and a country, or identifiers built from names). Compare the \
+         identifying columns only (options.columns), give options.blocking, or raise options.threshold"
+    ))
+}
+
+#[allow(clippy::type_complexity)]
+#[pg_extern(volatile, parallel_restricted)]
+fn dedupe(
+    source: Option<&str>,
+    id: Option<&str>,
+    options: default!(Option<JsonB>, "'{}'"),
+) -> TableIterator<'static, (name!(id, String), name!(cluster_id, String), name!(match_probability, Option<f64>))> {
+    TableIterator::new(dedupe_rows(source, id, options).or_raise())
+}
+
+fn dedupe_rows(source: Option<&str>, id: Option<&str>, options: Option<JsonB>) -> Result<Vec<(String, String, Option<f64>)>> {
+    let (source, id) = (required(source, "source")?, required(id, "id")?);
+    let opts = parse_options(&options.map(|j| j.0).unwrap_or(Value::Null), "dedupe")?;
+    let query = source_query(source)?;
+    let described = describe(&query)?;
+    find_column(&described, id, "id")?;
+    for name in opts.columns.iter().flatten().chain(&opts.exclude) {
+        find_column(&described, name, "options")?;
+    }
+    let available: Vec<String> = described.iter().map(|c| c.name.clone()).collect();
+    let columns = compared_columns(&available, id, &opts)?;
+    let mut matching = opts.matching.clone();
+    matching.blocking = blocking_rules(&opts, &columns)?;
+    let (mut records, mut ids) = (Records::default(), Vec::new());
+    read_records(&query, id, &columns, &mut records, &mut ids, "source")?;
+
+    let matched = match_records(&records, Task::Dedupe, &matching, &interrupt);
+    let linked: Vec<((u32, u32), f64)> =
+        matched.pairs.iter().copied().zip(matched.probabilities.iter().copied()).filter(|(_, p)| *p >= matching.threshold).collect();
+    let cluster = clusters(records.len(), linked.iter().map(|(pair, _)| *pair));
+    let mut sizes = vec![0usize; records.len()];
+    cluster.iter().for_each(|&c| sizes[c] += 1);
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    if largest > (records.len() / 1000).max(100) {
+        return Err(implausible(&format!("a cluster of {largest} of the {} records", records.len())));
+    }
+    // A record's match probability: its strongest link (NULL when it has none).
+    let mut strongest: Vec<Option<f64>> = vec![None; records.len()];
+    for &((a, b), p) in &linked {
+        for r in [a as usize, b as usize] {
+            strongest[r] = Some(strongest[r].map_or(p, |q: f64| q.max(p)));
+        }
+    }
+    Ok((0..records.len()).map(|r| (ids[r].clone(), ids[cluster[r]].clone(), strongest[r])).collect())
+}
+
+/// `crm.link(left_source, right_source, id, options)`: the pairs of a left and a right
+/// record that match with probability ≥ `options.threshold`, comparing the columns both
+/// sources have. Ids must be unique within each source.
+#[allow(clippy::type_complexity)]
+#[pg_extern(volatile, parallel_restricted)]
+fn link(
+    left_source: Option<&str>,
+    right_source: Option<&str>,
+    id: Option<&str>,
+    options: default!(Option<JsonB>, "'{}'"),
+) -> TableIterator<'static, (name!(left_id, String), name!(right_id, String), name!(match_probability, f64))> {
+    TableIterator::new(link_rows(left_source, right_source, id, options).or_raise())
+}
+
+fn link_rows(left: Option<&str>, right: Option<&str>, id: Option<&str>, options: Option<JsonB>) -> Result<Vec<(String, String, f64)>> {
+    let (left, right, id) = (required(left, "left_source")?, required(right, "right_source")?, required(id, "id")?);
+    let opts = parse_options(&options.map(|j| j.0).unwrap_or(Value::Null), "link")?;
+    let (left_query, right_query) = (source_query(left)?, source_query(right)?);
+    let (left_columns, right_columns) = (describe(&left_query)?, describe(&right_query)?);
+    find_column(&left_columns, id, "id (left_source)")?;
+    find_column(&right_columns, id, "id (right_source)")?;
+    for name in opts.columns.iter().flatten().chain(&opts.exclude) {
+        find_column(&left_columns, name, "options (left_source)")?;
+        find_column(&right_columns, name, "options (right_source)")?;
+    }
+    // Columns both sources have, in the left source's order.
+    let shared: Vec<String> =
+        left_columns.iter().filter(|c| right_columns.iter().any(|r| r.name == c.name)).map(|c| c.name.clone()).collect();
+    let columns = compared_columns(&shared, id, &opts)?;
+    let mut matching = opts.matching.clone();
+    matching.blocking = blocking_rules(&opts, &columns)?;
+    let (mut records, mut ids) = (Records::default(), Vec::new());
+    read_records(&left_query, id, &columns, &mut records, &mut ids, "left source")?;
+    let left_count = records.len();
+    let mut right_records = Records::default();
+    let mut right_ids = Vec::new();
+    read_records(&right_query, id, &columns, &mut right_records, &mut right_ids, "right source")?;
+    records.fields.append(&mut right_records.fields);
+    ids.append(&mut right_ids);
+
+    let matched = match_records(&records, Task::Link { left: left_count }, &matching, &interrupt);
+    let mut rows: Vec<(String, String, f64)> = matched
+        .pairs
+        .iter()
+        .zip(&matched.probabilities)
+        .filter(|(_, p)| **p >= matching.threshold)
+        .map(|(&(a, b), &p)| (ids[a as usize].clone(), ids[b as usize].clone(), p))
+        .collect();
+    if rows.len() > 2 * left_count.max(records.len() - left_count).max(50) {
+        return Err(implausible(&format!("{} matched pairs between {left_count} and {} records", rows.len(), records.len() - left_count)));
+    }
+    rows.sort_by(|x, y| x.0.cmp(&y.0).then(y.2.total_cmp(&x.2)).then(x.1.cmp(&y.1)));
+    Ok(rows)
+}
