@@ -209,6 +209,14 @@ impl FeatureSet {
         FeatureSet { features, offsets, width }
     }
 
+    /// Encodes feature `i`'s value into its columns of `buffer` (an encoded row).
+    #[inline]
+    pub fn encode_into(&self, i: usize, value: Value<'_>, buffer: &mut [f64]) {
+        let at = self.offsets[i];
+        let feature = &self.features[i];
+        feature.encode(value, &mut buffer[at..at + feature.width()]);
+    }
+
     /// Row-major encoded matrix of `rows` (rows.len() × width).
     pub fn encode_rows(&self, columns: &[RawColumn], rows: &[usize]) -> Vec<f64> {
         let mut out = vec![0.0; rows.len() * self.width];

@@ -98,9 +98,8 @@ impl Classifier {
     {
         buffer.clear();
         buffer.resize(self.features.width, 0.0);
-        for (i, (feature, cell)) in self.features.features.iter().zip(cells).enumerate() {
-            let at = self.features.offsets[i];
-            feature.encode(cell.into(), &mut buffer[at..at + feature.width()]);
+        for (i, cell) in cells.iter().enumerate().take(self.features.features.len()) {
+            self.features.encode_into(i, cell.into(), buffer);
         }
     }
 

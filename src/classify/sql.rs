@@ -315,11 +315,7 @@ fn score_with_memo(memo: &mut CallMemo, datum: pg_sys::Datum) -> Result<f64> {
     buffer.resize(features.width, 0.0);
     // SAFETY: a composite datum valid for this call.
     unsafe {
-        for_each_feature(datum, memo.model.id, || feature_list(model), &mut memo.row_map, |i, cell| {
-            let at = features.offsets[i];
-            let feature = &features.features[i];
-            feature.encode((&cell).into(), &mut buffer[at..at + feature.width()]);
-        })?
+        for_each_feature(datum, memo.model.id, || feature_list(model), &mut memo.row_map, |i, cell| features.encode_into(i, (&cell).into(), buffer))?
     };
     Ok(sigmoid(model.log_odds_encoded(buffer)))
 }
@@ -458,9 +454,7 @@ fn score_columns_with_memo(memo: &mut ColumnsMemo, fcinfo: pg_sys::FunctionCallI
         let value = &args[arg];
         // SAFETY: a non-NULL argument of the type its expression has.
         let cell = if value.isnull { Cell::Null } else { unsafe { decode(value.value, type_oid, kind) } };
-        let at = features.offsets[i];
-        let feature = &features.features[i];
-        feature.encode((&cell).into(), &mut buffer[at..at + feature.width()]);
+        features.encode_into(i, (&cell).into(), buffer);
     }
     Ok(sigmoid(model.log_odds_encoded(buffer)))
 }

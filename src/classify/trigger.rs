@@ -331,12 +331,8 @@ pub unsafe extern "C-unwind" fn crm_score_trigger(fcinfo: pg_sys::FunctionCallIn
                 // again (measured on 100k inserts: forming a new tuple alone costs 1.35x
                 // a plain insert, returning the same one 1.1x).
                 let buffer = &mut memo.buffer;
-                for_each_feature_of_tuple(tuple, row_type, memo.model.id, names, &mut memo.row_map, |i, cell| {
-                    let at = features.offsets[i];
-                    let feature = &features.features[i];
-                    feature.encode((&cell).into(), &mut buffer[at..at + feature.width()]);
-                })
-                .or_raise();
+                for_each_feature_of_tuple(tuple, row_type, memo.model.id, names, &mut memo.row_map, |i, cell| features.encode_into(i, (&cell).into(), buffer))
+                    .or_raise();
                 let score = sigmoid(model.log_odds_encoded(buffer));
                 let data_area = ((*tuple).t_data as *mut u8).add((*(*tuple).t_data).t_hoff as usize);
                 std::ptr::write_unaligned(data_area.add(offset) as *mut f64, score);
@@ -348,30 +344,9 @@ pub unsafe extern "C-unwind" fn crm_score_trigger(fcinfo: pg_sys::FunctionCallIn
             }
         }
 
-        if memo.reasons.is_none() && score_is_the_only_null_and_last(tuple, tupdesc, score_at) {
-            // The common shape of a new row whose score column was added last and left
-            // NULL: the new row is the old one with the score appended (a copy instead
-            // of forming it). The features come from one deform: reading them one by one
-            // from a tuple with a NULL is a guarded call into Postgres per feature.
-            let natts = (*tupdesc).natts as usize;
-            memo.values.resize(natts, pg_sys::Datum::from(0));
-            memo.nulls.resize(natts, true);
-            pg_sys::heap_deform_tuple(tuple, tupdesc, memo.values.as_mut_ptr(), memo.nulls.as_mut_ptr());
-            let buffer = &mut memo.buffer;
-            for_each_feature_of_values(&memo.values, &memo.nulls, row_type, memo.model.id, names, &mut memo.row_map, |i, cell| {
-                let at = features.offsets[i];
-                let feature = &features.features[i];
-                feature.encode((&cell).into(), &mut buffer[at..at + feature.width()]);
-            })
-            .or_raise();
-            let score = sigmoid(model.log_odds_encoded(buffer));
-            return pg_sys::Datum::from(with_score_appended(tuple, score));
-        }
-
-        // Otherwise one deform of the new row, the features read from it, the score (and
-        // reasons) put in, one form: cheaper than reading each feature from the tuple
-        // (every read walks the null bitmap: the score column is NULL on insert) and then
-        // heap_modify_tuple, which deforms and forms again.
+        // Otherwise one deform of the new row and the features read from it: cheaper than
+        // reading each feature from the tuple (with the score NULL on insert every read is
+        // a guarded call into Postgres that walks the null bitmap).
         let natts = (*tupdesc).natts as usize;
         memo.values.resize(natts, pg_sys::Datum::from(0));
         memo.nulls.resize(natts, true);
@@ -385,13 +360,21 @@ pub unsafe extern "C-unwind" fn crm_score_trigger(fcinfo: pg_sys::FunctionCallIn
         } else {
             let buffer = &mut memo.buffer;
             for_each_feature_of_values(&memo.values, &memo.nulls, row_type, memo.model.id, names, &mut memo.row_map, |i, cell| {
-                let at = features.offsets[i];
-                let feature = &features.features[i];
-                feature.encode((&cell).into(), &mut buffer[at..at + feature.width()]);
+                features.encode_into(i, (&cell).into(), buffer)
             })
             .or_raise();
             None
         };
+        if reasons.is_none() && score_is_the_only_null_and_last(tuple, tupdesc, score_at) {
+            // The common shape of a new row whose score column was added last and left
+            // NULL: the new row is the old one with the score appended (a copy instead
+            // of forming it).
+            let score = sigmoid(model.log_odds_encoded(&memo.buffer));
+            return pg_sys::Datum::from(with_score_appended(tuple, score));
+        }
+
+        // Any other shape: the score (and reasons) put into the deformed row, one form
+        // (heap_modify_tuple would deform and form again).
         let score = sigmoid(model.log_odds_encoded(&memo.buffer));
         memo.values[score_at] = pg_sys::Datum::from(score.to_bits());
         memo.nulls[score_at] = false;

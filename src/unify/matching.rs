@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 
+use crate::classify::model::SplitMix64;
 use crate::clean::similarity::{phonetic_key, similarity, Method};
 use crate::clean::text::nfkc;
 
@@ -150,22 +151,6 @@ pub fn identifier_fields(records: &Records) -> Vec<bool> {
             present > 0 && identifier * 10 >= present * 8
         })
         .collect()
-}
-
-/// A small seeded generator (SplitMix64): the same seed gives the same sample.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// Which side(s) of a comparison a record is on: deduplication compares records of one
@@ -354,7 +339,7 @@ pub fn estimate_u(records: &Records, identifiers: &[bool], task: Task, sample: u
     let width = records.fields.first().map_or(0, Vec::len);
     let n = records.len();
     let mut counts = vec![[1.0f64; LEVELS]; width];
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut taken = 0;
     let mut tries = 0;
     while taken < sample && tries < sample * 4 && n >= 2 {
@@ -541,6 +526,24 @@ pub fn match_records(records: &Records, task: Task, options: &MatchOptions, inte
 mod tests {
     use super::*;
 
+    /// The FEBRL protocol's pairwise counts over every pair of records: (true positives,
+    /// false positives, false negatives, precision, recall) of "same cluster" against
+    /// "same truth".
+    fn pairwise<T: PartialEq>(truth: &[T], cluster: &[usize]) -> (u64, u64, u64, f64, f64) {
+        let (mut tp, mut fp, mut fneg) = (0u64, 0u64, 0u64);
+        for a in 0..truth.len() {
+            for b in a + 1..truth.len() {
+                match (truth[a] == truth[b], cluster[a] == cluster[b]) {
+                    (true, true) => tp += 1,
+                    (false, true) => fp += 1,
+                    (true, false) => fneg += 1,
+                    _ => {}
+                }
+            }
+        }
+        (tp, fp, fneg, tp as f64 / (tp + fp).max(1) as f64, tp as f64 / (tp + fneg).max(1) as f64)
+    }
+
     fn record(values: &[&str]) -> Vec<Option<String>> {
         values.iter().map(|v| normalise(v)).collect()
     }
@@ -584,7 +587,7 @@ mod tests {
         let firsts = ["james", "mary", "john", "patricia", "robert", "jennifer", "michael", "linda", "william", "elizabeth"];
         let lasts = ["smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis"];
         let towns = ["springfield", "riverside", "franklin", "greenville", "bristol"];
-        let mut rng = Rng(5);
+        let mut rng = SplitMix64::new(5);
         let mut fields = Vec::new();
         let mut truth = Vec::new();
         for person in 0..400 {
@@ -606,19 +609,7 @@ mod tests {
         let matched = match_records(&records, Task::Dedupe, &MatchOptions::default(), &|| {});
         let linked = matched.pairs.iter().zip(&matched.probabilities).filter(|(_, &p)| p >= 0.5).map(|(&pair, _)| pair);
         let cluster = clusters(records.len(), linked);
-        let (mut tp, mut fp, mut fneg) = (0, 0, 0);
-        for a in 0..records.len() {
-            for b in a + 1..records.len() {
-                match (truth[a] == truth[b], cluster[a] == cluster[b]) {
-                    (true, true) => tp += 1,
-                    (false, true) => fp += 1,
-                    (true, false) => fneg += 1,
-                    _ => {}
-                }
-            }
-        }
-        let precision = tp as f64 / (tp + fp).max(1) as f64;
-        let recall = tp as f64 / (tp + fneg).max(1) as f64;
+        let (tp, fp, fneg, precision, recall) = pairwise(&truth, &cluster);
         assert!(precision > 0.95 && recall > 0.95, "precision {precision}, recall {recall}, tp {tp} fp {fp} fn {fneg}, {:?}", matched.parameters);
     }
 
@@ -646,19 +637,7 @@ mod tests {
             let linked = matched.pairs.iter().zip(&matched.probabilities).filter(|(_, &p)| p >= 0.5).map(|(&pair, _)| pair);
             let cluster = clusters(records.len(), linked);
             let secs = started.elapsed().as_secs_f64();
-            let (mut tp, mut fp, mut fneg) = (0u64, 0u64, 0u64);
-            for a in 0..records.len() {
-                for b in a + 1..records.len() {
-                    match (ids[a] == ids[b], cluster[a] == cluster[b]) {
-                        (true, true) => tp += 1,
-                        (false, true) => fp += 1,
-                        (true, false) => fneg += 1,
-                        _ => {}
-                    }
-                }
-            }
-            let precision = tp as f64 / (tp + fp).max(1) as f64;
-            let recall = tp as f64 / (tp + fneg).max(1) as f64;
+            let (tp, _, fneg, precision, recall) = pairwise(&ids, &cluster);
             let true_candidates = matched.pairs.iter().filter(|&&(a, b)| ids[a as usize] == ids[b as usize]).count();
             eprintln!(
                 "dataset{i}: {} records, {} candidate pairs ({true_candidates} true of {} true pairs), precision {precision:.4} recall {recall:.4} F1 {:.4}, {secs:.2}s, lambda {:.4}, {} EM iterations",
