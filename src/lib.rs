@@ -4,7 +4,6 @@
 //! `sql.rs` holds that capability's SQL-facing functions. Errors travel as
 //! `error::CrmError` and become Postgres errors with a SQLSTATE at the boundary.
 
-
 ::pgrx::pg_module_magic!(name, version);
 
 pub mod aggregate;

@@ -45,7 +45,9 @@ mod tests {
         assert_eq!(bad, 0);
     }
 
-    #[pg_test(error = "invalid value for argument \"default_region\": \"XX\"; accepted: a two-letter ISO 3166 region code with telephone metadata, such as 'US', 'GB', 'DE', 'IN'")]
+    #[pg_test(
+        error = "invalid value for argument \"default_region\": \"XX\"; accepted: a two-letter ISO 3166 region code with telephone metadata, such as 'US', 'GB', 'DE', 'IN'"
+    )]
     fn bad_region_is_an_error() {
         text("SELECT crm.clean_phone('415 555 0132', 'XX')");
     }
@@ -98,9 +100,8 @@ mod tests {
                     ((i % 10) + (i % 7) > 9) AS churned FROM generate_series(1, 400) i",
         )
         .unwrap();
-        let deployed = Spi::get_one::<bool>("SELECT deployed FROM crm.train_classifier('t', 'c', 'churned', 'logistic', '{\"key\": \"id\"}')")
-            .unwrap()
-            .unwrap();
+        let deployed =
+            Spi::get_one::<bool>("SELECT deployed FROM crm.train_classifier('t', 'c', 'churned', 'logistic', '{\"key\": \"id\"}')").unwrap().unwrap();
         assert!(deployed);
         let hi = Spi::get_one::<f64>("SELECT crm.score('t', c) FROM c WHERE id = 9").unwrap().unwrap();
         let lo = Spi::get_one::<f64>("SELECT crm.score('t', c) FROM c WHERE id = 10").unwrap().unwrap();

@@ -161,7 +161,12 @@ pub fn read_features<'a>(row: &'a AnyElement, model_id: i64, features: impl FnOn
 ///
 /// # Safety
 /// `datum` must be a non-NULL composite (row) datum that stays valid for `'a`.
-pub unsafe fn read_composite<'a>(datum: pg_sys::Datum, model_id: i64, features: impl FnOnce() -> Vec<(String, ValueKind)>, cells: &mut Vec<Cell<'a>>) -> Result<()> {
+pub unsafe fn read_composite<'a>(
+    datum: pg_sys::Datum,
+    model_id: i64,
+    features: impl FnOnce() -> Vec<(String, ValueKind)>,
+    cells: &mut Vec<Cell<'a>>,
+) -> Result<()> {
     cells.clear();
     let mut no_memo = None;
     // SAFETY: forwarded.
@@ -294,9 +299,7 @@ pub unsafe fn decode<'a>(datum: pg_sys::Datum, typid: pg_sys::Oid, kind: ValueKi
                 Cell::Number(n.and_then(|n| f64::try_from(n).ok()).unwrap_or(f64::NAN))
             }
             pg_sys::DATEOID => Cell::Number(datum.value() as i32 as f64 + UNIX_EPOCH_IN_PG_DAYS),
-            pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID => {
-                Cell::Number(datum.value() as i64 as f64 / 86_400_000_000.0 + UNIX_EPOCH_IN_PG_DAYS)
-            }
+            pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID => Cell::Number(datum.value() as i64 as f64 / 86_400_000_000.0 + UNIX_EPOCH_IN_PG_DAYS),
             pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::BPCHAROID => match <&str>::from_datum(datum, false) {
                 Some(s) if typid == pg_sys::BPCHAROID => Cell::Text(s.trim_end_matches(' ')),
                 Some(s) => Cell::Text(s),

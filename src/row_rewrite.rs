@@ -194,7 +194,8 @@ unsafe fn column_form(root: *mut pg_sys::PlannerInfo, call: *mut pg_sys::FuncExp
         for (_, expr) in columns {
             new_args = pg_sys::lappend(new_args, expr.cast());
         }
-        let expr = pg_sys::makeFuncExpr(target, (*call).funcresulttype, new_args, (*call).funccollid, (*call).inputcollid, pg_sys::CoercionForm::COERCE_EXPLICIT_CALL);
+        let expr =
+            pg_sys::makeFuncExpr(target, (*call).funcresulttype, new_args, (*call).funccollid, (*call).inputcollid, pg_sys::CoercionForm::COERCE_EXPLICIT_CALL);
         (*expr).location = (*call).location;
         Some(expr)
     }

@@ -56,10 +56,7 @@ pub fn find_column<'a>(described: &'a [ColumnInfo], name: &str, what: &str) -> R
 
 /// Numeric SQL types, read as float8.
 pub fn is_numeric(type_oid: pg_sys::Oid) -> bool {
-    matches!(
-        type_oid,
-        pg_sys::FLOAT8OID | pg_sys::FLOAT4OID | pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::NUMERICOID
-    )
+    matches!(type_oid, pg_sys::FLOAT8OID | pg_sys::FLOAT4OID | pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::NUMERICOID)
 }
 
 /// Rows fetched per batch when reading a source.
@@ -189,8 +186,7 @@ pub struct NewModel<'a> {
 /// get dense versions and see each other's deployments.
 pub fn store_model(model: NewModel<'_>) -> Result<(i64, i32)> {
     let name = model.name;
-    Spi::run_with_args("SELECT pg_advisory_xact_lock(hashtext('crm.models:' || $1))", &[name.into()])
-        .map_err(|e| CrmError::InvalidArgument(e.to_string()))?;
+    Spi::run_with_args("SELECT pg_advisory_xact_lock(hashtext('crm.models:' || $1))", &[name.into()]).map_err(|e| CrmError::InvalidArgument(e.to_string()))?;
     Spi::connect_mut(|client| {
         let t = client.update(
             "INSERT INTO crm.models (name, version, kind, algorithm, target, positive_class, features, hyperparameters, metrics, training_rows, holdout_rows, model)
@@ -219,11 +215,8 @@ pub fn store_model(model: NewModel<'_>) -> Result<(i64, i32)> {
 
 /// The metrics of the version of `name` deployed now, if any.
 pub fn deployed_metrics(name: &str) -> Option<serde_json::Value> {
-    Spi::get_one_with_args::<JsonB>(
-        "SELECT m.metrics FROM crm.deployments d JOIN crm.models m ON m.id = d.model_id WHERE d.name = $1",
-        &[name.into()],
-    )
-    .ok()
-    .flatten()
-    .map(|j| j.0)
+    Spi::get_one_with_args::<JsonB>("SELECT m.metrics FROM crm.deployments d JOIN crm.models m ON m.id = d.model_id WHERE d.name = $1", &[name.into()])
+        .ok()
+        .flatten()
+        .map(|j| j.0)
 }

@@ -30,7 +30,6 @@ impl ToSql for Raw {
     postgres::types::to_sql_checked!();
 }
 
-
 #[test]
 fn cleaning_over_the_wire_and_errors_carry_sqlstate() {
     let Some(url) = fresh_database("it_clean") else { return };
@@ -74,12 +73,7 @@ fn scaler_zscore_on_a_million_rows_parallel_equals_builtins() {
          SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET max_parallel_workers_per_gather = 2;",
     )
     .unwrap();
-    let plan: Vec<String> = c
-        .query("EXPLAIN (COSTS OFF) SELECT crm.scaler_agg(x) FROM big", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let plan: Vec<String> = c.query("EXPLAIN (COSTS OFF) SELECT crm.scaler_agg(x) FROM big", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     let plan = plan.join("\n");
     assert!(plan.contains("Gather") && plan.contains("Partial Aggregate"), "{plan}");
     let row = c
@@ -109,10 +103,7 @@ fn an_ordinary_role_can_use_the_functions() {
     let mut analyst = connect(&format!("{url} user=crm_analyst"));
     let n: i64 = analyst.query_one("SELECT count(crm.clean_email(email)) FROM contacts", &[]).unwrap().get(0);
     assert_eq!(n, 1);
-    let s: String = analyst
-        .query_one("SELECT crm.scaler_agg(v)::text FROM (VALUES (1.0::float8), (2.0)) t(v)", &[])
-        .unwrap()
-        .get(0);
+    let s: String = analyst.query_one("SELECT crm.scaler_agg(v)::text FROM (VALUES (1.0::float8), (2.0)) t(v)", &[]).unwrap().get(0);
     assert!(s.contains("zscore"));
 }
 
@@ -120,9 +111,7 @@ fn an_ordinary_role_can_use_the_functions() {
 fn concurrent_sessions_clean_the_same_data() {
     let Some(url) = fresh_database("it_concurrency") else { return };
     let mut setup = connect(&url);
-    setup
-        .batch_execute("CREATE TABLE phones AS SELECT '(415) 555-' || lpad((g % 10000)::text, 4, '0') AS p FROM generate_series(1, 20000) g")
-        .unwrap();
+    setup.batch_execute("CREATE TABLE phones AS SELECT '(415) 555-' || lpad((g % 10000)::text, 4, '0') AS p FROM generate_series(1, 20000) g").unwrap();
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let url = url.clone();

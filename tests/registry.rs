@@ -96,9 +96,7 @@ fn cancelled_training_stops_quickly_and_leaves_nothing() {
         other.execute("SELECT pg_cancel_backend($1)", &[&pid]).unwrap();
         sent
     });
-    let err = c
-        .batch_execute("SELECT * FROM crm.train_classifier('big', 'big', 'y', 'logistic', '{\"max_iter\": 100000, \"tol\": 1e-15}')")
-        .unwrap_err();
+    let err = c.batch_execute("SELECT * FROM crm.train_classifier('big', 'big', 'y', 'logistic', '{\"max_iter\": 100000, \"tol\": 1e-15}')").unwrap_err();
     let stopped = Instant::now();
     let sent = canceller.join().unwrap();
     assert_eq!(sqlstate(&err), "57014", "{err}");

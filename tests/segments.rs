@@ -57,9 +57,8 @@ fn rfm_and_segments_on_the_full_cdnow_data() {
     )
     .unwrap();
     c.batch_execute("SELECT * FROM crm.train_segments('cdnow', 'rfm', 5, '{\"log1p\": true, \"key\": \"customer_id\", \"seed\": 0}')").unwrap();
-    let row = c
-        .query_one("SELECT (metrics->>'inertia')::float8, (metrics->>'silhouette')::float8, training_rows FROM crm.models WHERE name = 'cdnow'", &[])
-        .unwrap();
+    let row =
+        c.query_one("SELECT (metrics->>'inertia')::float8, (metrics->>'silhouette')::float8, training_rows FROM crm.models WHERE name = 'cdnow'", &[]).unwrap();
     let (inertia, silhouette, rows): (f64, f64, i64) = (row.get(0), row.get(1), row.get(2));
     assert_eq!(rows, 23_570);
     // The stored inertia is the sum of squared standardised distances of the rows as
@@ -107,12 +106,8 @@ fn an_ordinary_role_segments_but_cannot_train_without_grants() {
     )
     .unwrap();
     let mut analyst = connect(&format!("{url} user=crm_segment_analyst"));
-    let counts: Vec<i64> = analyst
-        .query("SELECT count(*) FROM customer_features c GROUP BY crm.segment('shop', c) ORDER BY 1", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let counts: Vec<i64> =
+        analyst.query("SELECT count(*) FROM customer_features c GROUP BY crm.segment('shop', c) ORDER BY 1", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(counts, vec![1000, 1000, 1000, 1000]);
     let err = analyst.batch_execute("SELECT * FROM crm.train_segments('mine', 'customer_features', 2)").unwrap_err();
     assert_eq!(sqlstate(&err), "42501", "{err}");

@@ -73,7 +73,11 @@ fn febrl_deduplication_and_linkage() {
         )
         .unwrap();
     let linked: HashSet<(String, String)> = links.iter().map(|r| (r.get(0), r.get(1))).collect();
-    let true_links: HashSet<(String, String)> = truth.iter().filter(|(a, b)| a.ends_with("-org") != b.ends_with("-org")).map(|(a, b)| if a.ends_with("-org") { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) }).collect();
+    let true_links: HashSet<(String, String)> = truth
+        .iter()
+        .filter(|(a, b)| a.ends_with("-org") != b.ends_with("-org"))
+        .map(|(a, b)| if a.ends_with("-org") { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) })
+        .collect();
     let (p, r, f) = f1(&linked, &true_links);
     assert!(f > 0.98, "link precision {p} recall {r} F1 {f}");
 

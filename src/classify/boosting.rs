@@ -116,11 +116,14 @@ pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], p: &BoostingParam
     let mut trees: Vec<Tree> = Vec::new();
     let (mut best_loss, mut best_len) = (f64::INFINITY, 0);
     let valid_loss = |f: &[f64]| {
-        valid_rows.iter().map(|&r| {
-            let (z, t) = (f[r as usize], y[r as usize]);
-            let q = sigmoid(z).clamp(1e-15, 1.0 - 1e-15);
-            -(t * q.ln() + (1.0 - t) * (1.0 - q).ln()) * weight[r as usize]
-        }).sum::<f64>()
+        valid_rows
+            .iter()
+            .map(|&r| {
+                let (z, t) = (f[r as usize], y[r as usize]);
+                let q = sigmoid(z).clamp(1e-15, 1.0 - 1e-15);
+                -(t * q.ln() + (1.0 - t) * (1.0 - q).ln()) * weight[r as usize]
+            })
+            .sum::<f64>()
     };
     for _ in 0..max_iter {
         interrupt();

@@ -144,7 +144,11 @@ impl Feature {
                     let odd = present.len() % 2 == 1;
                     let m = present.len() / 2;
                     let (below, upper, _) = present.select_nth_unstable_by(m, |a, b| a.total_cmp(b));
-                    if odd { *upper } else { (below.iter().copied().fold(f64::NEG_INFINITY, f64::max) + *upper) / 2.0 }
+                    if odd {
+                        *upper
+                    } else {
+                        (below.iter().copied().fold(f64::NEG_INFINITY, f64::max) + *upper) / 2.0
+                    }
                 };
                 let n = rows.len().max(1) as f64;
                 let imputed = |r: usize| if values[r].is_finite() { values[r] } else { median };
@@ -180,10 +184,18 @@ impl Feature {
     pub fn raw_value<'a>(column: &'a RawColumn, row: usize) -> Value<'a> {
         match column {
             RawColumn::Numbers { values, .. } => {
-                if values[row].is_finite() { Value::Number(values[row]) } else { Value::Null }
+                if values[row].is_finite() {
+                    Value::Number(values[row])
+                } else {
+                    Value::Null
+                }
             }
             RawColumn::Categories { codes, levels, .. } => {
-                if codes[row] == NULL_CODE { Value::Null } else { Value::Text(&levels[codes[row] as usize]) }
+                if codes[row] == NULL_CODE {
+                    Value::Null
+                } else {
+                    Value::Text(&levels[codes[row] as usize])
+                }
             }
         }
     }
@@ -255,11 +267,8 @@ mod tests {
 
     #[test]
     fn categorical_levels_other_and_null() {
-        let col = RawColumn::Categories {
-            name: "plan".into(),
-            codes: vec![0, 0, 1, 2, NULL_CODE, 0, 1],
-            levels: vec!["basic".into(), "pro".into(), "rare".into()],
-        };
+        let col =
+            RawColumn::Categories { name: "plan".into(), codes: vec![0, 0, 1, 2, NULL_CODE, 0, 1], levels: vec!["basic".into(), "pro".into(), "rare".into()] };
         let f = Feature::fit(&col, &(0..7).collect::<Vec<_>>(), 10, 2);
         assert_eq!(f.encoded_names(), vec!["plan=basic", "plan=pro", "plan=(other)", "plan=(null)"]);
         let mut out = [9.0; 4];

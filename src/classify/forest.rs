@@ -273,7 +273,11 @@ mod tests {
         let depth = |t: &Tree| {
             fn d(t: &Tree, i: usize) -> usize {
                 let n = &t.nodes[i];
-                if n.left == 0 { 0 } else { 1 + d(t, n.left as usize).max(d(t, n.right as usize)) }
+                if n.left == 0 {
+                    0
+                } else {
+                    1 + d(t, n.left as usize).max(d(t, n.right as usize))
+                }
             }
             d(t, 0)
         };
@@ -358,7 +362,7 @@ mod tests {
         };
         fit(&x, 3, &y, &vec![1.0; y.len()], &ForestParams { n_trees: 9, threads: 4, ..Default::default() }, &check).unwrap();
         assert_eq!(calls.into_inner(), 1 + 3); // before binning, then rounds of 4, 4, 1
-        // an interrupt that unwinds stops training after the workers are joined
+                                               // an interrupt that unwinds stops training after the workers are joined
         let stop = std::panic::catch_unwind(|| {
             let n = std::sync::atomic::AtomicUsize::new(0);
             fit(&x, 3, &y, &vec![1.0; y.len()], &ForestParams { n_trees: 50, threads: 2, ..Default::default() }, &|| {

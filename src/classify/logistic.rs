@@ -297,14 +297,7 @@ impl Gradient for Problem<'_> {
 /// Fits on a row-major matrix `x` (n × width) with labels 0/1 and sample weights.
 /// `interrupt` is called once per objective evaluation (the SQL layer checks for
 /// cancellation there).
-pub fn fit(
-    x: &[f64],
-    width: usize,
-    y: &[f64],
-    weight: &[f64],
-    params: &LogisticParams,
-    interrupt: &(dyn Fn() + Sync),
-) -> Result<LogisticModel> {
+pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], params: &LogisticParams, interrupt: &(dyn Fn() + Sync)) -> Result<LogisticModel> {
     let total_weight: f64 = weight.iter().sum();
     if y.is_empty() || total_weight <= 0.0 {
         return Err(CrmError::InvalidArgument("no training rows".into()));
@@ -356,9 +349,7 @@ fn lbfgs(problem: Problem<'_>, theta0: Vec<f64>, params: &LogisticParams) -> Res
         .with_tolerance_grad(params.tol)
         .and_then(|s| s.with_tolerance_cost(1e-12))
         .map_err(|e| CrmError::InvalidArgument(format!("logistic solver settings: {e}")))?;
-    let result = Executor::new(problem, solver)
-        .configure(|state| state.param(theta0.clone()).max_iters(params.max_iter))
-        .run();
+    let result = Executor::new(problem, solver).configure(|state| state.param(theta0.clone()).max_iters(params.max_iter)).run();
     match result {
         Ok(res) => Ok(res.state().get_best_param().cloned().unwrap_or(theta0)),
         Err(e) => Err(CrmError::InvalidArgument(format!("logistic regression did not converge: {e}"))),

@@ -62,7 +62,11 @@ fn sweep(p: &[f64], y: &[bool]) -> Vec<(f64, f64, f64)> {
     while i < order.len() {
         let mut j = i;
         while j < order.len() && p[order[j]] == p[order[i]] {
-            if y[order[j]] { tp += 1.0 } else { fp += 1.0 }
+            if y[order[j]] {
+                tp += 1.0
+            } else {
+                fp += 1.0
+            }
             j += 1;
         }
         out.push((p[order[i]], tp, fp));
@@ -99,10 +103,19 @@ fn prf(tp: f64, fp: f64, fnn: f64) -> (f64, f64, f64) {
 pub fn evaluate(p: &[f64], y: &[bool]) -> Metrics {
     let n = p.len() as f64;
     let eps = 1e-15;
-    let log_loss = p.iter().zip(y).map(|(&q, &t)| {
-        let q = q.clamp(eps, 1.0 - eps);
-        if t { -q.ln() } else { -(1.0 - q).ln() }
-    }).sum::<f64>() / n;
+    let log_loss = p
+        .iter()
+        .zip(y)
+        .map(|(&q, &t)| {
+            let q = q.clamp(eps, 1.0 - eps);
+            if t {
+                -q.ln()
+            } else {
+                -(1.0 - q).ln()
+            }
+        })
+        .sum::<f64>()
+        / n;
     let brier = p.iter().zip(y).map(|(&q, &t)| (q - t as u8 as f64).powi(2)).sum::<f64>() / n;
     let mut cm = [[0u64; 2]; 2];
     for (&q, &t) in p.iter().zip(y) {

@@ -6,8 +6,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::boosting::{self, BoostedTrees};
-use super::forest::{self, RandomForest};
 use super::features::{Feature, FeatureSet, RawColumn, Value};
+use super::forest::{self, RandomForest};
 use super::logistic::{self, sigmoid, LogisticModel, LogisticParams};
 use super::metrics::{self, Metrics};
 use super::options::{Algorithm, TrainOptions};
@@ -286,10 +286,7 @@ pub fn train(
 ) -> Result<Trained> {
     let started = Instant::now();
     let (train_rows, test_rows) = match test_mask {
-        Some(mask) => (
-            (0..labels.len()).filter(|&i| !mask[i]).collect::<Vec<_>>(),
-            (0..labels.len()).filter(|&i| mask[i]).collect::<Vec<_>>(),
-        ),
+        Some(mask) => ((0..labels.len()).filter(|&i| !mask[i]).collect::<Vec<_>>(), (0..labels.len()).filter(|&i| mask[i]).collect::<Vec<_>>()),
         None => stratified_split(labels, options.test_fraction, options.seed),
     };
     let classes = |rows: &[usize]| (rows.iter().filter(|&&r| labels[r]).count(), rows.iter().filter(|&&r| !labels[r]).count());
@@ -447,7 +444,15 @@ mod tests {
         let back: Classifier = crate::registry::decode(&bytes, crate::registry::Kind::Classifier, "test").unwrap();
         assert_eq!(back, rf.classifier);
         // auto tries the forest too
-        let auto = train(&columns, &labels, None, "yes", &TrainOptions { forest: forest::ForestParams { n_trees: 30, ..Default::default() }, ..Default::default() }, &|| {}).unwrap();
+        let auto = train(
+            &columns,
+            &labels,
+            None,
+            "yes",
+            &TrainOptions { forest: forest::ForestParams { n_trees: 30, ..Default::default() }, ..Default::default() },
+            &|| {},
+        )
+        .unwrap();
         let names: Vec<&str> = auto.candidates.iter().map(|(a, _)| a.as_str()).collect();
         assert_eq!(names, ["logistic", "gradient_boosting", "random_forest", "ensemble"]);
         assert_ne!(auto.classifier.algorithm(), "logistic");
@@ -502,18 +507,31 @@ mod mlc_churn {
                 columns.push(RawColumn::Numbers { name: name.clone(), kind: ValueKind::Number, values });
             } else {
                 let mut dict: HashMap<String, u32> = HashMap::new();
-                let codes = rows.iter().map(|r| { let n = dict.len() as u32; *dict.entry(r[j].clone()).or_insert(n) }).collect();
+                let codes = rows
+                    .iter()
+                    .map(|r| {
+                        let n = dict.len() as u32;
+                        *dict.entry(r[j].clone()).or_insert(n)
+                    })
+                    .collect();
                 let mut levels = vec![String::new(); dict.len()];
-                for (k, v) in dict { levels[v as usize] = k; }
+                for (k, v) in dict {
+                    levels[v as usize] = k;
+                }
                 columns.push(RawColumn::Categories { name: name.clone(), codes, levels });
             }
         }
         for algorithm in ["logistic", "gradient_boosting", "random_forest", "ensemble", "auto"] {
             let opts = TrainOptions::parse(algorithm, &serde_json::json!({})).unwrap();
             let t = train(&columns, &labels, Some(&test), "yes", &opts, &|| {}).unwrap();
-            eprintln!("{algorithm}: ROC AUC {:.4}, log loss {:.4}, F1 {:.4}, {:.2}s, candidates {:?}",
-                t.metrics.roc_auc, t.metrics.log_loss, t.metrics.f1, t.seconds,
-                t.candidates.iter().map(|(a, m)| (a.clone(), (m.roc_auc * 1e4).round() / 1e4)).collect::<Vec<_>>());
+            eprintln!(
+                "{algorithm}: ROC AUC {:.4}, log loss {:.4}, F1 {:.4}, {:.2}s, candidates {:?}",
+                t.metrics.roc_auc,
+                t.metrics.log_loss,
+                t.metrics.f1,
+                t.seconds,
+                t.candidates.iter().map(|(a, m)| (a.clone(), (m.roc_auc * 1e4).round() / 1e4)).collect::<Vec<_>>()
+            );
         }
         // the forest alone on the training rows (feature fit, encoding, binning, 100 trees)
         let train_rows: Vec<usize> = (0..labels.len()).filter(|&i| !test[i]).collect();
@@ -523,10 +541,14 @@ mod mlc_churn {
             let started = Instant::now();
             let (_, predictor) = fit_on(Algorithm::RandomForest, &columns, &labels, &train_rows, &opts, &|| {}).unwrap();
             let Predictor::Forest(f) = predictor else { unreachable!() };
-            eprintln!("random_forest fit on {} rows: {:.3}s with {} thread(s), {} nodes in {} trees",
-                train_rows.len(), started.elapsed().as_secs_f64(),
+            eprintln!(
+                "random_forest fit on {} rows: {:.3}s with {} thread(s), {} nodes in {} trees",
+                train_rows.len(),
+                started.elapsed().as_secs_f64(),
                 if threads == 0 { std::thread::available_parallelism().map(|t| t.get()).unwrap_or(1) } else { threads },
-                f.trees.iter().map(|t| t.nodes.len()).sum::<usize>(), f.trees.len());
+                f.trees.iter().map(|t| t.nodes.len()).sum::<usize>(),
+                f.trees.len()
+            );
         }
     }
 }

@@ -74,7 +74,6 @@ impl Default for TrainOptions {
 
 pub const KNOWN_OPTIONS: &str = "test_fraction, seed, split, refit, exclude, key, positive, class_weight, max_levels, min_level_count, C, max_iter, tol (logistic), max_trees, learning_rate, l2_regularization, early_stopping, early_stopping_rounds (gradient_boosting), n_trees, max_features, max_depth, bootstrap (random_forest), max_leaves, min_samples_leaf (both tree algorithms)";
 
-
 /// `max_features`: an integer count, "sqrt", "log2" or a fraction in (0, 1] of the
 /// encoded columns (a JSON integer is a count, a JSON number with a fraction part or
 /// written as 1.0 a fraction).
@@ -123,18 +122,22 @@ impl TrainOptions {
                     }
                 }
                 "key" | "id" => o.key = Some(text(key, v)?),
-                "positive" => o.positive = Some(match v {
-                    Value::String(s) => s.clone(),
-                    Value::Bool(b) => b.to_string(),
-                    Value::Number(n) => n.to_string(),
-                    _ => return Err(CrmError::bad_argument("options.positive", v, "the target value of the positive class")),
-                }),
-                "class_weight" => o.balanced = match v.as_str() {
-                    Some("balanced") => true,
-                    Some("none") => false,
-                    _ if v.is_null() => false,
-                    _ => return Err(CrmError::bad_argument("options.class_weight", v, "'balanced' or null")),
-                },
+                "positive" => {
+                    o.positive = Some(match v {
+                        Value::String(s) => s.clone(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Number(n) => n.to_string(),
+                        _ => return Err(CrmError::bad_argument("options.positive", v, "the target value of the positive class")),
+                    })
+                }
+                "class_weight" => {
+                    o.balanced = match v.as_str() {
+                        Some("balanced") => true,
+                        Some("none") => false,
+                        _ if v.is_null() => false,
+                        _ => return Err(CrmError::bad_argument("options.class_weight", v, "'balanced' or null")),
+                    }
+                }
                 "max_levels" => o.max_levels = number(key, v, 1.0, 1000.0, "an integer in [1, 1000]")? as usize,
                 "min_level_count" => o.min_level_count = number(key, v, 1.0, 1e9, "a positive integer")? as usize,
                 "C" | "c" => o.c = number(key, v, 1e-9, 1e12, "a positive number")?,
@@ -152,20 +155,20 @@ impl TrainOptions {
                     o.forest.min_samples_leaf = o.boosting.min_samples_leaf;
                 }
                 "l2_regularization" => o.boosting.l2 = number(key, v, 0.0, 1e6, "a non-negative number")?,
-                "early_stopping" => o.boosting.early_stopping = Some(v.as_bool().ok_or_else(|| CrmError::bad_argument("options.early_stopping", v, "true or false"))?),
+                "early_stopping" => {
+                    o.boosting.early_stopping = Some(v.as_bool().ok_or_else(|| CrmError::bad_argument("options.early_stopping", v, "true or false"))?)
+                }
                 "early_stopping_rounds" => o.boosting.early_stopping_rounds = number(key, v, 1.0, 10_000.0, "an integer in [1, 10000]")? as usize,
                 "n_trees" => o.forest.n_trees = number(key, v, 1.0, 10_000.0, "an integer in [1, 10000]")? as usize,
                 "max_features" => o.forest.max_features = max_features(v)?,
-                "max_depth" => o.forest.max_depth = match v {
-                    Value::Null => None,
-                    _ => Some(number(key, v, 1.0, 1000.0, "an integer in [1, 1000] or null (unlimited)")? as usize),
-                },
-                "bootstrap" => o.forest.bootstrap = v.as_bool().ok_or_else(|| CrmError::bad_argument("options.bootstrap", v, "true or false"))?,
-                other => {
-                    return Err(CrmError::InvalidArgument(format!(
-                        "unknown option \"{other}\" for train_classifier; accepted: {KNOWN_OPTIONS}"
-                    )))
+                "max_depth" => {
+                    o.forest.max_depth = match v {
+                        Value::Null => None,
+                        _ => Some(number(key, v, 1.0, 1000.0, "an integer in [1, 1000] or null (unlimited)")? as usize),
+                    }
                 }
+                "bootstrap" => o.forest.bootstrap = v.as_bool().ok_or_else(|| CrmError::bad_argument("options.bootstrap", v, "true or false"))?,
+                other => return Err(CrmError::InvalidArgument(format!("unknown option \"{other}\" for train_classifier; accepted: {KNOWN_OPTIONS}"))),
             }
         }
         Ok(o)
@@ -195,9 +198,16 @@ mod tests {
         use crate::classify::forest::MaxFeatures;
         let o = TrainOptions::parse("random_forest", &json!({})).unwrap();
         assert_eq!(o.algorithm, Algorithm::RandomForest);
-        assert_eq!((o.forest.n_trees, o.forest.max_features, o.forest.max_depth, o.forest.min_samples_leaf, o.forest.bootstrap), (100, MaxFeatures::Sqrt, None, 1, true));
+        assert_eq!(
+            (o.forest.n_trees, o.forest.max_features, o.forest.max_depth, o.forest.min_samples_leaf, o.forest.bootstrap),
+            (100, MaxFeatures::Sqrt, None, 1, true)
+        );
         assert_eq!(o.boosting.min_samples_leaf, 20, "each tree algorithm keeps its own default");
-        let o = TrainOptions::parse("random_forest", &json!({"n_trees": 300, "max_features": "log2", "max_depth": 12, "bootstrap": false, "min_samples_leaf": 5, "max_leaves": 1000})).unwrap();
+        let o = TrainOptions::parse(
+            "random_forest",
+            &json!({"n_trees": 300, "max_features": "log2", "max_depth": 12, "bootstrap": false, "min_samples_leaf": 5, "max_leaves": 1000}),
+        )
+        .unwrap();
         assert_eq!((o.forest.n_trees, o.forest.max_features, o.forest.max_depth, o.forest.bootstrap), (300, MaxFeatures::Log2, Some(12), false));
         assert_eq!((o.forest.min_samples_leaf, o.forest.max_leaves, o.boosting.min_samples_leaf), (5, 1000, 5));
         let mf = |v: serde_json::Value| TrainOptions::parse("random_forest", &json!({ "max_features": v })).map(|o| o.forest.max_features);

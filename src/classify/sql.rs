@@ -14,8 +14,10 @@ use super::options::TrainOptions;
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::registry::{self, sql::deployed, Kind};
-use crate::source::{check_model_name, read_in_batches, ColumnInfo, deployed_metrics, describe, find_column, interrupt, quote_ident, source_query, store_model, NewModel};
 use crate::row_reader::{check_row_type, decode, for_each_feature, read_composite, read_features, Cell, RowMapMemo};
+use crate::source::{
+    check_model_name, deployed_metrics, describe, find_column, interrupt, quote_ident, read_in_batches, source_query, store_model, ColumnInfo, NewModel,
+};
 
 pub static CHURN_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"churn"));
 
@@ -66,9 +68,11 @@ fn positive_class(values: &[String], explicit: Option<&str>, target: &str) -> Re
         )));
     }
     if let Some(p) = explicit {
-        return values.iter().find(|v| v.eq_ignore_ascii_case(p)).cloned().ok_or_else(|| {
-            CrmError::bad_argument("options.positive", p, &format!("one of the target's values: '{}', '{}'", values[0], values[1]))
-        });
+        return values
+            .iter()
+            .find(|v| v.eq_ignore_ascii_case(p))
+            .cloned()
+            .ok_or_else(|| CrmError::bad_argument("options.positive", p, &format!("one of the target's values: '{}', '{}'", values[0], values[1])));
     }
     const POSITIVE: &[&str] = &["true", "t", "1", "yes", "y", "churned", "churn", "lost", "left", "positive", "pos", "1.0"];
     let hits: Vec<&String> = values.iter().filter(|v| POSITIVE.contains(&v.to_ascii_lowercase().as_str())).collect();
@@ -116,7 +120,9 @@ fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
     }
     let features: Vec<(&ColumnInfo, ValueKind)> = described
         .iter()
-        .filter(|c| c.name != target && !options.exclude.contains(&c.name) && options.key.as_deref() != Some(&c.name) && options.split.as_deref() != Some(&c.name))
+        .filter(|c| {
+            c.name != target && !options.exclude.contains(&c.name) && options.key.as_deref() != Some(&c.name) && options.split.as_deref() != Some(&c.name)
+        })
         .filter_map(|c| value_kind(c.type_oid).map(|k| (c, k)))
         .collect();
     if features.is_empty() {
@@ -188,13 +194,18 @@ fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
 }
 
 fn feature_spec(model: &Classifier) -> serde_json::Value {
-    json!(model.features.features.iter().map(|f| match f {
-        super::features::Feature::Numeric { name, kind, median, mean, std, missing_indicator } => json!({
+    json!(model
+        .features
+        .features
+        .iter()
+        .map(|f| match f {
+            super::features::Feature::Numeric { name, kind, median, mean, std, missing_indicator } => json!({
             "column": name, "type": format!("{kind:?}").to_lowercase(), "preprocessing": "impute median, standardise",
             "median": median, "mean": mean, "std": std, "missing_indicator": missing_indicator }),
-        super::features::Feature::Categorical { name, levels, null_level } => json!({
+            super::features::Feature::Categorical { name, levels, null_level } => json!({
             "column": name, "type": "text", "preprocessing": "one-hot of frequent levels + other", "levels": levels, "null_level": null_level }),
-    }).collect::<Vec<_>>())
+        })
+        .collect::<Vec<_>>())
 }
 
 /// Trains a classifier, stores it as the next version of `name`, and deploys it when
@@ -206,7 +217,8 @@ fn train_classifier(
     target: &str,
     algorithm: default!(&str, "'auto'"),
     options: default!(JsonB, "'{}'"),
-) -> TableIterator<'static, (name!(id, i64), name!(name, String), name!(version, i32), name!(algorithm, String), name!(deployed, bool), name!(metrics, JsonB))> {
+) -> TableIterator<'static, (name!(id, i64), name!(name, String), name!(version, i32), name!(algorithm, String), name!(deployed, bool), name!(metrics, JsonB))>
+{
     let row = train(name, source, target, algorithm, &options.0).or_raise();
     TableIterator::once(row)
 }
@@ -222,11 +234,13 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
     let bytes = registry::encode(Kind::Classifier, &trained.classifier)?;
     let mut metrics = serde_json::to_value(&trained.metrics).unwrap_or_default();
     metrics["training_seconds"] = json!(trained.seconds);
-    metrics["candidates"] = json!(trained.candidates.iter().map(|(a, m)| json!({"algorithm": a, "roc_auc": m.roc_auc, "log_loss": m.log_loss})).collect::<Vec<_>>());
+    metrics["candidates"] =
+        json!(trained.candidates.iter().map(|(a, m)| json!({"algorithm": a, "roc_auc": m.roc_auc, "log_loss": m.log_loss})).collect::<Vec<_>>());
     let (b, f) = (&opts.boosting, &opts.forest);
     // max_leaves and min_samples_leaf: those of the kept model's tree algorithm
     let forest = matches!(trained.classifier.predictor, model::Predictor::Forest(_));
-    let (max_leaves, min_samples_leaf) = if forest { ((f.max_leaves < usize::MAX).then_some(f.max_leaves), f.min_samples_leaf) } else { (Some(b.max_leaves), b.min_samples_leaf) };
+    let (max_leaves, min_samples_leaf) =
+        if forest { ((f.max_leaves < usize::MAX).then_some(f.max_leaves), f.min_samples_leaf) } else { (Some(b.max_leaves), b.min_samples_leaf) };
     let hyper = json!({"C": opts.c, "max_iter": opts.max_iter, "tol": opts.tol, "class_weight": if opts.balanced { "balanced" } else { "none" },
         "max_trees": b.max_iter, "learning_rate": b.learning_rate, "max_leaves": max_leaves, "min_samples_leaf": min_samples_leaf,
         "l2_regularization": b.l2, "early_stopping_rounds": b.early_stopping_rounds,
@@ -248,10 +262,8 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
         bytes,
     })?;
     let current_auc = deployed_metrics(name).and_then(|m| m["roc_auc"].as_f64());
-    let deployed_now = Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM crm.deployments WHERE name = $1)", &[name.into()])
-        .ok()
-        .flatten()
-        .unwrap_or(false);
+    let deployed_now =
+        Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM crm.deployments WHERE name = $1)", &[name.into()]).ok().flatten().unwrap_or(false);
     let auc = trained.metrics.roc_auc;
     let deploy = !deployed_now || current_auc.is_none_or(|c| auc > c);
     if deploy {
@@ -314,9 +326,7 @@ fn score_with_memo(memo: &mut CallMemo, datum: pg_sys::Datum) -> Result<f64> {
     let buffer = &mut memo.buffer;
     buffer.resize(features.width, 0.0);
     // SAFETY: a composite datum valid for this call.
-    unsafe {
-        for_each_feature(datum, memo.model.id, || feature_list(model), &mut memo.row_map, |i, cell| features.encode_into(i, (&cell).into(), buffer))?
-    };
+    unsafe { for_each_feature(datum, memo.model.id, || feature_list(model), &mut memo.row_map, |i, cell| features.encode_into(i, (&cell).into(), buffer))? };
     Ok(sigmoid(model.log_odds_encoded(buffer)))
 }
 
@@ -548,11 +558,8 @@ fn explain_row(name: &str, row: &AnyElement, top: i32) -> Result<Vec<(String, Op
     let values: Vec<_> = cells.iter().map(Cell::as_value).collect();
     let (base, mut contributions) = model.explain(&values);
     contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
-    let mut out: Vec<(String, Option<String>, f64)> = contributions
-        .iter()
-        .take(top as usize)
-        .map(|c| (features[c.feature].0.clone(), cells[c.feature].display(), c.contribution))
-        .collect();
+    let mut out: Vec<(String, Option<String>, f64)> =
+        contributions.iter().take(top as usize).map(|c| (features[c.feature].0.clone(), cells[c.feature].display(), c.contribution)).collect();
     let rest: f64 = contributions.iter().skip(top as usize).map(|c| c.contribution).sum();
     if contributions.len() > top as usize {
         out.push(("(other features)".to_string(), None, rest));

@@ -71,11 +71,8 @@ unsafe fn column(tupdesc: pg_sys::TupleDesc, name: &str) -> Option<(i32, pg_sys:
 
 unsafe fn make_memo(trigger: *mut pg_sys::Trigger, tupdesc: pg_sys::TupleDesc) -> CrmResult<TriggerMemo> {
     // SAFETY (whole fn): the trigger and descriptor of the firing trigger.
-    let args: Vec<String> = unsafe {
-        (0..(*trigger).tgnargs as usize)
-            .map(|i| CStr::from_ptr(*(*trigger).tgargs.add(i)).to_string_lossy().into_owned())
-            .collect()
-    };
+    let args: Vec<String> =
+        unsafe { (0..(*trigger).tgnargs as usize).map(|i| CStr::from_ptr(*(*trigger).tgargs.add(i)).to_string_lossy().into_owned()).collect() };
     let (model_name, score_column, reasons_column) = match args.as_slice() {
         [m, s] => (m.clone(), s.clone(), None),
         [m, s, r] => (m.clone(), s.clone(), Some(r.clone())),
@@ -353,8 +350,7 @@ pub unsafe extern "C-unwind" fn crm_score_trigger(fcinfo: pg_sys::FunctionCallIn
         pg_sys::heap_deform_tuple(tuple, tupdesc, memo.values.as_mut_ptr(), memo.nulls.as_mut_ptr());
         let reasons = if let Some((attnum, kind)) = memo.reasons {
             let mut cells: Vec<Cell<'_>> = Vec::with_capacity(features.features.len());
-            for_each_feature_of_values(&memo.values, &memo.nulls, row_type, memo.model.id, names, &mut memo.row_map, |_, cell| cells.push(cell))
-                .or_raise();
+            for_each_feature_of_values(&memo.values, &memo.nulls, row_type, memo.model.id, names, &mut memo.row_map, |_, cell| cells.push(cell)).or_raise();
             model.encode_cells(&cells, &mut memo.buffer);
             Some((attnum, reasons_datum(model, &memo.feature_names, &cells, kind)))
         } else {

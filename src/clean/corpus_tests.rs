@@ -34,8 +34,7 @@ fn run(function: &str, arg: &str, input: &str) -> Option<String> {
         "clean_phone" => phone::clean_phone(input, phone::Region::parse(arg).unwrap()),
         "clean_name" => name::clean_name(input),
         "clean_text" => text::clean_text(input),
-        "parse_date" => date::parse_date(input, date::FieldOrder::parse(arg).unwrap())
-            .map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)),
+        "parse_date" => date::parse_date(input, date::FieldOrder::parse(arg).unwrap()).map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)),
         "similarity" => {
             let (a, b) = input.split_once('|').unwrap();
             Some(format!("{:.3}", similarity::similarity(a, b, similarity::Method::parse(arg).unwrap())))
@@ -72,9 +71,7 @@ fn cleaners_are_total_on_garbage() {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (state >> 33) as u32
     };
-    let alphabet: Vec<char> = "aZ09 @.+-()/,;:'\"<>[]\\\t\n#x*\u{0}\u{7f}\u{200b}\u{feff}éß山🙂＠٣\u{301}\u{10ffff}"
-        .chars()
-        .collect();
+    let alphabet: Vec<char> = "aZ09 @.+-()/,;:'\"<>[]\\\t\n#x*\u{0}\u{7f}\u{200b}\u{feff}éß山🙂＠٣\u{301}\u{10ffff}".chars().collect();
     let us = phone::Region::parse("US").unwrap();
     for _ in 0..20_000 {
         let len = (next() % 40) as usize;

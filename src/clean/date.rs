@@ -49,16 +49,34 @@ pub struct Ymd {
 const MAX_INPUT_BYTES: usize = 100;
 
 const MONTHS: &[(&str, u8)] = &[
-    ("january", 1), ("february", 2), ("march", 3), ("april", 4), ("may", 5), ("june", 6),
-    ("july", 7), ("august", 8), ("september", 9), ("october", 10), ("november", 11), ("december", 12),
-    ("jan", 1), ("feb", 2), ("mar", 3), ("apr", 4), ("jun", 6), ("jul", 7), ("aug", 8),
-    ("sep", 9), ("sept", 9), ("oct", 10), ("nov", 11), ("dec", 12),
+    ("january", 1),
+    ("february", 2),
+    ("march", 3),
+    ("april", 4),
+    ("may", 5),
+    ("june", 6),
+    ("july", 7),
+    ("august", 8),
+    ("september", 9),
+    ("october", 10),
+    ("november", 11),
+    ("december", 12),
+    ("jan", 1),
+    ("feb", 2),
+    ("mar", 3),
+    ("apr", 4),
+    ("jun", 6),
+    ("jul", 7),
+    ("aug", 8),
+    ("sep", 9),
+    ("sept", 9),
+    ("oct", 10),
+    ("nov", 11),
+    ("dec", 12),
 ];
 
-const WEEKDAYS: &[&str] = &[
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "mon", "tue",
-    "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
-];
+const WEEKDAYS: &[&str] =
+    &["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"];
 
 pub fn parse_date(raw: &str, order: FieldOrder) -> Option<Ymd> {
     if raw.len() > MAX_INPUT_BYTES {
@@ -144,9 +162,7 @@ fn month_of(token: &str) -> Option<u8> {
 }
 
 fn tokens(s: &str) -> Vec<&str> {
-    s.split(|c: char| c.is_whitespace() || matches!(c, ',' | '/' | '-' | '.'))
-        .filter(|t| !t.is_empty())
-        .collect()
+    s.split(|c: char| c.is_whitespace() || matches!(c, ',' | '/' | '-' | '.')).filter(|t| !t.is_empty()).collect()
 }
 
 fn parse_with_month_name(s: &str, order: FieldOrder) -> Option<Ymd> {
@@ -244,8 +260,19 @@ mod tests {
 
     #[test]
     fn month_names() {
-        for raw in ["4 March 2021", "Mar 4, 2021", "March 4th, 2021", "04-MAR-21", "Thursday, 4 March 2021",
-            "2021 Mar 4", "4th of March 2021", "MARCH 04 2021", "Mar. 4, 2021", "4-Mar-2021", "Thu, 04 Mar 2021 10:22:00 GMT"] {
+        for raw in [
+            "4 March 2021",
+            "Mar 4, 2021",
+            "March 4th, 2021",
+            "04-MAR-21",
+            "Thursday, 4 March 2021",
+            "2021 Mar 4",
+            "4th of March 2021",
+            "MARCH 04 2021",
+            "Mar. 4, 2021",
+            "4-Mar-2021",
+            "Thu, 04 Mar 2021 10:22:00 GMT",
+        ] {
             assert_eq!(d(raw, "YMD"), Some((2021, 3, 4)), "{raw}");
         }
         assert_eq!(d("Sept 30 2021", "YMD"), Some((2021, 9, 30)));
@@ -253,8 +280,25 @@ mod tests {
 
     #[test]
     fn impossible_and_garbage() {
-        for raw in ["2021-02-30", "2021-13-01", "2019-02-29", "0000-01-01", "", "   ", "hello", "March 2021",
-            "32/01/2021", "1614816000", "2021-03", "12:30", "NaN", "4 March", "2021-03-04-05", "Mar 4 Apr 2021", "99999999"] {
+        for raw in [
+            "2021-02-30",
+            "2021-13-01",
+            "2019-02-29",
+            "0000-01-01",
+            "",
+            "   ",
+            "hello",
+            "March 2021",
+            "32/01/2021",
+            "1614816000",
+            "2021-03",
+            "12:30",
+            "NaN",
+            "4 March",
+            "2021-03-04-05",
+            "Mar 4 Apr 2021",
+            "99999999",
+        ] {
             assert_eq!(d(raw, "DMY"), None, "{raw}");
         }
         assert_eq!(d("2020-02-29", "YMD"), Some((2020, 2, 29)));

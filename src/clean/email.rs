@@ -36,9 +36,7 @@ pub fn clean_email(raw: &str) -> Option<String> {
     }
     let text = join_spaces_around_at(&text);
     // Several addresses or trailing comments: the first candidate that is an address.
-    text.split(|c: char| c.is_whitespace() || c == ',' || c == ';')
-        .filter(|t| t.contains('@'))
-        .find_map(normalize_address)
+    text.split(|c: char| c.is_whitespace() || c == ',' || c == ';').filter(|t| t.contains('@')).find_map(normalize_address)
 }
 
 fn deobfuscate(text: &str) -> String {
@@ -47,16 +45,9 @@ fn deobfuscate(text: &str) -> String {
         return text.to_string();
     }
     let mut out = text.to_string();
-    for (pattern, replacement) in [
-        (" [at] ", "@"),
-        (" (at) ", "@"),
-        ("[at]", "@"),
-        ("(at)", "@"),
-        (" [dot] ", "."),
-        (" (dot) ", "."),
-        ("[dot]", "."),
-        ("(dot)", "."),
-    ] {
+    for (pattern, replacement) in
+        [(" [at] ", "@"), (" (at) ", "@"), ("[at]", "@"), ("(at)", "@"), (" [dot] ", "."), (" (dot) ", "."), ("[dot]", "."), ("(dot)", ".")]
+    {
         out = replace_ascii_case_insensitive(&out, pattern, replacement);
     }
     out
@@ -80,9 +71,7 @@ fn find_ascii_case_insensitive(haystack: &str, needle: &str) -> Option<usize> {
     if n.is_empty() || h.len() < n.len() {
         return None;
     }
-    (0..=h.len() - n.len()).find(|&i| {
-        haystack.is_char_boundary(i) && h[i..i + n.len()].eq_ignore_ascii_case(n)
-    })
+    (0..=h.len() - n.len()).find(|&i| haystack.is_char_boundary(i) && h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 fn bracketed_address(text: &str) -> Option<&str> {
@@ -167,9 +156,7 @@ fn ascii_domain(domain: &str) -> Option<String> {
     } else {
         // UTS #46 processing can panic on nothing we know of, but this runs on arbitrary
         // user text and must never raise: treat a panic as "not an address".
-        std::panic::catch_unwind(|| idna::domain_to_ascii(domain).ok())
-            .ok()
-            .flatten()?
+        std::panic::catch_unwind(|| idna::domain_to_ascii(domain).ok()).ok().flatten()?
     };
     let labels: Vec<&str> = ascii.split('.').collect();
     if labels.len() < 2 || ascii.len() > 253 {
@@ -186,8 +173,7 @@ fn ascii_domain(domain: &str) -> Option<String> {
         }
     }
     let tld = labels[labels.len() - 1];
-    let tld_ok = (tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()))
-        || (tld.starts_with("xn--") && tld.len() > 4);
+    let tld_ok = (tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic())) || (tld.starts_with("xn--") && tld.len() > 4);
     if !tld_ok {
         return None;
     }
@@ -229,9 +215,25 @@ mod tests {
     #[test]
     fn rejects_non_addresses() {
         for bad in [
-            "", "   ", "ann", "ann@", "@x.com", "ann@x", "ann@@x.com", "ann@x..com",
-            ".ann@x.com", "ann.@x.com", "a..b@x.com", "ann@-x.com", "ann@x.c0m", "ann@x.c",
-            "ann@[1.2.3.4]", "n/a", "none@none", "ann@x_y.com", "\"a b\"@x.com",
+            "",
+            "   ",
+            "ann",
+            "ann@",
+            "@x.com",
+            "ann@x",
+            "ann@@x.com",
+            "ann@x..com",
+            ".ann@x.com",
+            "ann.@x.com",
+            "a..b@x.com",
+            "ann@-x.com",
+            "ann@x.c0m",
+            "ann@x.c",
+            "ann@[1.2.3.4]",
+            "n/a",
+            "none@none",
+            "ann@x_y.com",
+            "\"a b\"@x.com",
         ] {
             assert_eq!(c(bad), None, "{bad:?}");
         }

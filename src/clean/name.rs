@@ -15,24 +15,35 @@
 use super::text::{is_invisible_noise, nfkc};
 
 const PARTICLES: &[&str] = &[
-    "van", "von", "de", "der", "den", "del", "della", "delle", "dei", "di", "da", "das", "dos", "do",
-    "du", "la", "le", "les", "lo", "ten", "ter", "te", "zu", "zum", "zur", "y", "bin", "binti", "ibn",
-    "al", "el", "af", "av", "op", "vom",
+    "van", "von", "de", "der", "den", "del", "della", "delle", "dei", "di", "da", "das", "dos", "do", "du", "la", "le", "les", "lo", "ten", "ter", "te", "zu",
+    "zum", "zur", "y", "bin", "binti", "ibn", "al", "el", "af", "av", "op", "vom",
 ];
 
-const TITLES: &[&str] = &[
-    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "herr", "frau", "mme", "mlle", "m", "sr", "sra",
-    "srta", "sir", "dame", "rev", "fr",
-];
+const TITLES: &[&str] = &["mr", "mrs", "ms", "miss", "mx", "dr", "prof", "herr", "frau", "mme", "mlle", "m", "sr", "sra", "srta", "sir", "dame", "rev", "fr"];
 
 const SUFFIXES: &[&str] = &["jr", "sr", "ii", "iii", "iv", "v", "phd", "md", "esq"];
 
 /// `Mac` names common enough to recase; `Mac` is otherwise too often a plain syllable
 /// (Mack, Macy, Machado, Macias) to split.
 const MAC_NAMES: &[&str] = &[
-    "macarthur", "macaulay", "macdonald", "macdougall", "macfarlane", "macgregor", "macinnes",
-    "macintyre", "mackay", "mackenzie", "mackinnon", "maclean", "macleod", "macmillan", "macneil",
-    "macpherson", "macquarie", "macrae",
+    "macarthur",
+    "macaulay",
+    "macdonald",
+    "macdougall",
+    "macfarlane",
+    "macgregor",
+    "macinnes",
+    "macintyre",
+    "mackay",
+    "mackenzie",
+    "mackinnon",
+    "maclean",
+    "macleod",
+    "macmillan",
+    "macneil",
+    "macpherson",
+    "macquarie",
+    "macrae",
 ];
 
 pub fn clean_name(raw: &str) -> Option<String> {
@@ -50,11 +61,7 @@ pub fn clean_name(raw: &str) -> Option<String> {
 
     // Ordinals ("3rd", "2nd") are not name words; drop them before digits are stripped
     // from what remains, which would leave "rd".
-    let text: String = text
-        .split(' ')
-        .filter(|t| !is_ordinal(t))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text: String = text.split(' ').filter(|t| !is_ordinal(t)).collect::<Vec<_>>().join(" ");
     let parts: Vec<&str> = text.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
     let ordered: Vec<String> = match parts.as_slice() {
         [] => return None,
@@ -85,11 +92,7 @@ pub fn clean_name(raw: &str) -> Option<String> {
         return None;
     }
     let last = words.len() - 1;
-    let cased: Vec<String> = words
-        .iter()
-        .enumerate()
-        .map(|(i, w)| case_word(w, i == 0, i == last))
-        .collect();
+    let cased: Vec<String> = words.iter().enumerate().map(|(i, w)| case_word(w, i == 0, i == last)).collect();
     let out = cased.join(" ");
     if out.chars().any(char::is_alphabetic) {
         Some(out)

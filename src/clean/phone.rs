@@ -38,18 +38,9 @@ pub struct Region(&'static RegionRules);
 impl Region {
     pub fn parse(region: &str) -> Result<Region> {
         let key = region.trim().to_ascii_uppercase();
-        rules()
-            .by_id
-            .get(key.as_str())
-            .filter(|r| r.id != "001")
-            .map(|&r| Region(r))
-            .ok_or_else(|| {
-                CrmError::bad_argument(
-                    "default_region",
-                    region,
-                    "a two-letter ISO 3166 region code with telephone metadata, such as 'US', 'GB', 'DE', 'IN'",
-                )
-            })
+        rules().by_id.get(key.as_str()).filter(|r| r.id != "001").map(|&r| Region(r)).ok_or_else(|| {
+            CrmError::bad_argument("default_region", region, "a two-letter ISO 3166 region code with telephone metadata, such as 'US', 'GB', 'DE', 'IN'")
+        })
     }
 
     pub fn id(&self) -> &'static str {
@@ -126,9 +117,7 @@ fn parse_digits(plus: bool, digits: &str, region: Region) -> Option<String> {
         if let Some(rest) = digits.strip_prefix(code_text.as_str()) {
             // A country code written without '+' ("44 20 7946 0958" in GB).
             let stripped = default.strip_national_prefix(rest).unwrap_or_else(|| rest.to_string());
-            if (!default.general.matches(digits) && default.general.matches(&stripped))
-                || default.test_length(digits) == Length::TooLong
-            {
+            if (!default.general.matches(digits) && default.general.matches(&stripped)) || default.test_length(digits) == Length::TooLong {
                 national = stripped;
                 return finish(code, national);
             }
@@ -270,10 +259,7 @@ struct Pattern {
 
 impl Pattern {
     fn new(desc: &phonenumber::metadata::Descriptor) -> Pattern {
-        Pattern {
-            lengths: desc.possible_length().to_vec(),
-            full: compile(&format!("^(?:{})$", desc.national_number().as_str())),
-        }
+        Pattern { lengths: desc.possible_length().to_vec(), full: compile(&format!("^(?:{})$", desc.national_number().as_str())) }
     }
 
     fn matches(&self, national: &str) -> bool {
@@ -312,21 +298,11 @@ impl CompiledRegion {
     fn new(meta: &Metadata) -> CompiledRegion {
         let d = meta.descriptors();
         // The types libphonenumber's getNumberTypeHelper tries; any match means valid.
-        let types = [
-            d.premium_rate(),
-            d.toll_free(),
-            d.shared_cost(),
-            d.voip(),
-            d.personal_number(),
-            d.pager(),
-            d.uan(),
-            d.voicemail(),
-            d.fixed_line(),
-            d.mobile(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>();
+        let types =
+            [d.premium_rate(), d.toll_free(), d.shared_cost(), d.voip(), d.personal_number(), d.pager(), d.uan(), d.voicemail(), d.fixed_line(), d.mobile()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>();
         let mut possible_lengths: Vec<u16> = types.iter().flat_map(|t| t.possible_length().iter().copied()).collect();
         possible_lengths.extend_from_slice(d.general().possible_length());
         possible_lengths.sort_unstable();
@@ -338,10 +314,7 @@ impl CompiledRegion {
         let types = types.into_iter().map(Pattern::new).collect();
         let prefix = |re: Option<&str>| re.and_then(|re| compile(&format!("^(?:{re})")));
         // libphonenumber falls back to the national prefix when no parsing pattern is given.
-        let parsing = meta
-            .national_prefix_for_parsing()
-            .map(|r| r.as_str().to_string())
-            .or_else(|| meta.national_prefix().map(regex::escape));
+        let parsing = meta.national_prefix_for_parsing().map(|r| r.as_str().to_string()).or_else(|| meta.national_prefix().map(regex::escape));
         CompiledRegion {
             general: Pattern::new(d.general()),
             possible_lengths,
@@ -464,10 +437,22 @@ mod tests {
     #[test]
     fn us_shapes() {
         for raw in [
-            "(415) 555-0132", "415-555-0132", "415.555.0132", "4155550132", "+1 415 555 0132",
-            "1-415-555-0132", "1 (415) 555-0132", "+1 (415) 555-0132 ext. 22", "415-555-0132 x7",
-            "tel:+1-415-555-0132", "(415)555-0132", "  415 555 0132  ", "+1.415.555.0132",
-            "001 415 555 0132", "011 1 415 555 0132", "４１５-５５５-０１３２",
+            "(415) 555-0132",
+            "415-555-0132",
+            "415.555.0132",
+            "4155550132",
+            "+1 415 555 0132",
+            "1-415-555-0132",
+            "1 (415) 555-0132",
+            "+1 (415) 555-0132 ext. 22",
+            "415-555-0132 x7",
+            "tel:+1-415-555-0132",
+            "(415)555-0132",
+            "  415 555 0132  ",
+            "+1.415.555.0132",
+            "001 415 555 0132",
+            "011 1 415 555 0132",
+            "４１５-５５５-０１３２",
         ] {
             assert_eq!(clean_phone(raw, us()).as_deref(), Some("+14155550132"), "{raw}");
         }
@@ -494,8 +479,19 @@ mod tests {
     #[test]
     fn invalid_numbers_are_none() {
         for raw in [
-            "", "n/a", "555-0132", "123", "0000000000", "(123) 456-7890", "+1 911", "+999 1234 5678",
-            "phone", "+0 415 555 0132", "415-555-013", "415-555-01322222", "+44 20 7946 09",
+            "",
+            "n/a",
+            "555-0132",
+            "123",
+            "0000000000",
+            "(123) 456-7890",
+            "+1 911",
+            "+999 1234 5678",
+            "phone",
+            "+0 415 555 0132",
+            "415-555-013",
+            "415-555-01322222",
+            "+44 20 7946 09",
         ] {
             assert_eq!(clean_phone(raw, us()), None, "{raw}");
         }
@@ -537,7 +533,9 @@ mod tests {
             })
             .collect();
         eprintln!("libphonenumber agreement: {} of {} differ", mismatches.len(), cases.len());
-        for m in mismatches.iter().take(30) { eprintln!("  {m}"); }
+        for m in mismatches.iter().take(30) {
+            eprintln!("  {m}");
+        }
         assert!(cases.len() > 8000);
         assert!(mismatches.is_empty(), "{} of {} differ:\n{}", mismatches.len(), cases.len(), mismatches.join("\n"));
     }

@@ -58,9 +58,7 @@ impl CrmError {
 
     /// `argument` got `value`, but only `accepted` is allowed.
     pub fn bad_argument(argument: &str, value: impl fmt::Display, accepted: &str) -> Self {
-        CrmError::InvalidArgument(format!(
-            "invalid value for argument \"{argument}\": \"{value}\"; accepted: {accepted}"
-        ))
+        CrmError::InvalidArgument(format!("invalid value for argument \"{argument}\": \"{value}\"; accepted: {accepted}"))
     }
 }
 

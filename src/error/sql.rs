@@ -19,8 +19,7 @@ impl CrmError {
 
     /// Raise this error as a Postgres ERROR; never returns.
     pub fn raise(self) -> ! {
-        ErrorReport::new(self.error_code(), self.message().to_string(), "pg_crm")
-            .report(PgLogLevel::ERROR);
+        ErrorReport::new(self.error_code(), self.message().to_string(), "pg_crm").report(PgLogLevel::ERROR);
         unreachable!("ereport(ERROR) returned")
     }
 }

@@ -68,15 +68,7 @@ const STATE_FORMAT: u8 = 1;
 
 impl ScalerState {
     pub fn new(method: Method) -> ScalerState {
-        ScalerState {
-            method,
-            n: 0,
-            mean: 0.0,
-            m2: 0.0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            sketch: (method == Method::Robust).then(Sketch::new),
-        }
+        ScalerState { method, n: 0, mean: 0.0, m2: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY, sketch: (method == Method::Robust).then(Sketch::new) }
     }
 
     #[inline]
@@ -101,11 +93,7 @@ impl ScalerState {
 
     pub fn merge(&mut self, other: &ScalerState) -> Result<()> {
         if self.method != other.method {
-            return Err(CrmError::bad_argument(
-                "method",
-                format!("{:?} and {:?}", self.method, other.method),
-                "one method for every row of a group",
-            ));
+            return Err(CrmError::bad_argument("method", format!("{:?} and {:?}", self.method, other.method), "one method for every row of a group"));
         }
         if other.n == 0 {
             return Ok(());

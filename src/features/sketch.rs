@@ -237,7 +237,11 @@ mod tests {
         let (mut a, mut b) = (Sketch::new(), Sketch::new());
         for (i, &v) in values.iter().enumerate() {
             whole.add(v);
-            if i % 3 == 0 { a.add(v) } else { b.add(v) }
+            if i % 3 == 0 {
+                a.add(v)
+            } else {
+                b.add(v)
+            }
         }
         a.merge(&b);
         for q in [0.1, 0.25, 0.5, 0.75, 0.9] {

@@ -157,12 +157,7 @@ COMMENT ON AGGREGATE scaler_agg(float8, text) IS 'Normalisation summary (crm.sca
 COMMENT ON AGGREGATE scaler_agg(float8) IS 'Normalisation summary (crm.scaler) of x with method zscore';
 "#,
     name = "scaler_aggregates",
-    requires = [
-        scaler_agg_combine,
-        scaler_agg_serial,
-        scaler_agg_deserial,
-        scaler_agg_final
-    ]
+    requires = [scaler_agg_combine, scaler_agg_serial, scaler_agg_deserial, scaler_agg_final]
 );
 
 /// x normalised by the summary: (x − centre) / spread.

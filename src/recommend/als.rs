@@ -37,64 +37,26 @@ pub struct AlsOptions {
 
 impl Default for AlsOptions {
     fn default() -> Self {
-        AlsOptions {
-            factors: 64,
-            regularization: 0.1,
-            scale_regularization: true,
-            alpha: 1.0,
-            iterations: 15,
-            cg_steps: 3,
-            seed: 42,
-        }
+        AlsOptions { factors: 64, regularization: 0.1, scale_regularization: true, alpha: 1.0, iterations: 15, cg_steps: 3, seed: 42 }
     }
 }
 
 impl AlsOptions {
     pub fn validate(&self) -> Result<(), RecommendError> {
         if self.factors == 0 || self.factors > 1024 {
-            return Err(invalid_option(
-                "factors",
-                format!(
-                    "{} is not accepted: it must be between 1 and 1024",
-                    self.factors
-                ),
-            ));
+            return Err(invalid_option("factors", format!("{} is not accepted: it must be between 1 and 1024", self.factors)));
         }
         if !(self.regularization.is_finite() && self.regularization >= 0.0) {
-            return Err(invalid_option(
-                "regularization",
-                format!(
-                    "{} is not accepted: it must be a finite number >= 0",
-                    self.regularization
-                ),
-            ));
+            return Err(invalid_option("regularization", format!("{} is not accepted: it must be a finite number >= 0", self.regularization)));
         }
         if !(self.alpha.is_finite() && self.alpha > 0.0) {
-            return Err(invalid_option(
-                "alpha",
-                format!(
-                    "{} is not accepted: it must be a finite number > 0",
-                    self.alpha
-                ),
-            ));
+            return Err(invalid_option("alpha", format!("{} is not accepted: it must be a finite number > 0", self.alpha)));
         }
         if self.iterations == 0 || self.iterations > 10_000 {
-            return Err(invalid_option(
-                "iterations",
-                format!(
-                    "{} is not accepted: it must be between 1 and 10000",
-                    self.iterations
-                ),
-            ));
+            return Err(invalid_option("iterations", format!("{} is not accepted: it must be between 1 and 10000", self.iterations)));
         }
         if self.cg_steps == 0 || self.cg_steps > 1024 {
-            return Err(invalid_option(
-                "cg_steps",
-                format!(
-                    "{} is not accepted: it must be between 1 and 1024",
-                    self.cg_steps
-                ),
-            ));
+            return Err(invalid_option("cg_steps", format!("{} is not accepted: it must be between 1 and 1024", self.cg_steps)));
         }
         Ok(())
     }
@@ -109,11 +71,7 @@ pub struct Als {
 }
 
 impl Als {
-    pub fn fit(
-        user_items: &SparseRows,
-        options: &AlsOptions,
-        threads: usize,
-    ) -> Result<Als, RecommendError> {
+    pub fn fit(user_items: &SparseRows, options: &AlsOptions, threads: usize) -> Result<Als, RecommendError> {
         Self::fit_with_callback(user_items, options, threads, |_, _| {})
     }
 
@@ -132,33 +90,13 @@ impl Als {
         let item_users = confidences.transpose();
         // `implicit` initialises both sides uniformly in [0, 0.01).
         let mut rng = SplitMix64::new(options.seed);
-        let mut init = |rows: usize| {
-            (0..rows * f)
-                .map(|_| rng.next_f32() * 0.01)
-                .collect::<Vec<f32>>()
-        };
+        let mut init = |rows: usize| (0..rows * f).map(|_| rng.next_f32() * 0.01).collect::<Vec<f32>>();
         let user_factors = init(user_items.n_rows());
         let item_factors = init(user_items.n_columns());
-        let mut model = Als {
-            options: options.clone(),
-            user_factors,
-            item_factors,
-        };
+        let mut model = Als { options: options.clone(), user_factors, item_factors };
         for iteration in 0..options.iterations {
-            solve_side(
-                &confidences,
-                &mut model.user_factors,
-                &model.item_factors,
-                options,
-                threads,
-            );
-            solve_side(
-                &item_users,
-                &mut model.item_factors,
-                &model.user_factors,
-                options,
-                threads,
-            );
+            solve_side(&confidences, &mut model.user_factors, &model.item_factors, options, threads);
+            solve_side(&item_users, &mut model.item_factors, &model.user_factors, options, threads);
             after_iteration(iteration, &model);
         }
         Ok(model)
@@ -182,14 +120,12 @@ impl Als {
 
     pub fn user_vector(&self, user: u32) -> Option<&[f32]> {
         let f = self.options.factors;
-        self.user_factors
-            .get(user as usize * f..(user as usize + 1) * f)
+        self.user_factors.get(user as usize * f..(user as usize + 1) * f)
     }
 
     pub fn item_vector(&self, item: u32) -> Option<&[f32]> {
         let f = self.options.factors;
-        self.item_factors
-            .get(item as usize * f..(item as usize + 1) * f)
+        self.item_factors.get(item as usize * f..(item as usize + 1) * f)
     }
 
     pub fn item_factors(&self) -> &[f32] {
@@ -229,20 +165,12 @@ impl Als {
                 loss += c * (1.0 - s).powi(2) - s * s;
                 total_confidence += c;
             }
-            let scale = if self.options.scale_regularization {
-                items.len() as f64
-            } else {
-                1.0
-            };
+            let scale = if self.options.scale_regularization { items.len() as f64 } else { 1.0 };
             penalty += scale * x.iter().map(|v| (v * v) as f64).sum::<f64>();
         }
         for (i, count) in item_counts.iter().enumerate() {
             let y = &self.item_factors[i * f..(i + 1) * f];
-            let scale = if self.options.scale_regularization {
-                *count as f64
-            } else {
-                1.0
-            };
+            let scale = if self.options.scale_regularization { *count as f64 } else { 1.0 };
             penalty += scale * y.iter().map(|v| (v * v) as f64).sum::<f64>();
         }
         loss += self.options.regularization as f64 * penalty;
@@ -285,16 +213,8 @@ fn solve_side(rows: &SparseRows, x: &mut [f32], y: &[f32], options: &AlsOptions,
         let problems: Vec<kernels::Row> = range
             .map(|r| {
                 let (indices, confidences) = rows.row(r);
-                let scale = if options.scale_regularization {
-                    indices.len() as f32
-                } else {
-                    1.0
-                };
-                kernels::Row {
-                    indices,
-                    confidences,
-                    regularization: options.regularization * scale,
-                }
+                let scale = if options.scale_regularization { indices.len() as f32 } else { 1.0 };
+                kernels::Row { indices, confidences, regularization: options.regularization * scale }
             })
             .collect();
         kernels::solve_rows(&yty, y, &problems, &mut out, options.cg_steps);
@@ -325,11 +245,7 @@ mod kernels {
 
     impl Scratch {
         pub(super) fn new(f: usize) -> Self {
-            Scratch {
-                r: vec![0.0; f],
-                p: vec![0.0; f],
-                ap: vec![0.0; f],
-            }
+            Scratch { r: vec![0.0; f], p: vec![0.0; f], ap: vec![0.0; f] }
         }
     }
 
@@ -352,12 +268,7 @@ mod kernels {
             // Eight independent partial sums let the compiler use vector registers.
             let mut acc = [0f32; 8];
             let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-            let tail: f32 = ca
-                .remainder()
-                .iter()
-                .zip(cb.remainder())
-                .map(|(x, y)| x * y)
-                .sum();
+            let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
             for (x, y) in ca.zip(cb) {
                 for l in 0..8 {
                     acc[l] += x[l] * y[l];
@@ -411,24 +322,12 @@ mod kernels {
                 let mut acc1 = _mm256_setzero_ps();
                 let mut i = 0;
                 while i + 16 <= n {
-                    acc0 = _mm256_fmadd_ps(
-                        _mm256_loadu_ps(pa.add(i)),
-                        _mm256_loadu_ps(pb.add(i)),
-                        acc0,
-                    );
-                    acc1 = _mm256_fmadd_ps(
-                        _mm256_loadu_ps(pa.add(i + 8)),
-                        _mm256_loadu_ps(pb.add(i + 8)),
-                        acc1,
-                    );
+                    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+                    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i + 8)), _mm256_loadu_ps(pb.add(i + 8)), acc1);
                     i += 16;
                 }
                 if i + 8 <= n {
-                    acc0 = _mm256_fmadd_ps(
-                        _mm256_loadu_ps(pa.add(i)),
-                        _mm256_loadu_ps(pb.add(i)),
-                        acc0,
-                    );
+                    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
                     i += 8;
                 }
                 let mut total = horizontal_sum(_mm256_add_ps(acc0, acc1));
@@ -449,8 +348,7 @@ mod kernels {
                 let va = _mm256_set1_ps(alpha);
                 let mut i = 0;
                 while i + 8 <= n {
-                    let v =
-                        _mm256_fmadd_ps(va, _mm256_loadu_ps(px.add(i)), _mm256_loadu_ps(py.add(i)));
+                    let v = _mm256_fmadd_ps(va, _mm256_loadu_ps(px.add(i)), _mm256_loadu_ps(py.add(i)));
                     _mm256_storeu_ps(py.add(i), v);
                     i += 8;
                 }
@@ -488,12 +386,7 @@ mod kernels {
                     l += 64;
                 }
                 while l + 32 <= f {
-                    let (mut o0, mut o1, mut o2, mut o3) = (
-                        _mm256_setzero_ps(),
-                        _mm256_setzero_ps(),
-                        _mm256_setzero_ps(),
-                        _mm256_setzero_ps(),
-                    );
+                    let (mut o0, mut o1, mut o2, mut o3) = (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
                     for (j, &xj) in x.iter().enumerate() {
                         let row = pa.add(j * f + l);
                         let v = _mm256_set1_ps(xj);
@@ -512,21 +405,14 @@ mod kernels {
                 while l + 8 <= f {
                     let mut o = _mm256_setzero_ps();
                     for (j, &xj) in x.iter().enumerate() {
-                        o = _mm256_fmadd_ps(
-                            _mm256_set1_ps(xj),
-                            _mm256_loadu_ps(pa.add(j * f + l)),
-                            o,
-                        );
+                        o = _mm256_fmadd_ps(_mm256_set1_ps(xj), _mm256_loadu_ps(pa.add(j * f + l)), o);
                     }
                     _mm256_storeu_ps(out.as_mut_ptr().add(l), o);
                     l += 8;
                 }
             }
             for (lane, o) in out.iter_mut().enumerate().take(f).skip(l) {
-                *o = x
-                    .iter()
-                    .enumerate()
-                    .fold(0.0, |s, (j, &xj)| xj.mul_add(a[j * f + lane], s));
+                *o = x.iter().enumerate().fold(0.0, |s, (j, &xj)| xj.mul_add(a[j * f + lane], s));
             }
         }
 
@@ -545,12 +431,7 @@ mod kernels {
                 for a in 0..f {
                     let mut l = a & !7;
                     unsafe {
-                        let (b0, b1, b2, b3) = (
-                            _mm256_set1_ps(y0[a]),
-                            _mm256_set1_ps(y1[a]),
-                            _mm256_set1_ps(y2[a]),
-                            _mm256_set1_ps(y3[a]),
-                        );
+                        let (b0, b1, b2, b3) = (_mm256_set1_ps(y0[a]), _mm256_set1_ps(y1[a]), _mm256_set1_ps(y2[a]), _mm256_set1_ps(y3[a]));
                         let pg = g.as_mut_ptr().add(a * f);
                         while l + 8 <= f {
                             let mut v = _mm256_loadu_ps(pg.add(l));
@@ -563,10 +444,7 @@ mod kernels {
                         }
                     }
                     for lane in l..f {
-                        let update = y0[a] * y0[lane]
-                            + y1[a] * y1[lane]
-                            + y2[a] * y2[lane]
-                            + y3[a] * y3[lane];
+                        let update = y0[a] * y0[lane] + y1[a] * y1[lane] + y2[a] * y2[lane] + y3[a] * y3[lane];
                         g[a * f + lane] += update;
                     }
                 }
@@ -594,14 +472,7 @@ mod kernels {
     /// `_least_squares_cg`: YᵀY is shared by all rows, the per-row part touches only the
     /// row's items.
     #[inline(always)]
-    fn cg_impl<S: Simd>(
-        yty: &[f32],
-        y: &[f32],
-        row: &Row,
-        x: &mut [f32],
-        steps: usize,
-        s: &mut Scratch,
-    ) {
+    fn cg_impl<S: Simd>(yty: &[f32], y: &[f32], row: &Row, x: &mut [f32], steps: usize, s: &mut Scratch) {
         let f = x.len();
         let item = |i: u32| &y[i as usize * f..(i as usize + 1) * f];
         let (r, p, ap) = (&mut s.r[..f], &mut s.p[..f], &mut s.ap[..f]);
@@ -613,11 +484,7 @@ mod kernels {
         for (&i, &c) in row.indices.iter().zip(row.confidences) {
             let yi = item(i);
             // With c = 1 (alpha 1, weight 1) the dot product is multiplied by 0: skip it.
-            let coefficient = if c == 1.0 {
-                c
-            } else {
-                c - (c - 1.0) * S::dot(yi, x)
-            };
+            let coefficient = if c == 1.0 { c } else { c - (c - 1.0) * S::dot(yi, x) };
             S::axpy(coefficient, yi, r);
         }
         p.copy_from_slice(r);
@@ -653,13 +520,7 @@ mod kernels {
 
     /// Solves each row of `rows` in place (`xs` holds the rows' factors back to back).
     #[inline(always)]
-    fn solve_rows_impl<S: Simd>(
-        yty: &[f32],
-        y: &[f32],
-        rows: &[Row],
-        xs: &mut [f32],
-        steps: usize,
-    ) {
+    fn solve_rows_impl<S: Simd>(yty: &[f32], y: &[f32], rows: &[Row], xs: &mut [f32], steps: usize) {
         let f = yty.len().isqrt();
         let mut scratch = Scratch::new(f);
         for (row, x) in rows.iter().zip(xs.chunks_exact_mut(f)) {
@@ -753,39 +614,23 @@ mod kernels {
                 let rows = 9;
                 let y = random(rows * f, &mut rng);
                 let x = random(f, &mut rng);
-                let naive_gram: Vec<f32> = (0..f * f)
-                    .map(|ab| {
-                        (0..rows)
-                            .map(|r| y[r * f + ab / f] * y[r * f + ab % f])
-                            .sum()
-                    })
-                    .collect();
+                let naive_gram: Vec<f32> = (0..f * f).map(|ab| (0..rows).map(|r| y[r * f + ab / f] * y[r * f + ab % f]).sum()).collect();
                 let mut g = vec![0f32; f * f];
                 add_gram(&y, f, &mut g);
                 let mut g_portable = vec![0f32; f * f];
                 Portable::add_gram(&y, f, &mut g_portable);
                 for a in 0..f {
                     // Only the upper triangle is promised.
-                    close(
-                        &g[a * f + a..(a + 1) * f],
-                        &naive_gram[a * f + a..(a + 1) * f],
-                    );
-                    close(
-                        &g_portable[a * f + a..(a + 1) * f],
-                        &naive_gram[a * f + a..(a + 1) * f],
-                    );
+                    close(&g[a * f + a..(a + 1) * f], &naive_gram[a * f + a..(a + 1) * f]);
+                    close(&g_portable[a * f + a..(a + 1) * f], &naive_gram[a * f + a..(a + 1) * f]);
                 }
-                let naive_symv: Vec<f32> = (0..f)
-                    .map(|a| (0..f).map(|b| naive_gram[a * f + b] * x[b]).sum())
-                    .collect();
+                let naive_symv: Vec<f32> = (0..f).map(|a| (0..f).map(|b| naive_gram[a * f + b] * x[b]).sum()).collect();
                 let mut out = vec![0f32; f];
                 symv(&naive_gram, &x, &mut out);
                 close(&out, &naive_symv);
                 Portable::symv(&naive_gram, &x, &mut out);
                 close(&out, &naive_symv);
-                let naive_scores: Vec<f32> = (0..rows)
-                    .map(|r| (0..f).map(|b| y[r * f + b] * x[b]).sum())
-                    .collect();
+                let naive_scores: Vec<f32> = (0..rows).map(|r| (0..f).map(|b| y[r * f + b] * x[b]).sum()).collect();
                 let mut scores_out = vec![0f32; rows];
                 scores(&x, &y, f, &mut scores_out);
                 close(&scores_out, &naive_scores);
@@ -795,21 +640,11 @@ mod kernels {
                 // One CG solve: both paths give the same answer.
                 let confidences = vec![2.0f32, 1.0, 5.0];
                 let indices = vec![0u32, 3, 8];
-                let row = Row {
-                    indices: &indices,
-                    confidences: &confidences,
-                    regularization: 0.1,
-                };
+                let row = Row { indices: &indices, confidences: &confidences, regularization: 0.1 };
                 let start = random(f, &mut rng);
                 let (mut fast, mut portable) = (start.clone(), start);
                 solve_rows(&naive_gram, &y, std::slice::from_ref(&row), &mut fast, 3);
-                solve_rows_impl::<Portable>(
-                    &naive_gram,
-                    &y,
-                    std::slice::from_ref(&row),
-                    &mut portable,
-                    3,
-                );
+                solve_rows_impl::<Portable>(&naive_gram, &y, std::slice::from_ref(&row), &mut portable, 3);
                 close(&fast, &portable);
             }
         }
@@ -843,9 +678,7 @@ mod tests {
     fn loss_decreases_and_planted_pattern_is_recovered() {
         let (m, held_out) = planted();
         // implicit's settings with a high alpha, the same scaled, and the defaults.
-        for (regularization, scale_regularization, alpha) in
-            [(0.01, false, 10.0), (0.01, true, 10.0), (0.1, true, 1.0)]
-        {
+        for (regularization, scale_regularization, alpha) in [(0.01, false, 10.0), (0.01, true, 10.0), (0.1, true, 1.0)] {
             let options = AlsOptions {
                 factors: 2, // the planted rank: the model must generalise, not memorise
                 regularization,
@@ -855,26 +688,18 @@ mod tests {
                 ..Default::default()
             };
             let mut losses = Vec::new();
-            let model =
-                Als::fit_with_callback(&m, &options, 2, |_, model| losses.push(model.loss(&m)))
-                    .unwrap();
+            let model = Als::fit_with_callback(&m, &options, 2, |_, model| losses.push(model.loss(&m))).unwrap();
             for pair in losses.windows(2) {
                 assert!(pair[1] <= pair[0] * 1.0001, "loss went up: {losses:?}");
             }
-            assert!(
-                losses[losses.len() - 1] < losses[0] * 0.9 || losses[0] < 0.05,
-                "{losses:?}"
-            );
+            assert!(losses[losses.len() - 1] < losses[0] * 0.9 || losses[0] < 0.05, "{losses:?}");
             // The held-out item of the customer's own group outscores every item of the other group.
             let mut scores = vec![0.0; 8];
             for &(c, missing) in &held_out {
                 model.score_all(model.user_vector(c).unwrap(), &mut scores);
                 let other = if c < 6 { 4..8 } else { 0..4 };
                 for j in other {
-                    assert!(
-                        scores[missing as usize] > scores[j],
-                        "scaled {scale_regularization}, customer {c}: {scores:?}"
-                    );
+                    assert!(scores[missing as usize] > scores[j], "scaled {scale_regularization}, customer {c}: {scores:?}");
                 }
             }
         }
@@ -883,11 +708,7 @@ mod tests {
     #[test]
     fn same_seed_same_model_and_threads_do_not_matter() {
         let (m, _) = planted();
-        let options = AlsOptions {
-            factors: 3,
-            iterations: 3,
-            ..Default::default()
-        };
+        let options = AlsOptions { factors: 3, iterations: 3, ..Default::default() };
         let a = Als::fit(&m, &options, 1).unwrap();
         let b = Als::fit(&m, &options, 3).unwrap();
         assert_eq!(a, b);
@@ -896,16 +717,7 @@ mod tests {
     #[test]
     fn rows_without_interactions_get_zero_factors() {
         let m = SparseRows::from_triples(3, 3, &[(0, 0, 1.0), (2, 2, 1.0)]);
-        let model = Als::fit(
-            &m,
-            &AlsOptions {
-                factors: 2,
-                iterations: 2,
-                ..Default::default()
-            },
-            1,
-        )
-        .unwrap();
+        let model = Als::fit(&m, &AlsOptions { factors: 2, iterations: 2, ..Default::default() }, 1).unwrap();
         assert_eq!(model.user_vector(1).unwrap(), [0.0, 0.0]);
         assert_eq!(model.item_vector(1).unwrap(), [0.0, 0.0]);
         assert!(model.user_vector(3).is_none());
@@ -915,41 +727,11 @@ mod tests {
     fn options_are_validated() {
         let m = SparseRows::from_triples(1, 1, &[(0, 0, 1.0)]);
         for (options, name) in [
-            (
-                AlsOptions {
-                    factors: 0,
-                    ..Default::default()
-                },
-                "factors",
-            ),
-            (
-                AlsOptions {
-                    alpha: 0.0,
-                    ..Default::default()
-                },
-                "alpha",
-            ),
-            (
-                AlsOptions {
-                    regularization: -1.0,
-                    ..Default::default()
-                },
-                "regularization",
-            ),
-            (
-                AlsOptions {
-                    iterations: 0,
-                    ..Default::default()
-                },
-                "iterations",
-            ),
-            (
-                AlsOptions {
-                    cg_steps: 0,
-                    ..Default::default()
-                },
-                "cg_steps",
-            ),
+            (AlsOptions { factors: 0, ..Default::default() }, "factors"),
+            (AlsOptions { alpha: 0.0, ..Default::default() }, "alpha"),
+            (AlsOptions { regularization: -1.0, ..Default::default() }, "regularization"),
+            (AlsOptions { iterations: 0, ..Default::default() }, "iterations"),
+            (AlsOptions { cg_steps: 0, ..Default::default() }, "cg_steps"),
         ] {
             match Als::fit(&m, &options, 1) {
                 Err(RecommendError::InvalidOption { option, .. }) => assert_eq!(option, name),

@@ -25,12 +25,7 @@ pub struct Metrics {
 /// Metrics of `recommended[n]` (best first; only the first k count) against `relevant[n]`
 /// for each customer n. Customers with no relevant item are skipped (they have no defined
 /// recall or NDCG). `catalogue_size` is the number of items that could be recommended.
-pub fn ranking_metrics(
-    recommended: &[Vec<u32>],
-    relevant: &[Vec<u32>],
-    k: usize,
-    catalogue_size: usize,
-) -> Metrics {
+pub fn ranking_metrics(recommended: &[Vec<u32>], relevant: &[Vec<u32>], k: usize, catalogue_size: usize) -> Metrics {
     let mut m = Metrics::default();
     if k == 0 {
         return m;
@@ -53,9 +48,7 @@ pub fn ranking_metrics(
                 dcg += 1.0 / (rank as f64 + 2.0).log2();
             }
         }
-        let ideal: f64 = (0..k.min(rel.len()))
-            .map(|rank| 1.0 / (rank as f64 + 2.0).log2())
-            .sum();
+        let ideal: f64 = (0..k.min(rel.len())).map(|rank| 1.0 / (rank as f64 + 2.0).log2()).sum();
         m.precision += hits as f64 / k as f64;
         m.recall += hits as f64 / rel.len() as f64;
         m.ndcg += dcg / ideal;
@@ -71,11 +64,7 @@ pub fn ranking_metrics(
     }
     distinct.sort_unstable();
     distinct.dedup();
-    m.coverage = if catalogue_size > 0 {
-        distinct.len() as f64 / catalogue_size as f64
-    } else {
-        0.0
-    };
+    m.coverage = if catalogue_size > 0 { distinct.len() as f64 / catalogue_size as f64 } else { 0.0 };
     m
 }
 
@@ -83,11 +72,8 @@ pub fn ranking_metrics(
 /// train) for every test customer. Catalogue = items with at least one train row.
 pub fn evaluate(model: &Model, split: &Split, k: usize, threads: usize) -> Metrics {
     let customers: Vec<Option<u32>> = split.test.iter().map(|t| Some(t.customer)).collect();
-    let recommended: Vec<Vec<u32>> = model
-        .recommend_many(&customers, k, true, &[], None, threads)
-        .into_iter()
-        .map(|list| list.into_iter().map(|(item, _)| item).collect())
-        .collect();
+    let recommended: Vec<Vec<u32>> =
+        model.recommend_many(&customers, k, true, &[], None, threads).into_iter().map(|list| list.into_iter().map(|(item, _)| item).collect()).collect();
     let relevant: Vec<Vec<u32>> = split.test.iter().map(|t| t.items.clone()).collect();
     ranking_metrics(&recommended, &relevant, k, model.popular().n_known())
 }

@@ -19,13 +19,8 @@ pub struct SparseRows {
 impl SparseRows {
     /// Builds rows from (row, column, value) triples; repeated (row, column) pairs are summed
     /// (in f64, then stored as f32). Triples outside `n_rows` × `n_columns` are ignored.
-    pub fn from_triples(
-        n_rows: usize,
-        n_columns: usize,
-        triples: &[(u32, u32, f64)],
-    ) -> SparseRows {
-        let inside =
-            |&&(r, c, _): &&(u32, u32, f64)| (r as usize) < n_rows && (c as usize) < n_columns;
+    pub fn from_triples(n_rows: usize, n_columns: usize, triples: &[(u32, u32, f64)]) -> SparseRows {
+        let inside = |&&(r, c, _): &&(u32, u32, f64)| (r as usize) < n_rows && (c as usize) < n_columns;
         // Counting sort by row keeps it O(nnz); columns are then sorted within each row.
         let mut counts = vec![0usize; n_rows + 1];
         for &(r, _, _) in triples.iter().filter(inside) {
@@ -60,12 +55,7 @@ impl SparseRows {
             }
             indptr.push(indices.len());
         }
-        SparseRows {
-            indptr,
-            indices,
-            values,
-            n_columns,
-        }
+        SparseRows { indptr, indices, values, n_columns }
     }
 
     pub fn n_rows(&self) -> usize {
@@ -114,12 +104,7 @@ impl SparseRows {
                 *slot += 1;
             }
         }
-        SparseRows {
-            indptr,
-            indices,
-            values,
-            n_columns: self.n_rows(),
-        }
+        SparseRows { indptr, indices, values, n_columns: self.n_rows() }
     }
 
     /// Same sparsity pattern, values replaced by `f(row, column, value)`.
@@ -129,10 +114,7 @@ impl SparseRows {
             let (cols, vals) = self.row(r);
             values.extend(cols.iter().zip(vals).map(|(&c, &v)| f(r, c, v)));
         }
-        SparseRows {
-            values,
-            ..self.clone()
-        }
+        SparseRows { values, ..self.clone() }
     }
 
     /// Number of stored entries per column.
@@ -175,30 +157,19 @@ impl InteractionsBuilder {
     /// Adds one interaction. Rejects (without storing) a weight that is not a finite number
     /// greater than 0, a non-finite timestamp, and more than 2^32 - 1 distinct customers or
     /// items. Repeated (customer, item) pairs are kept and their weights summed by `finish`.
-    pub fn push(
-        &mut self,
-        customer: &str,
-        item: &str,
-        weight: f64,
-        timestamp: Option<f64>,
-    ) -> Result<(), RecommendError> {
+    pub fn push(&mut self, customer: &str, item: &str, weight: f64, timestamp: Option<f64>) -> Result<(), RecommendError> {
         let row = self.rows_pushed;
         self.rows_pushed += 1;
         let reject = |message: String| Err(RecommendError::InvalidInteraction { row, message });
         if !(weight.is_finite() && weight > 0.0) {
-            return reject(format!(
-                "weight {weight} is not accepted: it must be a finite number > 0"
-            ));
+            return reject(format!("weight {weight} is not accepted: it must be a finite number > 0"));
         }
         if let Some(t) = timestamp {
             if !t.is_finite() {
-                return reject(format!(
-                    "timestamp {t} is not accepted: it must be finite (or absent)"
-                ));
+                return reject(format!("timestamp {t} is not accepted: it must be finite (or absent)"));
             }
         }
-        let Some(customer) = intern(&mut self.customer_ids, &mut self.customer_lookup, customer)
-        else {
+        let Some(customer) = intern(&mut self.customer_ids, &mut self.customer_lookup, customer) else {
             return reject("too many distinct customers (at most 4294967295)".into());
         };
         let Some(item) = intern(&mut self.item_ids, &mut self.item_lookup, item) else {
@@ -207,12 +178,7 @@ impl InteractionsBuilder {
         if timestamp.is_none() {
             self.rows_without_timestamp += 1;
         }
-        self.events.push(Event {
-            customer,
-            item,
-            weight,
-            timestamp: timestamp.unwrap_or(f64::NAN),
-        });
+        self.events.push(Event { customer, item, weight, timestamp: timestamp.unwrap_or(f64::NAN) });
         Ok(())
     }
 
@@ -227,14 +193,7 @@ impl InteractionsBuilder {
 
     pub fn finish(self) -> Interactions {
         let has_timestamps = !self.events.is_empty() && self.rows_without_timestamp == 0;
-        Interactions::from_parts(
-            self.customer_ids,
-            self.customer_lookup,
-            self.item_ids,
-            self.item_lookup,
-            self.events,
-            has_timestamps,
-        )
+        Interactions::from_parts(self.customer_ids, self.customer_lookup, self.item_ids, self.item_lookup, self.events, has_timestamps)
     }
 }
 
@@ -270,20 +229,9 @@ impl Interactions {
         events: Vec<Event>,
         has_timestamps: bool,
     ) -> Interactions {
-        let triples: Vec<(u32, u32, f64)> = events
-            .iter()
-            .map(|e| (e.customer, e.item, e.weight))
-            .collect();
+        let triples: Vec<(u32, u32, f64)> = events.iter().map(|e| (e.customer, e.item, e.weight)).collect();
         let user_items = SparseRows::from_triples(customer_ids.len(), item_ids.len(), &triples);
-        Interactions {
-            customer_ids,
-            customer_lookup,
-            item_ids,
-            item_lookup,
-            events,
-            has_timestamps,
-            user_items,
-        }
+        Interactions { customer_ids, customer_lookup, item_ids, item_lookup, events, has_timestamps, user_items }
     }
 
     pub fn n_customers(&self) -> usize {
@@ -364,11 +312,7 @@ impl Interactions {
             }
             let n_test = test_count(options.test_fraction, n);
             if self.has_timestamps {
-                rows.sort_by(|&a, &b| {
-                    self.events[a]
-                        .timestamp
-                        .total_cmp(&self.events[b].timestamp)
-                });
+                rows.sort_by(|&a, &b| self.events[a].timestamp.total_cmp(&self.events[b].timestamp));
                 for &row in &rows[n - n_test..] {
                     is_test[row] = true;
                 }
@@ -399,33 +343,17 @@ impl Interactions {
             train_events,
             self.has_timestamps,
         );
-        let test_triples: Vec<(u32, u32, f64)> = test_events
-            .iter()
-            .map(|e| (e.customer, e.item, 1.0))
-            .collect();
+        let test_triples: Vec<(u32, u32, f64)> = test_events.iter().map(|e| (e.customer, e.item, 1.0)).collect();
         let test_matrix = SparseRows::from_triples(n_customers, self.n_items(), &test_triples);
         let mut test = Vec::new();
         for c in 0..n_customers {
             let seen = train.user_items.row(c).0;
-            let items: Vec<u32> = test_matrix
-                .row(c)
-                .0
-                .iter()
-                .copied()
-                .filter(|i| seen.binary_search(i).is_err())
-                .collect();
+            let items: Vec<u32> = test_matrix.row(c).0.iter().copied().filter(|i| seen.binary_search(i).is_err()).collect();
             if !items.is_empty() {
-                test.push(TestCustomer {
-                    customer: c as u32,
-                    items,
-                });
+                test.push(TestCustomer { customer: c as u32, items });
             }
         }
-        Ok(Split {
-            train,
-            test,
-            test_rows: test_events.len(),
-        })
+        Ok(Split { train, test, test_rows: test_events.len() })
     }
 }
 
@@ -433,11 +361,7 @@ impl Interactions {
 /// point), clamped to 1..=n-1 so that both halves are non-empty.
 pub(crate) fn test_count(fraction: f64, n: usize) -> usize {
     let x = fraction * n as f64;
-    let count = if (x - x.round()).abs() < 1e-9 {
-        x.round()
-    } else {
-        x.ceil()
-    };
+    let count = if (x - x.round()).abs() < 1e-9 { x.round() } else { x.ceil() };
     (count as usize).clamp(1, n.saturating_sub(1).max(1))
 }
 
@@ -454,24 +378,14 @@ pub struct SplitOptions {
 
 impl Default for SplitOptions {
     fn default() -> Self {
-        SplitOptions {
-            test_fraction: 0.2,
-            min_interactions: 5,
-            seed: 42,
-        }
+        SplitOptions { test_fraction: 0.2, min_interactions: 5, seed: 42 }
     }
 }
 
 impl SplitOptions {
     pub fn validate(&self) -> Result<(), RecommendError> {
         if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) {
-            return Err(invalid_option(
-                "test_fraction",
-                format!(
-                    "{} is not accepted: it must be a number strictly between 0 and 1",
-                    self.test_fraction
-                ),
-            ));
+            return Err(invalid_option("test_fraction", format!("{} is not accepted: it must be a number strictly between 0 and 1", self.test_fraction)));
         }
         Ok(())
     }
@@ -510,10 +424,7 @@ mod tests {
         assert_eq!(data.customer_ids(), ["ann", "bob"]);
         assert_eq!(data.item_ids(), ["tea", "milk", "bread"]);
         assert_eq!(data.n_rows(), 4);
-        assert_eq!(
-            data.user_items().row(0),
-            (&[0u32, 2][..], &[3.5f32, 1.0][..])
-        );
+        assert_eq!(data.user_items().row(0), (&[0u32, 2][..], &[3.5f32, 1.0][..]));
         assert_eq!(data.user_items().row(1), (&[1u32][..], &[2.0f32][..]));
         assert_eq!(data.customer_index("bob"), Some(1));
         assert_eq!(data.item_index("coffee"), None);
@@ -524,17 +435,8 @@ mod tests {
     fn bad_rows_are_rejected_with_their_position() {
         let mut b = InteractionsBuilder::new();
         b.push("a", "x", 1.0, Some(1.0)).unwrap();
-        for (weight, timestamp) in [
-            (0.0, None),
-            (-1.0, None),
-            (f64::NAN, None),
-            (f64::INFINITY, None),
-            (1.0, Some(f64::NAN)),
-        ] {
-            assert!(matches!(
-                b.push("a", "y", weight, timestamp),
-                Err(RecommendError::InvalidInteraction { .. })
-            ));
+        for (weight, timestamp) in [(0.0, None), (-1.0, None), (f64::NAN, None), (f64::INFINITY, None), (1.0, Some(f64::NAN))] {
+            assert!(matches!(b.push("a", "y", weight, timestamp), Err(RecommendError::InvalidInteraction { .. })));
         }
         match b.push("a", "y", -2.0, None) {
             Err(RecommendError::InvalidInteraction { row, message }) => {
@@ -551,8 +453,7 @@ mod tests {
 
     #[test]
     fn transpose_round_trips() {
-        let m =
-            SparseRows::from_triples(3, 4, &[(0, 3, 1.0), (2, 0, 2.0), (0, 1, 3.0), (2, 3, 4.0)]);
+        let m = SparseRows::from_triples(3, 4, &[(0, 3, 1.0), (2, 0, 2.0), (0, 1, 3.0), (2, 3, 4.0)]);
         let t = m.transpose();
         assert_eq!(t.n_rows(), 4);
         assert_eq!(t.row(3), (&[0u32, 2][..], &[1.0f32, 4.0][..]));
@@ -575,14 +476,7 @@ mod tests {
     fn temporal_split_takes_latest_rows_and_keeps_small_customers() {
         let mut b = InteractionsBuilder::new();
         // Customer "a": 6 rows, pushed out of time order, with a tie at t=5 (push order wins).
-        for (item, t) in [
-            ("i1", 3.0),
-            ("i2", 1.0),
-            ("i3", 5.0),
-            ("i4", 2.0),
-            ("i5", 5.0),
-            ("i6", 4.0),
-        ] {
+        for (item, t) in [("i1", 3.0), ("i2", 1.0), ("i3", 5.0), ("i4", 2.0), ("i5", 5.0), ("i6", 4.0)] {
             b.push("a", item, 1.0, Some(t)).unwrap();
         }
         // Customer "b": 4 rows (< 5): all train.
@@ -593,13 +487,7 @@ mod tests {
         let split = data.split(&SplitOptions::default()).unwrap();
         // ceil(0.2 × 6) = 2 latest: i3 (t=5, pushed first) and i5 (t=5).
         let i = |id: &str| data.item_index(id).unwrap();
-        assert_eq!(
-            split.test,
-            vec![TestCustomer {
-                customer: 0,
-                items: vec![i("i3"), i("i5")]
-            }]
-        );
+        assert_eq!(split.test, vec![TestCustomer { customer: 0, items: vec![i("i3"), i("i5")] }]);
         assert_eq!(split.test_rows, 2);
         assert_eq!(split.train.user_items().row_len(0), 4);
         assert_eq!(split.train.user_items().row_len(1), 4);
@@ -633,19 +521,13 @@ mod tests {
         let mut b = InteractionsBuilder::new();
         for c in 0..20 {
             for i in 0..10 {
-                b.push(&format!("c{c}"), &format!("i{i}"), 1.0, None)
-                    .unwrap();
+                b.push(&format!("c{c}"), &format!("i{i}"), 1.0, None).unwrap();
             }
         }
         let data = b.finish();
         let one = data.split(&SplitOptions::default()).unwrap();
         let two = data.split(&SplitOptions::default()).unwrap();
-        let other = data
-            .split(&SplitOptions {
-                seed: 7,
-                ..SplitOptions::default()
-            })
-            .unwrap();
+        let other = data.split(&SplitOptions { seed: 7, ..SplitOptions::default() }).unwrap();
         assert_eq!(one.test, two.test);
         assert_ne!(one.test, other.test);
         assert!(one.test.iter().all(|t| t.items.len() == 2));
@@ -655,18 +537,7 @@ mod tests {
     #[test]
     fn bad_fraction_names_the_option() {
         let data = InteractionsBuilder::new().finish();
-        let err = data
-            .split(&SplitOptions {
-                test_fraction: 1.0,
-                ..SplitOptions::default()
-            })
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            RecommendError::InvalidOption {
-                option: "test_fraction",
-                ..
-            }
-        ));
+        let err = data.split(&SplitOptions { test_fraction: 1.0, ..SplitOptions::default() }).unwrap_err();
+        assert!(matches!(err, RecommendError::InvalidOption { option: "test_fraction", .. }));
     }
 }

@@ -44,43 +44,24 @@ pub struct ItemKnnOptions {
 
 impl Default for ItemKnnOptions {
     fn default() -> Self {
-        ItemKnnOptions {
-            similarity: Similarity::Cosine,
-            neighbours: 50,
-            shrinkage: 0.0,
-        }
+        ItemKnnOptions { similarity: Similarity::Cosine, neighbours: 50, shrinkage: 0.0 }
     }
 }
 
 impl ItemKnnOptions {
     pub fn validate(&self) -> Result<(), RecommendError> {
         if self.neighbours == 0 || self.neighbours > u32::MAX as usize {
-            return Err(invalid_option(
-                "neighbours",
-                format!("{} is not accepted: it must be at least 1", self.neighbours),
-            ));
+            return Err(invalid_option("neighbours", format!("{} is not accepted: it must be at least 1", self.neighbours)));
         }
         if !(self.shrinkage.is_finite() && self.shrinkage >= 0.0) {
-            return Err(invalid_option(
-                "shrinkage",
-                format!(
-                    "{} is not accepted: it must be a finite number >= 0",
-                    self.shrinkage
-                ),
-            ));
+            return Err(invalid_option("shrinkage", format!("{} is not accepted: it must be a finite number >= 0", self.shrinkage)));
         }
         if let Similarity::Bm25 { k1, b } = self.similarity {
             if !(k1.is_finite() && k1 >= 0.0) {
-                return Err(invalid_option(
-                    "k1",
-                    format!("{k1} is not accepted: it must be a finite number >= 0"),
-                ));
+                return Err(invalid_option("k1", format!("{k1} is not accepted: it must be a finite number >= 0")));
             }
             if !(0.0..=1.0).contains(&b) {
-                return Err(invalid_option(
-                    "b",
-                    format!("{b} is not accepted: it must be between 0 and 1"),
-                ));
+                return Err(invalid_option("b", format!("{b} is not accepted: it must be between 0 and 1")));
             }
         }
         Ok(())
@@ -97,26 +78,12 @@ pub struct ItemKnn {
 }
 
 impl ItemKnn {
-    pub fn fit(
-        user_items: &SparseRows,
-        options: &ItemKnnOptions,
-        threads: usize,
-    ) -> Result<ItemKnn, RecommendError> {
+    pub fn fit(user_items: &SparseRows, options: &ItemKnnOptions, threads: usize) -> Result<ItemKnn, RecommendError> {
         options.validate()?;
         let n_items = user_items.n_columns();
         let weighted = weigh(user_items, options.similarity);
         let item_users = weighted.transpose();
-        let norms: Vec<f32> = (0..n_items)
-            .map(|i| {
-                item_users
-                    .row(i)
-                    .1
-                    .iter()
-                    .map(|w| w * w)
-                    .sum::<f32>()
-                    .sqrt()
-            })
-            .collect();
+        let norms: Vec<f32> = (0..n_items).map(|i| item_users.row(i).1.iter().map(|w| w * w).sum::<f32>().sqrt()).collect();
         let chunk = 64;
         let pieces = parallel_ranges(n_items, chunk, threads, |range| {
             // Sparse accumulator (Gustavson's row-by-row product): dense sums plus the list
@@ -149,9 +116,7 @@ impl ItemKnn {
                         continue;
                     }
                     let similarity = match options.similarity {
-                        Similarity::Cosine => {
-                            dot / (norms[i] * norms[j as usize] + options.shrinkage)
-                        }
+                        Similarity::Cosine => dot / (norms[i] * norms[j as usize] + options.shrinkage),
                         Similarity::Bm25 { .. } => dot,
                     };
                     if similarity > 0.0 {
@@ -173,12 +138,7 @@ impl ItemKnn {
             }
             indptr.push(neighbours.len());
         }
-        Ok(ItemKnn {
-            options: options.clone(),
-            indptr,
-            neighbours,
-            similarities,
-        })
+        Ok(ItemKnn { options: options.clone(), indptr, neighbours, similarities })
     }
 
     pub fn options(&self) -> &ItemKnnOptions {
@@ -241,11 +201,7 @@ fn weigh(user_items: &SparseRows, similarity: Similarity) -> SparseRows {
             // Items without rows (possible after a split) are not part of the catalogue.
             let catalogue = item_totals.iter().filter(|&&t| t > 0.0).count().max(1);
             let mean_total = item_totals.iter().sum::<f64>() / catalogue as f64;
-            let idf: Vec<f64> = (0..user_items.n_rows())
-                .map(|u| {
-                    ((catalogue as f64).ln() - (1.0 + user_items.row_len(u) as f64).ln()).max(0.0)
-                })
-                .collect();
+            let idf: Vec<f64> = (0..user_items.n_rows()).map(|u| ((catalogue as f64).ln() - (1.0 + user_items.row_len(u) as f64).ln()).max(0.0)).collect();
             let (k1, b) = (k1 as f64, b as f64);
             user_items.map_values(|u, i, r| {
                 let r = r as f64;
@@ -270,27 +226,8 @@ mod tests {
         // c0: i0=1, i1=1
         // c1: i0=2, i1=1, i2=1
         // c2: i2=3
-        let m = SparseRows::from_triples(
-            3,
-            3,
-            &[
-                (0, 0, 1.0),
-                (0, 1, 1.0),
-                (1, 0, 2.0),
-                (1, 1, 1.0),
-                (1, 2, 1.0),
-                (2, 2, 3.0),
-            ],
-        );
-        let knn = ItemKnn::fit(
-            &m,
-            &ItemKnnOptions {
-                neighbours: 10,
-                ..Default::default()
-            },
-            2,
-        )
-        .unwrap();
+        let m = SparseRows::from_triples(3, 3, &[(0, 0, 1.0), (0, 1, 1.0), (1, 0, 2.0), (1, 1, 1.0), (1, 2, 1.0), (2, 2, 3.0)]);
+        let knn = ItemKnn::fit(&m, &ItemKnnOptions { neighbours: 10, ..Default::default() }, 2).unwrap();
         // i0 = (1,2,0), i1 = (1,1,0), i2 = (0,1,3)
         let cos01 = 3.0 / (5f32.sqrt() * 2f32.sqrt());
         let cos02 = 2.0 / (5f32.sqrt() * 10f32.sqrt());
@@ -303,28 +240,11 @@ mod tests {
         assert!(close(sims[0], cos02) && close(sims[1], cos12));
 
         // Shrinkage 1: dot / (|a||b| + 1).
-        let shrunk = ItemKnn::fit(
-            &m,
-            &ItemKnnOptions {
-                neighbours: 10,
-                shrinkage: 1.0,
-                ..Default::default()
-            },
-            1,
-        )
-        .unwrap();
+        let shrunk = ItemKnn::fit(&m, &ItemKnnOptions { neighbours: 10, shrinkage: 1.0, ..Default::default() }, 1).unwrap();
         assert!(close(shrunk.neighbours(0).1[0], 3.0 / (10f32.sqrt() + 1.0)));
 
         // Top-1 keeps only the best neighbour.
-        let one = ItemKnn::fit(
-            &m,
-            &ItemKnnOptions {
-                neighbours: 1,
-                ..Default::default()
-            },
-            1,
-        )
-        .unwrap();
+        let one = ItemKnn::fit(&m, &ItemKnnOptions { neighbours: 1, ..Default::default() }, 1).unwrap();
         assert_eq!(one.neighbours(0).0, [1]);
 
         // Scores for customer c2 (only i2, weight 3): 3 × cos(2, j).
@@ -336,49 +256,18 @@ mod tests {
     #[test]
     fn bm25_matches_hand_computation() {
         // Two customers, three items; c0: i0, i1; c1: i0, i2 (all weight 1).
-        let m =
-            SparseRows::from_triples(2, 3, &[(0, 0, 1.0), (0, 1, 1.0), (1, 0, 1.0), (1, 2, 1.0)]);
-        let knn = ItemKnn::fit(
-            &m,
-            &ItemKnnOptions {
-                similarity: Similarity::bm25(),
-                neighbours: 10,
-                shrinkage: 0.0,
-            },
-            1,
-        )
-        .unwrap();
+        let m = SparseRows::from_triples(2, 3, &[(0, 0, 1.0), (0, 1, 1.0), (1, 0, 1.0), (1, 2, 1.0)]);
+        let knn = ItemKnn::fit(&m, &ItemKnnOptions { similarity: Similarity::bm25(), neighbours: 10, shrinkage: 0.0 }, 1).unwrap();
         // idf(c) = ln 3 - ln 3 = 0 for both customers: no similarity at all.
         assert!(knn.neighbours(0).0.is_empty());
 
         // Five items so that idf > 0: c0: i0, i1; c1: i0, i2; c2: i3; c3: i4.
-        let m = SparseRows::from_triples(
-            4,
-            5,
-            &[
-                (0, 0, 1.0),
-                (0, 1, 1.0),
-                (1, 0, 1.0),
-                (1, 2, 1.0),
-                (2, 3, 1.0),
-                (3, 4, 1.0),
-            ],
-        );
-        let knn = ItemKnn::fit(
-            &m,
-            &ItemKnnOptions {
-                similarity: Similarity::bm25(),
-                neighbours: 10,
-                shrinkage: 0.0,
-            },
-            1,
-        )
-        .unwrap();
+        let m = SparseRows::from_triples(4, 5, &[(0, 0, 1.0), (0, 1, 1.0), (1, 0, 1.0), (1, 2, 1.0), (2, 3, 1.0), (3, 4, 1.0)]);
+        let knn = ItemKnn::fit(&m, &ItemKnnOptions { similarity: Similarity::bm25(), neighbours: 10, shrinkage: 0.0 }, 1).unwrap();
         let (k1, b) = (1.2f64, 0.75f64);
         let idf = 5f64.ln() - 3f64.ln(); // customers c0, c1 have 2 items
         let mean_total = 6.0 / 5.0;
-        let weight =
-            |total: f64| (k1 + 1.0) / (k1 * (1.0 - b + b * total / mean_total) + 1.0) * idf;
+        let weight = |total: f64| (k1 + 1.0) / (k1 * (1.0 - b + b * total / mean_total) + 1.0) * idf;
         let expected_01 = (weight(2.0) * weight(1.0)) as f32; // shared customer c0
         let (items, sims) = knn.neighbours(0);
         assert_eq!(items, [1, 2]);
@@ -389,35 +278,11 @@ mod tests {
     #[test]
     fn options_are_validated() {
         let m = SparseRows::from_triples(1, 1, &[(0, 0, 1.0)]);
-        let bad = ItemKnnOptions {
-            neighbours: 0,
-            ..Default::default()
-        };
-        assert!(matches!(
-            ItemKnn::fit(&m, &bad, 1),
-            Err(RecommendError::InvalidOption {
-                option: "neighbours",
-                ..
-            })
-        ));
-        let bad = ItemKnnOptions {
-            similarity: Similarity::Bm25 { k1: 1.2, b: 2.0 },
-            ..Default::default()
-        };
-        assert!(matches!(
-            ItemKnn::fit(&m, &bad, 1),
-            Err(RecommendError::InvalidOption { option: "b", .. })
-        ));
-        let bad = ItemKnnOptions {
-            shrinkage: f32::NAN,
-            ..Default::default()
-        };
-        assert!(matches!(
-            ItemKnn::fit(&m, &bad, 1),
-            Err(RecommendError::InvalidOption {
-                option: "shrinkage",
-                ..
-            })
-        ));
+        let bad = ItemKnnOptions { neighbours: 0, ..Default::default() };
+        assert!(matches!(ItemKnn::fit(&m, &bad, 1), Err(RecommendError::InvalidOption { option: "neighbours", .. })));
+        let bad = ItemKnnOptions { similarity: Similarity::Bm25 { k1: 1.2, b: 2.0 }, ..Default::default() };
+        assert!(matches!(ItemKnn::fit(&m, &bad, 1), Err(RecommendError::InvalidOption { option: "b", .. })));
+        let bad = ItemKnnOptions { shrinkage: f32::NAN, ..Default::default() };
+        assert!(matches!(ItemKnn::fit(&m, &bad, 1), Err(RecommendError::InvalidOption { option: "shrinkage", .. })));
     }
 }

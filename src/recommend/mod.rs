@@ -14,20 +14,15 @@ pub mod evaluate;
 pub mod interactions;
 pub mod item_knn;
 pub mod model;
-pub mod popular;
 pub mod options;
+pub mod popular;
 pub mod sql;
 
 pub use als::{Als, AlsOptions};
 pub use evaluate::{evaluate, ranking_metrics, Metrics};
-pub use interactions::{
-    Interactions, InteractionsBuilder, SparseRows, Split, SplitOptions, TestCustomer,
-};
+pub use interactions::{Interactions, InteractionsBuilder, SparseRows, Split, SplitOptions, TestCustomer};
 pub use item_knn::{ItemKnn, ItemKnnOptions, Similarity};
-pub use model::{
-    auto, default_candidates, Algorithm, AutoOptions, AutoReport, Candidate, CandidateReport,
-    Model, Recommender,
-};
+pub use model::{auto, default_candidates, Algorithm, AutoOptions, AutoReport, Candidate, CandidateReport, Model, Recommender};
 pub use popular::Popular;
 
 use std::fmt;
@@ -40,10 +35,7 @@ pub enum RecommendError {
     /// A pushed row was rejected; `row` is its 0-based position among pushed rows.
     InvalidInteraction { row: usize, message: String },
     /// An option is out of range; the message says what is accepted.
-    InvalidOption {
-        option: &'static str,
-        message: String,
-    },
+    InvalidOption { option: &'static str, message: String },
     /// Training needs at least one interaction.
     NoInteractions,
 }
@@ -65,10 +57,7 @@ impl fmt::Display for RecommendError {
 impl std::error::Error for RecommendError {}
 
 pub(crate) fn invalid_option(option: &'static str, message: impl Into<String>) -> RecommendError {
-    RecommendError::InvalidOption {
-        option,
-        message: message.into(),
-    }
+    RecommendError::InvalidOption { option, message: message.into() }
 }
 
 /// Number of worker threads to use: `requested`, or every core when it is 0.
@@ -76,9 +65,7 @@ pub(crate) fn thread_count(requested: usize) -> usize {
     if requested > 0 {
         requested
     } else {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     }
 }
 
@@ -116,10 +103,7 @@ where
         handles
             .into_iter()
             // A worker only panics if `work` itself panicked: re-raise it on this thread.
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
-            })
+            .flat_map(|h| h.join().unwrap_or_else(|payload| std::panic::resume_unwind(payload)))
             .collect()
     });
     pieces.sort_unstable_by_key(|(c, _)| *c);
@@ -184,19 +168,13 @@ impl PartialOrd for Ranked {
 }
 impl Ord for Ranked {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other
-            .score
-            .total_cmp(&self.score)
-            .then(self.item.cmp(&other.item))
+        other.score.total_cmp(&self.score).then(self.item.cmp(&other.item))
     }
 }
 
 impl TopK {
     pub(crate) fn new(k: usize) -> Self {
-        TopK {
-            k,
-            heap: std::collections::BinaryHeap::with_capacity(k.min(1 << 16) + 1),
-        }
+        TopK { k, heap: std::collections::BinaryHeap::with_capacity(k.min(1 << 16) + 1) }
     }
 
     /// Score a newcomer must beat to enter (None while not full).
@@ -226,11 +204,7 @@ impl TopK {
 
     /// Best first.
     pub(crate) fn into_sorted(self) -> Vec<(u32, f32)> {
-        self.heap
-            .into_sorted_vec()
-            .into_iter()
-            .map(|r| (r.item, r.score))
-            .collect()
+        self.heap.into_sorted_vec().into_iter().map(|r| (r.item, r.score)).collect()
     }
 }
 
@@ -241,14 +215,7 @@ mod tests {
     #[test]
     fn top_k_orders_by_score_then_index_and_ignores_nan() {
         let mut top = TopK::new(3);
-        for (item, score) in [
-            (5, 1.0),
-            (2, 3.0),
-            (9, 3.0),
-            (1, f32::NAN),
-            (4, 2.0),
-            (0, 1.0),
-        ] {
+        for (item, score) in [(5, 1.0), (2, 3.0), (9, 3.0), (1, f32::NAN), (4, 2.0), (0, 1.0)] {
             top.push(item, score);
         }
         assert_eq!(top.into_sorted(), vec![(2, 3.0), (9, 3.0), (4, 2.0)]);

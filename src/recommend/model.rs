@@ -69,10 +69,7 @@ fn order_by_id(ids: &[String]) -> Vec<u32> {
 }
 
 fn find_id(ids: &[String], order: &[u32], id: &str) -> Option<u32> {
-    order
-        .binary_search_by(|&i| ids[i as usize].as_str().cmp(id))
-        .ok()
-        .map(|p| order[p])
+    order.binary_search_by(|&i| ids[i as usize].as_str().cmp(id)).ok().map(|p| order[p])
 }
 
 /// Sorted, deduplicated copy (so membership is a binary search).
@@ -85,11 +82,7 @@ fn sorted_set(items: &[u32]) -> Vec<u32> {
 
 impl Model {
     /// Trains `algorithm` on all of `interactions`. `threads` = 0 uses every core.
-    pub fn fit(
-        interactions: &Interactions,
-        algorithm: &Algorithm,
-        threads: usize,
-    ) -> Result<Model, RecommendError> {
+    pub fn fit(interactions: &Interactions, algorithm: &Algorithm, threads: usize) -> Result<Model, RecommendError> {
         algorithm.validate()?;
         let history = interactions.user_items().clone();
         if history.nnz() == 0 {
@@ -97,9 +90,7 @@ impl Model {
         }
         let recommender = match algorithm {
             Algorithm::Popular => Recommender::Popular,
-            Algorithm::ItemKnn(options) => {
-                Recommender::ItemKnn(ItemKnn::fit(&history, options, threads)?)
-            }
+            Algorithm::ItemKnn(options) => Recommender::ItemKnn(ItemKnn::fit(&history, options, threads)?),
             Algorithm::Als(options) => Recommender::Als(Als::fit(&history, options, threads)?),
         };
         let customer_ids = interactions.customer_ids().to_vec();
@@ -156,25 +147,11 @@ impl Model {
     /// `exclude_seen` drops the customer's training items; `exclude` drops more items;
     /// `candidates`, when given, restricts the result to those items. Item indices out of
     /// range in `exclude` or `candidates` are ignored. Never panics; may return fewer than k.
-    pub fn recommend(
-        &self,
-        customer: Option<u32>,
-        k: usize,
-        exclude_seen: bool,
-        exclude: &[u32],
-        candidates: Option<&[u32]>,
-    ) -> Vec<(u32, f32)> {
+    pub fn recommend(&self, customer: Option<u32>, k: usize, exclude_seen: bool, exclude: &[u32], candidates: Option<&[u32]>) -> Vec<(u32, f32)> {
         let exclude = sorted_set(exclude);
         let candidates = candidates.map(sorted_set);
         let mut scores = Vec::new();
-        self.recommend_prepared(
-            &mut scores,
-            customer,
-            k,
-            exclude_seen,
-            &exclude,
-            candidates.as_deref(),
-        )
+        self.recommend_prepared(&mut scores, customer, k, exclude_seen, &exclude, candidates.as_deref())
     }
 
     /// [`Model::recommend`] for many customers at once (same options), spread over `threads`
@@ -192,19 +169,7 @@ impl Model {
         let candidates = candidates.map(sorted_set);
         parallel_ranges(customers.len(), 16, threads, |range| {
             let mut scores = Vec::new();
-            customers[range]
-                .iter()
-                .map(|&c| {
-                    self.recommend_prepared(
-                        &mut scores,
-                        c,
-                        k,
-                        exclude_seen,
-                        &exclude,
-                        candidates.as_deref(),
-                    )
-                })
-                .collect::<Vec<_>>()
+            customers[range].iter().map(|&c| self.recommend_prepared(&mut scores, c, k, exclude_seen, &exclude, candidates.as_deref())).collect::<Vec<_>>()
         })
         .into_iter()
         .flatten()
@@ -231,11 +196,7 @@ impl Model {
             Some(c) if exclude_seen => self.history.row(c as usize).0,
             _ => &[],
         };
-        let eligible = |item: u32| {
-            self.popular.is_known(item)
-                && seen.binary_search(&item).is_err()
-                && exclude.binary_search(&item).is_err()
-        };
+        let eligible = |item: u32| self.popular.is_known(item) && seen.binary_search(&item).is_err() && exclude.binary_search(&item).is_err();
         let Some(customer) = customer.filter(|&c| self.history.row_len(c as usize) > 0) else {
             return self.popular_top(k, &eligible, candidates);
         };
@@ -254,21 +215,14 @@ impl Model {
                     }
                 };
                 match candidates {
-                    Some(list) => list
-                        .iter()
-                        .filter(|&&j| (j as usize) < n_items)
-                        .for_each(|&j| consider(j)),
+                    Some(list) => list.iter().filter(|&&j| (j as usize) < n_items).for_each(|&j| consider(j)),
                     None => (0..n_items as u32).for_each(consider),
                 }
                 let mut chosen = top.into_sorted();
                 if chosen.len() < k {
                     // Too few items reached through neighbours: complete with popular ones.
                     let mut taken = sorted_set(&chosen.iter().map(|&(j, _)| j).collect::<Vec<_>>());
-                    let fill = self.popular_top(
-                        k - chosen.len(),
-                        &|j| taken.binary_search(&j).is_err() && eligible(j),
-                        candidates,
-                    );
+                    let fill = self.popular_top(k - chosen.len(), &|j| taken.binary_search(&j).is_err() && eligible(j), candidates);
                     chosen.extend(fill.into_iter().map(|(j, _)| (j, 0.0)));
                     taken.clear();
                 }
@@ -306,12 +260,7 @@ impl Model {
     }
 
     /// Most popular eligible items (restricted to `candidates` when given).
-    fn popular_top(
-        &self,
-        k: usize,
-        eligible: &dyn Fn(u32) -> bool,
-        candidates: Option<&[u32]>,
-    ) -> Vec<(u32, f32)> {
+    fn popular_top(&self, k: usize, eligible: &dyn Fn(u32) -> bool, candidates: Option<&[u32]>) -> Vec<(u32, f32)> {
         match candidates {
             Some(list) => {
                 let mut top = TopK::new(k);
@@ -322,15 +271,7 @@ impl Model {
                 }
                 top.into_sorted()
             }
-            None => self
-                .popular
-                .ranking()
-                .iter()
-                .copied()
-                .filter(|&j| eligible(j))
-                .take(k)
-                .map(|j| (j, self.popular.score(j)))
-                .collect(),
+            None => self.popular.ranking().iter().copied().filter(|&j| eligible(j)).take(k).map(|j| (j, self.popular.score(j))).collect(),
         }
     }
 
@@ -349,12 +290,7 @@ impl Model {
             Recommender::Popular => self.popular_top(k, &|j| j != item, None),
             Recommender::ItemKnn(knn) => {
                 let (items, sims) = knn.neighbours(item);
-                items
-                    .iter()
-                    .copied()
-                    .zip(sims.iter().copied())
-                    .take(k)
-                    .collect()
+                items.iter().copied().zip(sims.iter().copied()).take(k).collect()
             }
             Recommender::Als(als) => {
                 let Some(query) = als.item_vector(item) else {
@@ -363,11 +299,7 @@ impl Model {
                 let mut scores = vec![0f32; self.n_items()];
                 als.score_all(query, &mut scores);
                 let f = als.factors();
-                let norms: Vec<f32> = als
-                    .item_factors()
-                    .chunks_exact(f)
-                    .map(|y| dot(y, y).sqrt())
-                    .collect();
+                let norms: Vec<f32> = als.item_factors().chunks_exact(f).map(|y| dot(y, y).sqrt()).collect();
                 let query_norm = norms[item as usize];
                 let mut top = TopK::new(k.min(self.n_items()));
                 for (j, (&s, &norm)) in scores.iter().zip(&norms).enumerate() {
@@ -396,25 +328,13 @@ pub struct Candidate {
 /// The candidates `auto` tries by default: popularity, item–item cosine, item–item BM25, ALS.
 pub fn default_candidates() -> Vec<Candidate> {
     vec![
-        Candidate {
-            name: "popular".into(),
-            algorithm: Algorithm::Popular,
-        },
-        Candidate {
-            name: "item_knn_cosine".into(),
-            algorithm: Algorithm::ItemKnn(ItemKnnOptions::default()),
-        },
+        Candidate { name: "popular".into(), algorithm: Algorithm::Popular },
+        Candidate { name: "item_knn_cosine".into(), algorithm: Algorithm::ItemKnn(ItemKnnOptions::default()) },
         Candidate {
             name: "item_knn_bm25".into(),
-            algorithm: Algorithm::ItemKnn(ItemKnnOptions {
-                similarity: Similarity::bm25(),
-                ..ItemKnnOptions::default()
-            }),
+            algorithm: Algorithm::ItemKnn(ItemKnnOptions { similarity: Similarity::bm25(), ..ItemKnnOptions::default() }),
         },
-        Candidate {
-            name: "als".into(),
-            algorithm: Algorithm::Als(AlsOptions::default()),
-        },
+        Candidate { name: "als".into(), algorithm: Algorithm::Als(AlsOptions::default()) },
     ]
 }
 
@@ -430,12 +350,7 @@ pub struct AutoOptions {
 
 impl Default for AutoOptions {
     fn default() -> Self {
-        AutoOptions {
-            split: SplitOptions::default(),
-            k: 10,
-            threads: 0,
-            candidates: default_candidates(),
-        }
+        AutoOptions { split: SplitOptions::default(), k: 10, threads: 0, candidates: default_candidates() }
     }
 }
 
@@ -466,21 +381,12 @@ pub struct AutoReport {
 /// part, scores it by NDCG@k on the holdout (ties: the earlier candidate, so list simpler
 /// ones first), and refits the best on all data. When no customer has enough rows for a
 /// holdout, nothing can be compared: the first `Popular` candidate wins (else the first).
-pub fn auto(
-    interactions: &Interactions,
-    options: &AutoOptions,
-) -> Result<(Model, AutoReport), RecommendError> {
+pub fn auto(interactions: &Interactions, options: &AutoOptions) -> Result<(Model, AutoReport), RecommendError> {
     if options.k == 0 {
-        return Err(invalid_option(
-            "k",
-            "0 is not accepted: it must be at least 1",
-        ));
+        return Err(invalid_option("k", "0 is not accepted: it must be at least 1"));
     }
     if options.candidates.is_empty() {
-        return Err(invalid_option(
-            "candidates",
-            "an empty list is not accepted: give at least one algorithm",
-        ));
+        return Err(invalid_option("candidates", "an empty list is not accepted: give at least one algorithm"));
     }
     for candidate in &options.candidates {
         candidate.algorithm.validate()?;
@@ -497,23 +403,12 @@ pub fn auto(
             let start = Instant::now();
             let model = Model::fit(&split.train, &candidate.algorithm, options.threads)?;
             let seconds = start.elapsed().as_secs_f64();
-            (
-                Some(evaluate(&model, &split, options.k, options.threads)),
-                seconds,
-            )
+            (Some(evaluate(&model, &split, options.k, options.threads)), seconds)
         };
-        reports.push(CandidateReport {
-            name: candidate.name.clone(),
-            algorithm: candidate.algorithm.clone(),
-            metrics,
-            train_seconds,
-        });
+        reports.push(CandidateReport { name: candidate.name.clone(), algorithm: candidate.algorithm.clone(), metrics, train_seconds });
     }
     let winner = if split.test.is_empty() {
-        reports
-            .iter()
-            .position(|r| r.algorithm == Algorithm::Popular)
-            .unwrap_or(0)
+        reports.iter().position(|r| r.algorithm == Algorithm::Popular).unwrap_or(0)
     } else {
         let mut best = 0;
         for (i, report) in reports.iter().enumerate() {
@@ -526,13 +421,8 @@ pub fn auto(
     };
     let start = Instant::now();
     let model = Model::fit(interactions, &reports[winner].algorithm, options.threads)?;
-    let report = AutoReport {
-        candidates: reports,
-        winner,
-        test_customers: split.test.len(),
-        test_rows: split.test_rows,
-        refit_seconds: start.elapsed().as_secs_f64(),
-    };
+    let report =
+        AutoReport { candidates: reports, winner, test_customers: split.test.len(), test_rows: split.test_rows, refit_seconds: start.elapsed().as_secs_f64() };
     Ok((model, report))
 }
 
@@ -570,15 +460,8 @@ mod tests {
         vec![
             Algorithm::Popular,
             Algorithm::ItemKnn(ItemKnnOptions::default()),
-            Algorithm::ItemKnn(ItemKnnOptions {
-                similarity: Similarity::bm25(),
-                ..Default::default()
-            }),
-            Algorithm::Als(AlsOptions {
-                factors: 4,
-                iterations: 5,
-                ..Default::default()
-            }),
+            Algorithm::ItemKnn(ItemKnnOptions { similarity: Similarity::bm25(), ..Default::default() }),
+            Algorithm::Als(AlsOptions { factors: 4, iterations: 5, ..Default::default() }),
         ]
     }
 
@@ -591,15 +474,8 @@ mod tests {
             // Unknown customers get the popular list: a (5 customers), b (4), then c, d (2).
             let a = model.item_index("a").unwrap();
             let b = model.item_index("b").unwrap();
-            assert_eq!(
-                model.recommend(None, 2, true, &[], None),
-                vec![(a, 5.0), (b, 4.0)],
-                "{algorithm:?}"
-            );
-            assert_eq!(
-                model.recommend(Some(999), 1, true, &[], None),
-                vec![(a, 5.0)]
-            );
+            assert_eq!(model.recommend(None, 2, true, &[], None), vec![(a, 5.0), (b, 4.0)], "{algorithm:?}");
+            assert_eq!(model.recommend(Some(999), 1, true, &[], None), vec![(a, 5.0)]);
             // k beyond the catalogue: every eligible item once, no panic.
             let c6 = model.customer_index("c6").unwrap();
             let all = model.recommend(Some(c6), 1000, true, &[], None);
@@ -608,17 +484,8 @@ mod tests {
             let with_seen = model.recommend(Some(c6), 1000, false, &[], None);
             assert_eq!(with_seen.len(), n);
             // Exclusions and candidates, including out-of-range indices.
-            let only = model.recommend(
-                Some(c6),
-                10,
-                true,
-                &[b, 77],
-                Some(&[b, model.item_index("c").unwrap(), 99]),
-            );
-            assert_eq!(
-                only.iter().map(|&(j, _)| j).collect::<Vec<_>>(),
-                vec![model.item_index("c").unwrap()]
-            );
+            let only = model.recommend(Some(c6), 10, true, &[b, 77], Some(&[b, model.item_index("c").unwrap(), 99]));
+            assert_eq!(only.iter().map(|&(j, _)| j).collect::<Vec<_>>(), vec![model.item_index("c").unwrap()]);
             assert!(model.recommend(Some(c6), 0, true, &[], None).is_empty());
             // Batch equals one by one.
             let customers = [Some(0), None, Some(c6), Some(4)];
@@ -638,10 +505,7 @@ mod tests {
         let data = shop();
         let model = Model::fit(&data, &Algorithm::ItemKnn(ItemKnnOptions::default()), 1).unwrap();
         let c6 = model.customer_index("c6").unwrap();
-        let (b, e) = (
-            model.item_index("b").unwrap(),
-            model.item_index("e").unwrap(),
-        );
+        let (b, e) = (model.item_index("b").unwrap(), model.item_index("e").unwrap());
         let recs = model.recommend(Some(c6), 4, true, &[], None);
         // From "a": b (cos 4/√(5·4)) then e (cos 1/√5), both > 0; then popular fill c, d at 0.
         assert_eq!(recs[0].0, b);
@@ -649,21 +513,13 @@ mod tests {
         assert_eq!(recs[1].0, e);
         assert_eq!(recs[2], (model.item_index("c").unwrap(), 0.0));
         assert_eq!(recs[3], (model.item_index("d").unwrap(), 0.0));
-        assert_eq!(
-            model.similar_items(model.item_index("a").unwrap(), 1),
-            vec![recs[0]]
-        );
+        assert_eq!(model.similar_items(model.item_index("a").unwrap(), 1), vec![recs[0]]);
     }
 
     #[test]
     fn als_separates_groups() {
         let data = shop();
-        let options = AlsOptions {
-            factors: 4,
-            alpha: 10.0,
-            iterations: 10,
-            ..Default::default()
-        };
+        let options = AlsOptions { factors: 4, alpha: 10.0, iterations: 10, ..Default::default() };
         let model = Model::fit(&data, &Algorithm::Als(options), 1).unwrap();
         let c1 = model.customer_index("c1").unwrap();
         let recs = model.recommend(Some(c1), 3, true, &[], None);
@@ -687,10 +543,7 @@ mod tests {
     #[test]
     fn empty_data_is_an_error_not_a_panic() {
         let empty = InteractionsBuilder::new().finish();
-        assert_eq!(
-            Model::fit(&empty, &Algorithm::Popular, 1),
-            Err(RecommendError::NoInteractions)
-        );
+        assert_eq!(Model::fit(&empty, &Algorithm::Popular, 1), Err(RecommendError::NoInteractions));
         assert!(auto(&empty, &AutoOptions::default()).is_err());
     }
 
@@ -703,51 +556,28 @@ mod tests {
             let group = if c % 2 == 0 { 0 } else { 10 };
             for t in 0..8 {
                 let item = group + rng.below(10);
-                b.push(&format!("c{c}"), &format!("i{item}"), 1.0, Some(t as f64))
-                    .unwrap();
+                b.push(&format!("c{c}"), &format!("i{item}"), 1.0, Some(t as f64)).unwrap();
             }
         }
         let data = b.finish();
-        let options = AutoOptions {
-            threads: 2,
-            ..AutoOptions::default()
-        };
+        let options = AutoOptions { threads: 2, ..AutoOptions::default() };
         let (model, report) = auto(&data, &options).unwrap();
         assert_eq!(report.candidates.len(), 4);
         assert!(report.test_customers > 0);
         let best = report.candidates[report.winner].metrics.unwrap().ndcg;
-        assert!(report
-            .candidates
-            .iter()
-            .all(|r| r.metrics.unwrap().ndcg <= best));
-        assert_eq!(
-            model.history(0).0.len(),
-            data.user_items().row_len(0),
-            "refit on all data"
-        );
-        assert_ne!(
-            report.candidates[report.winner].name, "popular",
-            "{report:?}"
-        );
+        assert!(report.candidates.iter().all(|r| r.metrics.unwrap().ndcg <= best));
+        assert_eq!(model.history(0).0.len(), data.user_items().row_len(0), "refit on all data");
+        assert_ne!(report.candidates[report.winner].name, "popular", "{report:?}");
 
         // Too few rows per customer: no holdout, popular wins without metrics.
         let mut small = InteractionsBuilder::new();
         small.push("x", "y", 1.0, None).unwrap();
         let (model, report) = auto(&small.finish(), &options).unwrap();
-        assert_eq!(
-            report.candidates[report.winner].algorithm,
-            Algorithm::Popular
-        );
+        assert_eq!(report.candidates[report.winner].algorithm, Algorithm::Popular);
         assert!(report.candidates.iter().all(|r| r.metrics.is_none()));
         assert_eq!(model.recommend(Some(0), 5, false, &[], None).len(), 1);
 
-        let bad = AutoOptions {
-            k: 0,
-            ..AutoOptions::default()
-        };
-        assert!(matches!(
-            auto(&data, &bad),
-            Err(RecommendError::InvalidOption { option: "k", .. })
-        ));
+        let bad = AutoOptions { k: 0, ..AutoOptions::default() };
+        assert!(matches!(auto(&data, &bad), Err(RecommendError::InvalidOption { option: "k", .. })));
     }
 }

@@ -17,23 +17,10 @@ pub struct Popular {
 
 impl Popular {
     pub fn fit(user_items: &SparseRows) -> Popular {
-        let item_scores: Vec<f32> = user_items
-            .column_counts()
-            .into_iter()
-            .map(|c| c as f32)
-            .collect();
-        let mut ranking: Vec<u32> = (0..item_scores.len() as u32)
-            .filter(|&i| item_scores[i as usize] > 0.0)
-            .collect();
-        ranking.sort_by(|&a, &b| {
-            item_scores[b as usize]
-                .total_cmp(&item_scores[a as usize])
-                .then(a.cmp(&b))
-        });
-        Popular {
-            item_scores,
-            ranking,
-        }
+        let item_scores: Vec<f32> = user_items.column_counts().into_iter().map(|c| c as f32).collect();
+        let mut ranking: Vec<u32> = (0..item_scores.len() as u32).filter(|&i| item_scores[i as usize] > 0.0).collect();
+        ranking.sort_by(|&a, &b| item_scores[b as usize].total_cmp(&item_scores[a as usize]).then(a.cmp(&b)));
+        Popular { item_scores, ranking }
     }
 
     pub fn n_items(&self) -> usize {

@@ -11,7 +11,9 @@ use super::InteractionsBuilder;
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
 use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
-use crate::source::{check_model_name, describe, find_column, interrupt, is_numeric, quote_ident, read_in_batches, source_query, store_model, ColumnInfo, NewModel};
+use crate::source::{
+    check_model_name, describe, find_column, interrupt, is_numeric, quote_ident, read_in_batches, source_query, store_model, ColumnInfo, NewModel,
+};
 
 /// Column names tried, in order, when `options` does not name the column.
 const CUSTOMER_NAMES: &[&str] = &["customer", "customer_id", "user", "user_id", "userid", "client_id", "account_id"];
@@ -41,9 +43,8 @@ struct Columns {
 /// Which columns are customer, item, weight and time, and the SELECT list reading them.
 fn columns(described: &[ColumnInfo], o: &RecommenderOptions) -> Result<Columns> {
     let listing = || described.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
-    let customer = pick(described, o.customer.as_deref(), CUSTOMER_NAMES, "customer")?.ok_or_else(|| {
-        CrmError::UndefinedColumn(format!("no customer column: name it with options.customer (the source has: {})", listing()))
-    })?;
+    let customer = pick(described, o.customer.as_deref(), CUSTOMER_NAMES, "customer")?
+        .ok_or_else(|| CrmError::UndefinedColumn(format!("no customer column: name it with options.customer (the source has: {})", listing())))?;
     let item = pick(described, o.item.as_deref(), ITEM_NAMES, "item")?
         .ok_or_else(|| CrmError::UndefinedColumn(format!("no item column: name it with options.item (the source has: {})", listing())))?;
     let weight = pick(described, o.weight.as_deref(), &["weight"], "weight")?;
@@ -140,7 +141,8 @@ fn train_recommender(
     source: &str,
     algorithm: default!(&str, "'auto'"),
     options: default!(JsonB, "'{}'"),
-) -> TableIterator<'static, (name!(id, i64), name!(name, String), name!(version, i32), name!(algorithm, String), name!(deployed, bool), name!(metrics, JsonB))> {
+) -> TableIterator<'static, (name!(id, i64), name!(name, String), name!(version, i32), name!(algorithm, String), name!(deployed, bool), name!(metrics, JsonB))>
+{
     TableIterator::once(train(name, source, algorithm, &options.0).or_raise())
 }
 
@@ -251,9 +253,7 @@ fn item_indices(model: &Model, ids: &Option<Vec<Option<String>>>) -> Option<Vec<
 type Ranked = (String, f64, i32);
 
 fn ranked(model: &Model, list: Vec<(u32, f32)>) -> impl Iterator<Item = Ranked> + '_ {
-    list.into_iter()
-        .enumerate()
-        .map(move |(r, (item, score))| (model.item_id(item).unwrap_or_default().to_string(), f64::from(score), r as i32 + 1))
+    list.into_iter().enumerate().map(move |(r, (item, score))| (model.item_id(item).unwrap_or_default().to_string(), f64::from(score), r as i32 + 1))
 }
 
 /// Top-k items for one customer, best first. An unknown customer (or NULL) gets the
@@ -321,11 +321,7 @@ fn recommend_all(
 /// neighbours for item_knn, cosine of the item factors for als, the most popular other
 /// items for popular. An item the model does not know gives no rows.
 #[pg_extern(stable, parallel_safe)]
-fn similar_items(
-    name: &str,
-    item: &str,
-    k: default!(i32, 10),
-) -> TableIterator<'static, (name!(item, String), name!(score, f64), name!(rank, i32))> {
+fn similar_items(name: &str, item: &str, k: default!(i32, 10)) -> TableIterator<'static, (name!(item, String), name!(score, f64), name!(rank, i32))> {
     let rows = (|| -> Result<Vec<Ranked>> {
         let k = check_k(k)?;
         let entry = recommender_of(name)?;

@@ -61,9 +61,7 @@ unsafe extern "C-unwind" fn relcache_callback(_arg: pg_sys::Datum, relid: pg_sys
 
 /// Statement trigger on crm.models and crm.deployments: queue the invalidation.
 #[pg_trigger]
-fn registry_changed<'a>(
-    trigger: &'a pgrx::PgTrigger<'a>,
-) -> std::result::Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
+fn registry_changed<'a>(trigger: &'a pgrx::PgTrigger<'a>) -> std::result::Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
     let relid = trigger.relation()?.oid();
     // SAFETY: a valid relation oid inside a transaction.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
@@ -118,7 +116,8 @@ fn read_deployed(name: &str) -> CrmResult<Option<DeployedRow>> {
             let (models_oid, n5) = get(5);
             let (deployments_oid, n6) = get(6);
             if !(n1 || n2 || n3 || n4) {
-                let oids = [(models_oid, n5), (deployments_oid, n6)].into_iter().filter(|(_, n)| !n).map(|(d, _)| pg_sys::Oid::from(d.value() as u32)).collect();
+                let oids =
+                    [(models_oid, n5), (deployments_oid, n6)].into_iter().filter(|(_, n)| !n).map(|(d, _)| pg_sys::Oid::from(d.value() as u32)).collect();
                 out = Some((
                     i64::from_datum(id, false).unwrap_or(0),
                     i32::from_datum(version, false).unwrap_or(0),
@@ -206,10 +205,8 @@ fn drop_version(name: &str, version: i32, force: bool) -> CrmResult<()> {
         .ok()
         .flatten()
         .ok_or_else(|| CrmError::UnknownModel(format!("model \"{name}\" has no version {version}")))?;
-    let deployed = Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM crm.deployments WHERE model_id = $1)", &[model_id.into()])
-        .ok()
-        .flatten()
-        .unwrap_or(false);
+    let deployed =
+        Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM crm.deployments WHERE model_id = $1)", &[model_id.into()]).ok().flatten().unwrap_or(false);
     if deployed && !force {
         return Err(CrmError::InvalidArgument(format!(
             "model \"{name}\" version {version} is deployed; deploy another version first, or call crm.drop_model('{name}', {version}, force => true)"

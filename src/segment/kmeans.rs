@@ -56,15 +56,7 @@ impl KMeansOptions {
     /// scikit-learn's defaults (`n_init = 10` spelled out, `max_iter = 300`,
     /// `tol = 1e-4`) for `k` clusters.
     pub fn new(k: usize) -> KMeansOptions {
-        KMeansOptions {
-            k,
-            n_init: 10,
-            max_iter: 300,
-            tol: 1e-4,
-            seed: 0,
-            threads: 0,
-            algorithm: KMeansAlgorithm::default(),
-        }
+        KMeansOptions { k, n_init: 10, max_iter: 300, tol: 1e-4, seed: 0, threads: 0, algorithm: KMeansAlgorithm::default() }
     }
 }
 
@@ -150,10 +142,7 @@ impl fmt::Display for KMeansError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KMeansError::KTooSmall { k } => write!(f, "k must be at least 1 (got {k})"),
-            KMeansError::KExceedsRows { k, n_rows } => write!(
-                f,
-                "k = {k} exceeds the number of rows ({n_rows}); k must be between 1 and the number of rows"
-            ),
+            KMeansError::KExceedsRows { k, n_rows } => write!(f, "k = {k} exceeds the number of rows ({n_rows}); k must be between 1 and the number of rows"),
             KMeansError::NInitTooSmall { n_init } => {
                 write!(f, "n_init must be at least 1 (got {n_init})")
             }
@@ -167,30 +156,16 @@ impl fmt::Display for KMeansError {
             KMeansError::NoColumns => {
                 write!(f, "data has no columns; at least one column is needed")
             }
-            KMeansError::ShapeMismatch { len, n_rows, n_cols } => write!(
-                f,
-                "data has {len} values but n_rows × n_cols = {n_rows} × {n_cols}; they must match"
-            ),
-            KMeansError::NonFinite { row, col, value } => write!(
-                f,
-                "data must be finite: row {row}, column {col} is {value}"
-            ),
-            KMeansError::LabelsMismatch { labels, n_rows } => write!(
-                f,
-                "labels has {labels} entries but data has {n_rows} rows; they must match"
-            ),
-            KMeansError::LabelOutOfRange { row, label, k } => write!(
-                f,
-                "labels[{row}] = {label} is not a cluster of k = {k}; labels must be below k"
-            ),
-            KMeansError::InvalidKRange { start, end, n_rows } => write!(
-                f,
-                "k_range {start}..={end} is empty for {n_rows} rows; silhouette needs 2 <= k <= number of rows - 1"
-            ),
-            KMeansError::SilhouetteUndefined { distinct_labels, n_rows } => write!(
-                f,
-                "silhouette is undefined for {distinct_labels} distinct labels among {n_rows} rows; it needs between 2 and the number of rows - 1"
-            ),
+            KMeansError::ShapeMismatch { len, n_rows, n_cols } => write!(f, "data has {len} values but n_rows × n_cols = {n_rows} × {n_cols}; they must match"),
+            KMeansError::NonFinite { row, col, value } => write!(f, "data must be finite: row {row}, column {col} is {value}"),
+            KMeansError::LabelsMismatch { labels, n_rows } => write!(f, "labels has {labels} entries but data has {n_rows} rows; they must match"),
+            KMeansError::LabelOutOfRange { row, label, k } => write!(f, "labels[{row}] = {label} is not a cluster of k = {k}; labels must be below k"),
+            KMeansError::InvalidKRange { start, end, n_rows } => {
+                write!(f, "k_range {start}..={end} is empty for {n_rows} rows; silhouette needs 2 <= k <= number of rows - 1")
+            }
+            KMeansError::SilhouetteUndefined { distinct_labels, n_rows } => {
+                write!(f, "silhouette is undefined for {distinct_labels} distinct labels among {n_rows} rows; it needs between 2 and the number of rows - 1")
+            }
             KMeansError::Cancelled => write!(f, "k-means was cancelled"),
         }
     }
@@ -202,80 +177,47 @@ impl std::error::Error for KMeansError {}
 ///
 /// `should_stop` is called on this thread every millisecond or so of work; when it
 /// answers true the fit ends with `KMeansError::Cancelled`.
-pub fn fit(
-    data: &[f64],
-    n_rows: usize,
-    n_cols: usize,
-    options: &KMeansOptions,
-    should_stop: &dyn Fn() -> bool,
-) -> Result<KMeansFit, KMeansError> {
+pub fn fit(data: &[f64], n_rows: usize, n_cols: usize, options: &KMeansOptions, should_stop: &dyn Fn() -> bool) -> Result<KMeansFit, KMeansError> {
     check_shape(data, n_rows, n_cols)?;
     if options.k < 1 {
         return Err(KMeansError::KTooSmall { k: options.k });
     }
     if options.k > n_rows {
-        return Err(KMeansError::KExceedsRows {
-            k: options.k,
-            n_rows,
-        });
+        return Err(KMeansError::KExceedsRows { k: options.k, n_rows });
     }
     if options.n_init < 1 {
-        return Err(KMeansError::NInitTooSmall {
-            n_init: options.n_init,
-        });
+        return Err(KMeansError::NInitTooSmall { n_init: options.n_init });
     }
     if options.max_iter < 1 {
-        return Err(KMeansError::MaxIterTooSmall {
-            max_iter: options.max_iter,
-        });
+        return Err(KMeansError::MaxIterTooSmall { max_iter: options.max_iter });
     }
     if !(options.tol.is_finite() && options.tol >= 0.0) {
         return Err(KMeansError::InvalidTol { tol: options.tol });
     }
     let threads = resolve_threads(options.threads);
-    let matrix = Matrix {
-        data,
-        n_rows,
-        n_cols,
-    };
+    let matrix = Matrix { data, n_rows, n_cols };
     let variance = mean_column_variance(&matrix, threads, should_stop)?;
-    let restart = Restart {
-        matrix: &matrix,
-        k: options.k,
-        max_iter: options.max_iter,
-        tol: options.tol * variance,
-        threads,
-        algorithm: options.algorithm,
-        should_stop,
-    };
+    let restart =
+        Restart { matrix: &matrix, k: options.k, max_iter: options.max_iter, tol: options.tol * variance, threads, algorithm: options.algorithm, should_stop };
 
     let mut restart_seeds = SplitMix64::new(options.seed);
     let mut best: Option<KMeansFit> = None;
     for _ in 0..options.n_init {
         let mut rng = SplitMix64::new(restart_seeds.next_u64());
         let candidate = restart.run(&mut rng)?;
-        if best
-            .as_ref()
-            .is_none_or(|kept| candidate.inertia < kept.inertia)
-        {
+        if best.as_ref().is_none_or(|kept| candidate.inertia < kept.inertia) {
             best = Some(candidate);
         }
     }
     // n_init >= 1 was checked, so a restart ran; the error arm is never taken.
-    best.ok_or(KMeansError::NInitTooSmall {
-        n_init: options.n_init,
-    })
+    best.ok_or(KMeansError::NInitTooSmall { n_init: options.n_init })
 }
 
 /// The nearest of the `centroids` (k × `n_cols`, row-major) to `row`, and its Euclidean
 /// distance; ties go to the lower index. `None` when `n_cols` is 0, `row` is not
 /// `n_cols` long or `centroids` is not a positive multiple of it.
 pub fn assign(centroids: &[f64], n_cols: usize, row: &[f64]) -> Option<(usize, f64)> {
-    if n_cols == 0
-        || row.len() != n_cols
-        || centroids.is_empty()
-        || !centroids.len().is_multiple_of(n_cols)
-    {
+    if n_cols == 0 || row.len() != n_cols || centroids.is_empty() || !centroids.len().is_multiple_of(n_cols) {
         return None;
     }
     let (index, squared) = nearest(centroids, n_cols, row);
@@ -343,13 +285,7 @@ impl Restart<'_> {
             let potential: f64 = slot_totals.iter().sum();
             candidates.clear();
             for _ in 0..trials {
-                let index = sample_by_weight(
-                    &closest,
-                    &update_blocks,
-                    &slot_totals,
-                    rng.next_f64() * potential,
-                )
-                .unwrap_or_else(|| rng.below(n));
+                let index = sample_by_weight(&closest, &update_blocks, &slot_totals, rng.next_f64() * potential).unwrap_or_else(|| rng.below(n));
                 candidates.extend_from_slice(matrix.row(index));
             }
             let potentials = self.candidate_potentials(&trial_blocks, &closest, &candidates)?;
@@ -370,71 +306,41 @@ impl Restart<'_> {
 
     /// Lowers each row's squared distance to its nearest centre with `centre`; returns
     /// the slot sums of those distances.
-    fn update_closest(
-        &self,
-        blocks: &Blocks,
-        closest: &mut [f64],
-        centre: &[f64],
-    ) -> Result<Vec<f64>, KMeansError> {
+    fn update_closest(&self, blocks: &Blocks, closest: &mut [f64], centre: &[f64]) -> Result<Vec<f64>, KMeansError> {
         struct Slot<'s> {
             first_row: usize,
             closest: &'s mut [f64],
             total: f64,
         }
-        let mut slots: Vec<Slot> = blocks
-            .split_mut(closest)
-            .into_iter()
-            .zip(&blocks.slots)
-            .map(|(closest, range)| Slot {
-                first_row: range.start,
-                closest,
-                total: 0.0,
-            })
-            .collect();
+        let mut slots: Vec<Slot> =
+            blocks.split_mut(closest).into_iter().zip(&blocks.slots).map(|(closest, range)| Slot { first_row: range.start, closest, total: 0.0 }).collect();
         let matrix = self.matrix;
-        run_parallel(
-            blocks,
-            &mut slots,
-            self.threads,
-            self.should_stop,
-            &|slot, rows| {
-                for i in rows {
-                    let value = &mut slot.closest[i - slot.first_row];
-                    *value = value.min(squared_distance(matrix.row(i), centre));
-                    slot.total += *value;
-                }
-            },
-        )?;
+        run_parallel(blocks, &mut slots, self.threads, self.should_stop, &|slot, rows| {
+            for i in rows {
+                let value = &mut slot.closest[i - slot.first_row];
+                *value = value.min(squared_distance(matrix.row(i), centre));
+                slot.total += *value;
+            }
+        })?;
         Ok(slots.iter().map(|slot| slot.total).collect())
     }
 
     /// For each candidate centre, the potential (sum of squared distances to the
     /// nearest centre) if it were added.
-    fn candidate_potentials(
-        &self,
-        blocks: &Blocks,
-        closest: &[f64],
-        candidates: &[f64],
-    ) -> Result<Vec<f64>, KMeansError> {
+    fn candidate_potentials(&self, blocks: &Blocks, closest: &[f64], candidates: &[f64]) -> Result<Vec<f64>, KMeansError> {
         let d = self.matrix.n_cols;
         let trials = candidates.len() / d;
         let mut slots: Vec<Vec<f64>> = vec![vec![0.0; trials]; blocks.slots.len()];
         let matrix = self.matrix;
         let panel = CentrePanel::new(candidates, d);
-        run_parallel(
-            blocks,
-            &mut slots,
-            self.threads,
-            self.should_stop,
-            &|potentials, rows| {
-                for i in rows {
-                    let squares = panel.groups(matrix.row(i)).flatten();
-                    for (potential, distance) in potentials.iter_mut().zip(squares) {
-                        *potential += closest[i].min(distance);
-                    }
+        run_parallel(blocks, &mut slots, self.threads, self.should_stop, &|potentials, rows| {
+            for i in rows {
+                let squares = panel.groups(matrix.row(i)).flatten();
+                for (potential, distance) in potentials.iter_mut().zip(squares) {
+                    *potential += closest[i].min(distance);
                 }
-            },
-        )?;
+            }
+        })?;
         let mut totals = vec![0.0; trials];
         for slot in &slots {
             for (total, value) in totals.iter_mut().zip(slot) {
@@ -457,8 +363,7 @@ impl Restart<'_> {
             n_iter += 1;
             let pass = self.assign_all(&blocks, &centres, &mut labels, true)?;
             let mut sums = pass.sums;
-            let relocated =
-                self.relocate_empty_clusters(&centres, &mut labels, &mut sums, &mut [], &mut [])?;
+            let relocated = self.relocate_empty_clusters(&centres, &mut labels, &mut sums, &mut [], &mut [])?;
             let shift = sums.update_centres(&mut centres, d);
             inertia = pass.inertia;
             if pass.changed == 0 && !relocated {
@@ -480,16 +385,7 @@ impl Restart<'_> {
             inertia = pass.inertia;
             pass.sums.counts
         };
-        Ok(KMeansFit {
-            k,
-            n_cols: d,
-            centroids: centres,
-            labels,
-            sizes,
-            inertia,
-            n_iter,
-            converged,
-        })
+        Ok(KMeansFit { k, n_cols: d, centroids: centres, labels, sizes, inertia, n_iter, converged })
     }
 
     fn count_labels(&self, labels: &[u32]) -> Vec<u64> {
@@ -504,13 +400,7 @@ impl Restart<'_> {
 
     /// Assigns every row to its nearest centre; with `with_sums` also sums the rows per
     /// cluster.
-    fn assign_all(
-        &self,
-        blocks: &Blocks,
-        centres: &[f64],
-        labels: &mut [u32],
-        with_sums: bool,
-    ) -> Result<AssignPass, KMeansError> {
+    fn assign_all(&self, blocks: &Blocks, centres: &[f64], labels: &mut [u32], with_sums: bool) -> Result<AssignPass, KMeansError> {
         struct Slot<'s> {
             first_row: usize,
             labels: &'s mut [u32],
@@ -533,33 +423,23 @@ impl Restart<'_> {
             })
             .collect();
         let panel = CentrePanel::new(centres, d);
-        run_parallel(
-            blocks,
-            &mut slots,
-            self.threads,
-            self.should_stop,
-            &|slot, rows| {
-                for i in rows {
-                    let row = matrix.row(i);
-                    let (best, distance) = panel.nearest(row);
-                    let label = &mut slot.labels[i - slot.first_row];
-                    if *label != best as u32 {
-                        *label = best as u32;
-                        slot.changed += 1;
-                    }
-                    slot.inertia += distance;
-                    slot.sums.counts[best] += 1;
-                    if with_sums {
-                        add_row(&mut slot.sums.sums[best * d..(best + 1) * d], row);
-                    }
+        run_parallel(blocks, &mut slots, self.threads, self.should_stop, &|slot, rows| {
+            for i in rows {
+                let row = matrix.row(i);
+                let (best, distance) = panel.nearest(row);
+                let label = &mut slot.labels[i - slot.first_row];
+                if *label != best as u32 {
+                    *label = best as u32;
+                    slot.changed += 1;
                 }
-            },
-        )?;
-        let mut pass = AssignPass {
-            sums: ClusterSums::zeros(k, if with_sums { d } else { 0 }),
-            inertia: 0.0,
-            changed: 0,
-        };
+                slot.inertia += distance;
+                slot.sums.counts[best] += 1;
+                if with_sums {
+                    add_row(&mut slot.sums.sums[best * d..(best + 1) * d], row);
+                }
+            }
+        })?;
+        let mut pass = AssignPass { sums: ClusterSums::zeros(k, if with_sums { d } else { 0 }), inertia: 0.0, changed: 0 };
         for slot in &slots {
             pass.sums.add(&slot.sums);
             pass.inertia += slot.inertia;
@@ -585,29 +465,11 @@ impl Restart<'_> {
         let mut n_iter = 0;
         let mut converged = false;
         while n_iter < self.max_iter {
-            let mode = if n_iter == 0 {
-                BoundsMode::Initial
-            } else {
-                BoundsMode::Update
-            };
+            let mode = if n_iter == 0 { BoundsMode::Initial } else { BoundsMode::Update };
             n_iter += 1;
-            let pass = self.hamerly_pass(
-                &blocks,
-                &centres,
-                &moves,
-                &mut labels,
-                &mut upper,
-                &mut lower,
-                mode,
-            )?;
+            let pass = self.hamerly_pass(&blocks, &centres, &moves, &mut labels, &mut upper, &mut lower, mode)?;
             sums.add_signed(&pass.sum_changes, &pass.count_changes);
-            let relocated = self.relocate_empty_clusters(
-                &centres,
-                &mut labels,
-                &mut sums,
-                &mut upper,
-                &mut lower,
-            )?;
+            let relocated = self.relocate_empty_clusters(&centres, &mut labels, &mut sums, &mut upper, &mut lower)?;
             let previous = centres.clone();
             let shift = sums.update_centres(&mut centres, d);
             for (cluster, movement) in moves.iter_mut().enumerate() {
@@ -621,26 +483,9 @@ impl Restart<'_> {
         }
         // Exact distances to the final centres give the inertia, and settle the labels
         // of rows whose bounds no longer prove them.
-        let last = self.hamerly_pass(
-            &blocks,
-            &centres,
-            &moves,
-            &mut labels,
-            &mut upper,
-            &mut lower,
-            BoundsMode::Final,
-        )?;
+        let last = self.hamerly_pass(&blocks, &centres, &moves, &mut labels, &mut upper, &mut lower, BoundsMode::Final)?;
         let sizes = self.count_labels(&labels);
-        Ok(KMeansFit {
-            k,
-            n_cols: d,
-            centroids: centres,
-            labels,
-            sizes,
-            inertia: last.inertia,
-            n_iter,
-            converged,
-        })
+        Ok(KMeansFit { k, n_cols: d, centroids: centres, labels, sizes, inertia: last.inertia, n_iter, converged })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -698,66 +543,54 @@ impl Restart<'_> {
                 inertia: 0.0,
             })
             .collect();
-        run_parallel(
-            blocks,
-            &mut slots,
-            self.threads,
-            self.should_stop,
-            &|slot, rows| {
-                for i in rows {
-                    let row = matrix.row(i);
-                    let at = i - slot.first_row;
-                    let label = slot.labels[at] as usize;
-                    if mode == BoundsMode::Initial {
-                        let (best, best_squared, second_squared) = panel.two_nearest(row);
-                        slot.labels[at] = best as u32;
-                        slot.upper[at] = best_squared.sqrt();
-                        slot.lower[at] = second_squared.sqrt();
-                        slot.changed += 1;
-                        slot.count_changes[best] += 1;
-                        add_row(&mut slot.sum_changes[best * d..(best + 1) * d], row);
-                        continue;
-                    }
-                    let mut upper = slot.upper[at] + moves[label];
-                    let lower = slot.lower[at] - if label == largest_at { second } else { largest };
-                    let bound = lower.max(half_gaps[label]);
-                    let mut squared_to_own = f64::NAN;
-                    if mode == BoundsMode::Final || upper > bound {
-                        squared_to_own =
-                            squared_distance(row, &centres[label * d..(label + 1) * d]);
-                        upper = squared_to_own.sqrt();
-                    }
-                    if upper <= bound {
-                        slot.upper[at] = upper;
-                        slot.lower[at] = lower;
-                        if mode == BoundsMode::Final {
-                            slot.inertia += squared_to_own;
-                        }
-                        continue;
-                    }
+        run_parallel(blocks, &mut slots, self.threads, self.should_stop, &|slot, rows| {
+            for i in rows {
+                let row = matrix.row(i);
+                let at = i - slot.first_row;
+                let label = slot.labels[at] as usize;
+                if mode == BoundsMode::Initial {
                     let (best, best_squared, second_squared) = panel.two_nearest(row);
+                    slot.labels[at] = best as u32;
                     slot.upper[at] = best_squared.sqrt();
                     slot.lower[at] = second_squared.sqrt();
-                    slot.inertia += best_squared;
-                    if best != label {
-                        slot.labels[at] = best as u32;
-                        slot.changed += 1;
-                        if track_sums {
-                            slot.count_changes[label] -= 1;
-                            slot.count_changes[best] += 1;
-                            sub_row(&mut slot.sum_changes[label * d..(label + 1) * d], row);
-                            add_row(&mut slot.sum_changes[best * d..(best + 1) * d], row);
-                        }
+                    slot.changed += 1;
+                    slot.count_changes[best] += 1;
+                    add_row(&mut slot.sum_changes[best * d..(best + 1) * d], row);
+                    continue;
+                }
+                let mut upper = slot.upper[at] + moves[label];
+                let lower = slot.lower[at] - if label == largest_at { second } else { largest };
+                let bound = lower.max(half_gaps[label]);
+                let mut squared_to_own = f64::NAN;
+                if mode == BoundsMode::Final || upper > bound {
+                    squared_to_own = squared_distance(row, &centres[label * d..(label + 1) * d]);
+                    upper = squared_to_own.sqrt();
+                }
+                if upper <= bound {
+                    slot.upper[at] = upper;
+                    slot.lower[at] = lower;
+                    if mode == BoundsMode::Final {
+                        slot.inertia += squared_to_own;
+                    }
+                    continue;
+                }
+                let (best, best_squared, second_squared) = panel.two_nearest(row);
+                slot.upper[at] = best_squared.sqrt();
+                slot.lower[at] = second_squared.sqrt();
+                slot.inertia += best_squared;
+                if best != label {
+                    slot.labels[at] = best as u32;
+                    slot.changed += 1;
+                    if track_sums {
+                        slot.count_changes[label] -= 1;
+                        slot.count_changes[best] += 1;
+                        sub_row(&mut slot.sum_changes[label * d..(label + 1) * d], row);
+                        add_row(&mut slot.sum_changes[best * d..(best + 1) * d], row);
                     }
                 }
-            },
-        )?;
-        let mut pass = HamerlyPass {
-            sum_changes: vec![0.0; if track_sums { k * d } else { 0 }],
-            count_changes: vec![0; k],
-            changed: 0,
-            inertia: 0.0,
-        };
+            }
+        })?;
+        let mut pass = HamerlyPass { sum_changes: vec![0.0; if track_sums { k * d } else { 0 }], count_changes: vec![0; k], changed: 0, inertia: 0.0 };
         for slot in &slots {
             for (total, value) in pass.sum_changes.iter_mut().zip(&slot.sum_changes) {
                 *total += value;
@@ -792,20 +625,13 @@ impl Restart<'_> {
         let blocks = Blocks::new(matrix.n_rows, d, 2 * wanted);
         let mut slots: Vec<Vec<(f64, usize)>> = vec![Vec::new(); blocks.slots.len()];
         let labels_read: &[u32] = labels;
-        run_parallel(
-            &blocks,
-            &mut slots,
-            self.threads,
-            self.should_stop,
-            &|farthest, rows| {
-                for i in rows {
-                    let label = labels_read[i] as usize;
-                    let distance =
-                        squared_distance(matrix.row(i), &old_centres[label * d..(label + 1) * d]);
-                    keep_farthest(farthest, wanted, (distance, i));
-                }
-            },
-        )?;
+        run_parallel(&blocks, &mut slots, self.threads, self.should_stop, &|farthest, rows| {
+            for i in rows {
+                let label = labels_read[i] as usize;
+                let distance = squared_distance(matrix.row(i), &old_centres[label * d..(label + 1) * d]);
+                keep_farthest(farthest, wanted, (distance, i));
+            }
+        })?;
         let mut farthest = Vec::with_capacity(wanted);
         for slot in slots {
             for candidate in slot {
@@ -854,10 +680,7 @@ struct HamerlyPass {
 
 impl ClusterSums {
     fn zeros(k: usize, d: usize) -> ClusterSums {
-        ClusterSums {
-            sums: vec![0.0; k * d],
-            counts: vec![0; k],
-        }
+        ClusterSums { sums: vec![0.0; k * d], counts: vec![0; k] }
     }
 
     fn add(&mut self, other: &ClusterSums) {
@@ -882,11 +705,7 @@ impl ClusterSums {
     /// its centre); returns the summed squared movement.
     fn update_centres(&self, centres: &mut [f64], d: usize) -> f64 {
         let mut shift = 0.0;
-        for ((centre, sum), &count) in centres
-            .chunks_exact_mut(d)
-            .zip(self.sums.chunks_exact(d))
-            .zip(&self.counts)
-        {
+        for ((centre, sum), &count) in centres.chunks_exact_mut(d).zip(self.sums.chunks_exact(d)).zip(&self.counts) {
             if count == 0 {
                 continue;
             }
@@ -904,9 +723,7 @@ impl ClusterSums {
 /// Keeps `farthest` the `wanted` largest (distance, row) pairs, farthest first and the
 /// lower row first among equals.
 fn keep_farthest(farthest: &mut Vec<(f64, usize)>, wanted: usize, candidate: (f64, usize)) {
-    let beats = |kept: &(f64, usize)| {
-        candidate.0 > kept.0 || (candidate.0 == kept.0 && candidate.1 < kept.1)
-    };
+    let beats = |kept: &(f64, usize)| candidate.0 > kept.0 || (candidate.0 == kept.0 && candidate.1 < kept.1);
     if farthest.len() == wanted && !farthest.last().is_some_and(beats) {
         return;
     }
@@ -921,9 +738,7 @@ fn half_gaps_to_nearest_centre(centres: &[f64], d: usize, k: usize) -> Vec<f64> 
     let mut gaps = vec![f64::INFINITY; k];
     for a in 0..k {
         for b in a + 1..k {
-            let gap = squared_distance(&centres[a * d..(a + 1) * d], &centres[b * d..(b + 1) * d])
-                .sqrt()
-                * 0.5;
+            let gap = squared_distance(&centres[a * d..(a + 1) * d], &centres[b * d..(b + 1) * d]).sqrt() * 0.5;
             gaps[a] = gaps[a].min(gap);
             gaps[b] = gaps[b].min(gap);
         }
@@ -933,23 +748,14 @@ fn half_gaps_to_nearest_centre(centres: &[f64], d: usize, k: usize) -> Vec<f64> 
 }
 
 /// The mean of the per-column population variances, checking every value is finite.
-fn mean_column_variance(
-    matrix: &Matrix,
-    threads: usize,
-    should_stop: &dyn Fn() -> bool,
-) -> Result<f64, KMeansError> {
+fn mean_column_variance(matrix: &Matrix, threads: usize, should_stop: &dyn Fn() -> bool) -> Result<f64, KMeansError> {
     struct Slot {
         totals: Vec<f64>,
         first_bad: Option<usize>,
     }
     let (n, d) = (matrix.n_rows, matrix.n_cols);
     let blocks = Blocks::new(n, d, d);
-    let mut slots: Vec<Slot> = (0..blocks.slots.len())
-        .map(|_| Slot {
-            totals: vec![0.0; d],
-            first_bad: None,
-        })
-        .collect();
+    let mut slots: Vec<Slot> = (0..blocks.slots.len()).map(|_| Slot { totals: vec![0.0; d], first_bad: None }).collect();
     run_parallel(&blocks, &mut slots, threads, should_stop, &|slot, rows| {
         for i in rows {
             let row = matrix.row(i);
@@ -962,11 +768,7 @@ fn mean_column_variance(
     if let Some(i) = slots.iter().find_map(|slot| slot.first_bad) {
         let row = matrix.row(i);
         let col = row.iter().position(|v| !v.is_finite()).unwrap_or(0);
-        return Err(KMeansError::NonFinite {
-            row: i,
-            col,
-            value: row[col],
-        });
+        return Err(KMeansError::NonFinite { row: i, col, value: row[col] });
     }
     let mut means = vec![0.0; d];
     for slot in &slots {
@@ -996,12 +798,7 @@ fn mean_column_variance(
 /// The first row at which the running sum of `weights` reaches `target`, among rows of
 /// positive weight (the searchsorted of scikit-learn's k-means++); `None` when all
 /// weights are 0. `slot_totals` are the weight sums of `blocks`' slots.
-fn sample_by_weight(
-    weights: &[f64],
-    blocks: &Blocks,
-    slot_totals: &[f64],
-    target: f64,
-) -> Option<usize> {
+fn sample_by_weight(weights: &[f64], blocks: &Blocks, slot_totals: &[f64], target: f64) -> Option<usize> {
     let mut running = 0.0;
     let mut last_positive = None;
     for (range, &total) in blocks.slots.iter().zip(slot_totals) {
@@ -1027,11 +824,7 @@ fn sample_by_weight(
 
 pub(super) fn check_shape(data: &[f64], n_rows: usize, n_cols: usize) -> Result<(), KMeansError> {
     if n_rows.checked_mul(n_cols) != Some(data.len()) {
-        return Err(KMeansError::ShapeMismatch {
-            len: data.len(),
-            n_rows,
-            n_cols,
-        });
+        return Err(KMeansError::ShapeMismatch { len: data.len(), n_rows, n_cols });
     }
     if n_rows == 0 {
         return Err(KMeansError::NoRows);
@@ -1044,9 +837,7 @@ pub(super) fn check_shape(data: &[f64], n_rows: usize, n_cols: usize) -> Result<
 
 pub(super) fn resolve_threads(requested: usize) -> usize {
     if requested == 0 {
-        std::thread::available_parallelism()
-            .map(|p| p.get())
-            .unwrap_or(1)
+        std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1)
     } else {
         requested
     }
@@ -1116,18 +907,16 @@ impl CentrePanel {
     /// Squared distances from `row` to each group's centres, group by group.
     #[inline]
     fn groups<'p>(&'p self, row: &'p [f64]) -> impl Iterator<Item = [f64; LANES]> + 'p {
-        self.values
-            .chunks_exact(self.n_cols * LANES)
-            .map(move |group| {
-                let mut squares = [0.0f64; LANES];
-                for (column, &value) in group.chunks_exact(LANES).zip(row) {
-                    for lane in 0..LANES {
-                        let diff = column[lane] - value;
-                        squares[lane] += diff * diff;
-                    }
+        self.values.chunks_exact(self.n_cols * LANES).map(move |group| {
+            let mut squares = [0.0f64; LANES];
+            for (column, &value) in group.chunks_exact(LANES).zip(row) {
+                for lane in 0..LANES {
+                    let diff = column[lane] - value;
+                    squares[lane] += diff * diff;
                 }
-                squares
-            })
+            }
+            squares
+        })
     }
 
     /// Index and squared distance of the nearest centre; ties go to the lower index.
@@ -1153,11 +942,7 @@ impl CentrePanel {
         for (group, squares) in self.groups(row).enumerate() {
             for (lane, &distance) in squares.iter().enumerate() {
                 let closer = distance < best_distance;
-                second_distance = if closer {
-                    best_distance
-                } else {
-                    second_distance.min(distance)
-                };
+                second_distance = if closer { best_distance } else { second_distance.min(distance) };
                 best = if closer { group * LANES + lane } else { best };
                 best_distance = if closer { distance } else { best_distance };
             }
@@ -1208,19 +993,10 @@ impl Blocks {
     pub(super) fn new(n_rows: usize, row_work: usize, slot_floats: usize) -> Blocks {
         let row_work = row_work.max(1);
         let block_rows = (BLOCK_WORK / row_work).clamp(1, MAX_BLOCK_ROWS);
-        let n_slots = n_rows
-            .div_ceil(MIN_SLOT_ROWS)
-            .min(SLOT_MEMORY_FLOATS / slot_floats.max(1))
-            .clamp(1, MAX_SLOTS);
+        let n_slots = n_rows.div_ceil(MIN_SLOT_ROWS).min(SLOT_MEMORY_FLOATS / slot_floats.max(1)).clamp(1, MAX_SLOTS);
         let slot_rows = n_rows.div_ceil(n_slots).max(1);
-        let slots = (0..n_slots)
-            .map(|s| (s * slot_rows).min(n_rows)..((s + 1) * slot_rows).min(n_rows))
-            .collect();
-        Blocks {
-            slots,
-            block_rows,
-            total_work: n_rows.saturating_mul(row_work),
-        }
+        let slots = (0..n_slots).map(|s| (s * slot_rows).min(n_rows)..((s + 1) * slot_rows).min(n_rows)).collect();
+        Blocks { slots, block_rows, total_work: n_rows.saturating_mul(row_work) }
     }
 
     /// Cuts a per-row array into the slots' parts.
@@ -1246,11 +1022,7 @@ pub(super) fn run_parallel<S: Send>(
     should_stop: &dyn Fn() -> bool,
     work: &(dyn Fn(&mut S, Range<usize>) + Sync),
 ) -> Result<(), KMeansError> {
-    let threads = if blocks.total_work < PARALLEL_MIN_WORK {
-        1
-    } else {
-        threads.clamp(1, blocks.slots.len().max(1))
-    };
+    let threads = if blocks.total_work < PARALLEL_MIN_WORK { 1 } else { threads.clamp(1, blocks.slots.len().max(1)) };
     let next_slot = AtomicUsize::new(0);
     let cancelled = AtomicBool::new(false);
     let states: Vec<Mutex<&mut S>> = states.iter_mut().map(Mutex::new).collect();
@@ -1261,9 +1033,7 @@ pub(super) fn run_parallel<S: Send>(
         };
         // Each slot is claimed once, so the lock is never contended (nor poisoned: the
         // work does not panic); `into_inner` keeps that case from panicking too.
-        let mut state = state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut start = range.start;
         while start < range.end {
             if cancelled.load(Ordering::Relaxed) {
@@ -1371,13 +1141,7 @@ mod tests {
 
     /// `per_blob` rows around each of `centres` (row-major, `d` columns) with uniform
     /// noise of half-width `spread`; also returns the true blob of each row.
-    fn blobs(
-        centres: &[f64],
-        d: usize,
-        per_blob: usize,
-        spread: f64,
-        seed: u64,
-    ) -> (Vec<f64>, Vec<usize>) {
+    fn blobs(centres: &[f64], d: usize, per_blob: usize, spread: f64, seed: u64) -> (Vec<f64>, Vec<usize>) {
         let mut rng = SplitMix64::new(seed);
         let mut data = Vec::new();
         let mut truth = Vec::new();
@@ -1396,18 +1160,11 @@ mod tests {
     }
 
     fn options(k: usize) -> KMeansOptions {
-        KMeansOptions {
-            threads: 1,
-            ..KMeansOptions::new(k)
-        }
+        KMeansOptions { threads: 1, ..KMeansOptions::new(k) }
     }
 
     fn assert_sane(fit: &KMeansFit, n_rows: usize) {
-        assert!(
-            fit.centroids.iter().all(|v| v.is_finite()),
-            "{:?}",
-            fit.centroids
-        );
+        assert!(fit.centroids.iter().all(|v| v.is_finite()), "{:?}", fit.centroids);
         assert!(fit.inertia.is_finite() && fit.inertia >= 0.0);
         assert_eq!(fit.labels.len(), n_rows);
         assert_eq!(fit.sizes.iter().sum::<u64>(), n_rows as u64);
@@ -1420,17 +1177,7 @@ mod tests {
     fn planted_blobs_are_recovered_exactly() {
         let (data, truth) = blobs(&FOUR_CORNERS, 2, 50, 1.0, 7);
         for algorithm in [KMeansAlgorithm::Lloyd, KMeansAlgorithm::Hamerly] {
-            let fit = fit(
-                &data,
-                200,
-                2,
-                &KMeansOptions {
-                    algorithm,
-                    ..options(4)
-                },
-                &never,
-            )
-            .unwrap();
+            let fit = fit(&data, 200, 2, &KMeansOptions { algorithm, ..options(4) }, &never).unwrap();
             assert_sane(&fit, 200);
             assert!(fit.converged);
             // Every true blob is one cluster, and every cluster one blob.
@@ -1460,25 +1207,10 @@ mod tests {
         let (data, _) = blobs(&centres, 4, 3_300, 2.0, 11);
         let n = data.len() / 4;
         for algorithm in [KMeansAlgorithm::Lloyd, KMeansAlgorithm::Hamerly] {
-            let base = KMeansOptions {
-                seed: 42,
-                n_init: 2,
-                algorithm,
-                ..options(5)
-            };
+            let base = KMeansOptions { seed: 42, n_init: 2, algorithm, ..options(5) };
             let one = fit(&data, n, 4, &base, &never).unwrap();
             let again = fit(&data, n, 4, &base, &never).unwrap();
-            let threaded = fit(
-                &data,
-                n,
-                4,
-                &KMeansOptions {
-                    threads: 3,
-                    ..base.clone()
-                },
-                &never,
-            )
-            .unwrap();
+            let threaded = fit(&data, n, 4, &KMeansOptions { threads: 3, ..base.clone() }, &never).unwrap();
             assert_eq!(one, again);
             assert_eq!(one, threaded);
             assert_sane(&one, n);
@@ -1490,17 +1222,7 @@ mod tests {
         let centres: Vec<f64> = (0..6 * 3).map(|i| (i * 5 % 7) as f64).collect();
         let (data, _) = blobs(&centres, 3, 500, 2.5, 3);
         let n = data.len() / 3;
-        let lloyd = fit(
-            &data,
-            n,
-            3,
-            &KMeansOptions {
-                algorithm: KMeansAlgorithm::Lloyd,
-                ..options(6)
-            },
-            &never,
-        )
-        .unwrap();
+        let lloyd = fit(&data, n, 3, &KMeansOptions { algorithm: KMeansAlgorithm::Lloyd, ..options(6) }, &never).unwrap();
         let hamerly = fit(&data, n, 3, &options(6), &never).unwrap();
         assert_eq!(lloyd.labels, hamerly.labels);
         assert_eq!(lloyd.n_iter, hamerly.n_iter);
@@ -1513,10 +1235,7 @@ mod tests {
         let distinct6 = [0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 3.0, 3.0, 7.0, 1.0, 2.0, 9.0];
         let constant = [4.0; 20];
         for algorithm in [KMeansAlgorithm::Lloyd, KMeansAlgorithm::Hamerly] {
-            let with = |k| KMeansOptions {
-                algorithm,
-                ..options(k)
-            };
+            let with = |k| KMeansOptions { algorithm, ..options(k) };
             // 6 rows but 3 distinct points, k = 5: two clusters must stay empty or tie.
             let fit_dup = fit(&duplicates, 6, 2, &with(5), &never).unwrap();
             assert_sane(&fit_dup, 6);
@@ -1539,21 +1258,9 @@ mod tests {
         // Two tight pairs and an initial centre far from every row: it gets no rows in
         // the first assignment and must take the row farthest from its centre.
         let data = [0.0, 0.0, 0.0, 1.0, 10.0, 0.0, 10.0, 4.0];
-        let matrix = Matrix {
-            data: &data,
-            n_rows: 4,
-            n_cols: 2,
-        };
+        let matrix = Matrix { data: &data, n_rows: 4, n_cols: 2 };
         for algorithm in [KMeansAlgorithm::Lloyd, KMeansAlgorithm::Hamerly] {
-            let restart = Restart {
-                matrix: &matrix,
-                k: 3,
-                max_iter: 300,
-                tol: 0.0,
-                threads: 1,
-                algorithm,
-                should_stop: &never,
-            };
+            let restart = Restart { matrix: &matrix, k: 3, max_iter: 300, tol: 0.0, threads: 1, algorithm, should_stop: &never };
             let initial = vec![0.0, 0.5, 10.0, 2.0, 1000.0, 1000.0];
             let fit = match algorithm {
                 KMeansAlgorithm::Lloyd => restart.lloyd(initial),
@@ -1574,19 +1281,13 @@ mod tests {
     fn max_iter_stops_early_with_labels_matching_the_centroids() {
         let (data, _) = blobs(&FOUR_CORNERS, 2, 200, 12.0, 5);
         for algorithm in [KMeansAlgorithm::Lloyd, KMeansAlgorithm::Hamerly] {
-            let opts = KMeansOptions {
-                max_iter: 1,
-                n_init: 1,
-                algorithm,
-                ..options(4)
-            };
+            let opts = KMeansOptions { max_iter: 1, n_init: 1, algorithm, ..options(4) };
             let fit = fit(&data, 800, 2, &opts, &never).unwrap();
             assert_eq!(fit.n_iter, 1);
             assert!(!fit.converged);
             let mut inertia = 0.0;
             for (i, &label) in fit.labels.iter().enumerate() {
-                let (nearest, distance) =
-                    assign(&fit.centroids, 2, &data[i * 2..i * 2 + 2]).unwrap();
+                let (nearest, distance) = assign(&fit.centroids, 2, &data[i * 2..i * 2 + 2]).unwrap();
                 assert_eq!(nearest, label as usize);
                 inertia += distance * distance;
             }
@@ -1602,106 +1303,24 @@ mod tests {
             assert!(error.to_string().contains(word), "{error}");
             assert_eq!(error, expected);
         };
-        check(
-            fit(&data, 2, 2, &options(0), &never),
-            KMeansError::KTooSmall { k: 0 },
-            "k must",
-        );
-        check(
-            fit(&data, 2, 2, &options(3), &never),
-            KMeansError::KExceedsRows { k: 3, n_rows: 2 },
-            "k = 3",
-        );
-        check(
-            fit(
-                &data,
-                2,
-                2,
-                &KMeansOptions {
-                    n_init: 0,
-                    ..options(1)
-                },
-                &never,
-            ),
-            KMeansError::NInitTooSmall { n_init: 0 },
-            "n_init",
-        );
-        check(
-            fit(
-                &data,
-                2,
-                2,
-                &KMeansOptions {
-                    max_iter: 0,
-                    ..options(1)
-                },
-                &never,
-            ),
-            KMeansError::MaxIterTooSmall { max_iter: 0 },
-            "max_iter",
-        );
-        let negative = fit(
-            &data,
-            2,
-            2,
-            &KMeansOptions {
-                tol: -1.0,
-                ..options(1)
-            },
-            &never,
-        );
+        check(fit(&data, 2, 2, &options(0), &never), KMeansError::KTooSmall { k: 0 }, "k must");
+        check(fit(&data, 2, 2, &options(3), &never), KMeansError::KExceedsRows { k: 3, n_rows: 2 }, "k = 3");
+        check(fit(&data, 2, 2, &KMeansOptions { n_init: 0, ..options(1) }, &never), KMeansError::NInitTooSmall { n_init: 0 }, "n_init");
+        check(fit(&data, 2, 2, &KMeansOptions { max_iter: 0, ..options(1) }, &never), KMeansError::MaxIterTooSmall { max_iter: 0 }, "max_iter");
+        let negative = fit(&data, 2, 2, &KMeansOptions { tol: -1.0, ..options(1) }, &never);
         assert!(negative.unwrap_err().to_string().contains("tol"));
-        let nan_tol = fit(
-            &data,
-            2,
-            2,
-            &KMeansOptions {
-                tol: f64::NAN,
-                ..options(1)
-            },
-            &never,
-        );
+        let nan_tol = fit(&data, 2, 2, &KMeansOptions { tol: f64::NAN, ..options(1) }, &never);
         assert!(matches!(nan_tol, Err(KMeansError::InvalidTol { .. })));
-        check(
-            fit(&[], 0, 2, &options(1), &never),
-            KMeansError::NoRows,
-            "no rows",
-        );
-        check(
-            fit(&[], 3, 0, &options(1), &never),
-            KMeansError::NoColumns,
-            "no columns",
-        );
-        check(
-            fit(&data, 3, 2, &options(1), &never),
-            KMeansError::ShapeMismatch {
-                len: 4,
-                n_rows: 3,
-                n_cols: 2,
-            },
-            "n_rows",
-        );
-        check(
-            fit(&data, usize::MAX, 2, &options(1), &never),
-            KMeansError::ShapeMismatch {
-                len: 4,
-                n_rows: usize::MAX,
-                n_cols: 2,
-            },
-            "match",
-        );
+        check(fit(&[], 0, 2, &options(1), &never), KMeansError::NoRows, "no rows");
+        check(fit(&[], 3, 0, &options(1), &never), KMeansError::NoColumns, "no columns");
+        check(fit(&data, 3, 2, &options(1), &never), KMeansError::ShapeMismatch { len: 4, n_rows: 3, n_cols: 2 }, "n_rows");
+        check(fit(&data, usize::MAX, 2, &options(1), &never), KMeansError::ShapeMismatch { len: 4, n_rows: usize::MAX, n_cols: 2 }, "match");
         let with_nan = [0.0, 1.0, 2.0, f64::NAN];
         let error = fit(&with_nan, 2, 2, &options(1), &never).unwrap_err();
-        assert!(
-            matches!(error, KMeansError::NonFinite { row: 1, col: 1, .. }),
-            "{error}"
-        );
+        assert!(matches!(error, KMeansError::NonFinite { row: 1, col: 1, .. }), "{error}");
         let with_inf = [f64::NEG_INFINITY, 1.0, 2.0, 3.0];
         let error = fit(&with_inf, 2, 2, &options(1), &never).unwrap_err();
-        assert!(
-            matches!(error, KMeansError::NonFinite { row: 0, col: 0, .. }),
-            "{error}"
-        );
+        assert!(matches!(error, KMeansError::NonFinite { row: 0, col: 0, .. }), "{error}");
         assert!(error.to_string().contains("finite"));
     }
 
@@ -1710,15 +1329,9 @@ mod tests {
         let (data, _) = blobs(&FOUR_CORNERS, 2, 20_000, 8.0, 9);
         let n = data.len() / 2;
         for threads in [1, 2] {
-            let opts = KMeansOptions {
-                threads,
-                ..options(4)
-            };
+            let opts = KMeansOptions { threads, ..options(4) };
             let stop_now = || true;
-            assert_eq!(
-                fit(&data, n, 2, &opts, &stop_now),
-                Err(KMeansError::Cancelled)
-            );
+            assert_eq!(fit(&data, n, 2, &opts, &stop_now), Err(KMeansError::Cancelled));
             // Cancel part-way, after some polls.
             let polls = Cell::new(0usize);
             let later = || {
@@ -1741,13 +1354,8 @@ mod tests {
             }
             false
         };
-        let opts = KMeansOptions {
-            threads: 2,
-            ..options(4)
-        };
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            fit(&data, 80_000, 2, &opts, &raise)
-        }));
+        let opts = KMeansOptions { threads: 2, ..options(4) };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fit(&data, 80_000, 2, &opts, &raise)));
         assert!(outcome.is_err());
     }
 
@@ -1759,34 +1367,16 @@ mod tests {
             polls.set(polls.get() + 1);
             false
         };
-        let fit = fit(
-            &data,
-            40_000,
-            2,
-            &KMeansOptions {
-                n_init: 2,
-                ..options(4)
-            },
-            &count,
-        )
-        .unwrap();
+        let fit = fit(&data, 40_000, 2, &KMeansOptions { n_init: 2, ..options(4) }, &count).unwrap();
         // At least one poll per pass: variance (2), k-means++ (2k − 1 per restart), iterations.
-        assert!(
-            polls.get() >= 2 + 2 * 7 + fit.n_iter,
-            "{} polls",
-            polls.get()
-        );
+        assert!(polls.get() >= 2 + 2 * 7 + fit.n_iter, "{} polls", polls.get());
     }
 
     #[test]
     fn assign_finds_the_nearest_and_rejects_bad_shapes() {
         let centroids = [0.0, 0.0, 3.0, 4.0, 3.0, 4.0];
         assert_eq!(assign(&centroids, 2, &[0.1, 0.0]), Some((0, 0.1)));
-        assert_eq!(
-            assign(&centroids, 2, &[3.0, 4.0]),
-            Some((1, 0.0)),
-            "ties go to the lower index"
-        );
+        assert_eq!(assign(&centroids, 2, &[3.0, 4.0]), Some((1, 0.0)), "ties go to the lower index");
         assert_eq!(assign(&centroids, 2, &[6.0, 8.0]), Some((1, 5.0)));
         assert_eq!(assign(&centroids, 0, &[]), None);
         assert_eq!(assign(&centroids, 2, &[1.0]), None);

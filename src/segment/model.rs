@@ -161,8 +161,7 @@ impl Default for SegmentOptions {
     }
 }
 
-pub const KNOWN_OPTIONS: &str =
-    "features, exclude, key, log1p, n_init, max_iter, tol, seed, k_min, k_max, silhouette_sample, deploy";
+pub const KNOWN_OPTIONS: &str = "features, exclude, key, log1p, n_init, max_iter, tol, seed, k_min, k_max, silhouette_sample, deploy";
 
 impl SegmentOptions {
     pub fn parse(value: &Value) -> Result<SegmentOptions> {
@@ -193,10 +192,7 @@ impl SegmentOptions {
             }
         }
         if o.k_min > o.k_max {
-            return Err(CrmError::InvalidArgument(format!(
-                "options.k_min ({}) must not exceed options.k_max ({})",
-                o.k_min, o.k_max
-            )));
+            return Err(CrmError::InvalidArgument(format!("options.k_min ({}) must not exceed options.k_max ({})", o.k_min, o.k_max)));
         }
         Ok(o)
     }
@@ -221,9 +217,9 @@ fn kmeans_error(e: KMeansError) -> CrmError {
     match e {
         KMeansError::Cancelled => CrmError::InvalidArgument("train_segments was cancelled".into()),
         KMeansError::KTooSmall { k } => CrmError::bad_argument("k", k, "NULL (choose by silhouette) or an integer from 1 to the number of rows"),
-        KMeansError::KExceedsRows { k, n_rows } => CrmError::InvalidArgument(format!(
-            "invalid value for argument \"k\": \"{k}\"; accepted: NULL or 1 to the number of usable rows ({n_rows})"
-        )),
+        KMeansError::KExceedsRows { k, n_rows } => {
+            CrmError::InvalidArgument(format!("invalid value for argument \"k\": \"{k}\"; accepted: NULL or 1 to the number of usable rows ({n_rows})"))
+        }
         other => CrmError::InvalidArgument(format!("train_segments: {other}")),
     }
 }
@@ -231,13 +227,7 @@ fn kmeans_error(e: KMeansError) -> CrmError {
 /// Trains a segmentation on `data` (n_rows × names.len(), row-major, NaN for NULL).
 /// Rows with a missing value are left out (and counted). `k` None chooses k in
 /// `k_min..=k_max` by silhouette.
-pub fn train(
-    names: &[String],
-    mut data: Vec<f64>,
-    k: Option<i64>,
-    opts: &SegmentOptions,
-    should_stop: &dyn Fn() -> bool,
-) -> Result<Trained> {
+pub fn train(names: &[String], mut data: Vec<f64>, k: Option<i64>, opts: &SegmentOptions, should_stop: &dyn Fn() -> bool) -> Result<Trained> {
     let started = Instant::now();
     let d = names.len();
     if d == 0 {
@@ -306,15 +296,7 @@ pub fn train(
         features.push(SegmentFeature { name: name.clone(), log1p, mean, std });
     }
 
-    let base = KMeansOptions {
-        k: 1,
-        n_init: opts.n_init,
-        max_iter: opts.max_iter,
-        tol: opts.tol,
-        seed: opts.seed,
-        threads: 0,
-        algorithm: Default::default(),
-    };
+    let base = KMeansOptions { k: 1, n_init: opts.n_init, max_iter: opts.max_iter, tol: opts.tol, seed: opts.seed, threads: 0, algorithm: Default::default() };
     let sample = (n > opts.silhouette_sample).then_some((opts.silhouette_sample, opts.seed));
     let (fit, k_scores) = match k {
         Some(k) => {
@@ -324,9 +306,7 @@ pub fn train(
         }
         None => {
             if n < 3 {
-                return Err(CrmError::InvalidArgument(format!(
-                    "choosing k needs at least 3 usable rows, found {n}; pass k"
-                )));
+                return Err(CrmError::InvalidArgument(format!("choosing k needs at least 3 usable rows, found {n}; pass k")));
             }
             let choice = silhouette::choose_k(&data, n, d, opts.k_min..=opts.k_max, &base, sample, should_stop).map_err(kmeans_error)?;
             (choice.best_fit, Some(choice.scores))
@@ -352,11 +332,7 @@ pub fn train(
     for &label in &fit.labels {
         fit.sizes[label as usize] += 1;
     }
-    let silhouette_score = if k >= 2 {
-        silhouette::silhouette(&data, n, d, &fit.labels, k, sample, 0, should_stop).ok()
-    } else {
-        None
-    };
+    let silhouette_score = if k >= 2 { silhouette::silhouette(&data, n, d, &fit.labels, k, sample, 0, should_stop).ok() } else { None };
 
     // Number segments by size, largest first (ties by the fit's order), so segment 1 is
     // the biggest group whatever the seed.
@@ -413,16 +389,7 @@ pub fn train(
         })
         .collect();
 
-    let model = SegmentModel {
-        features,
-        k,
-        centroids,
-        sizes: sizes.clone(),
-        profile,
-        overall_mean,
-        inertia: fit.inertia,
-        silhouette: silhouette_score,
-    };
+    let model = SegmentModel { features, k, centroids, sizes: sizes.clone(), profile, overall_mean, inertia: fit.inertia, silhouette: silhouette_score };
     let metrics = json!({
         "k": k,
         "inertia": fit.inertia,

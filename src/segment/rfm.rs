@@ -151,8 +151,7 @@ impl RfmState {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<RfmState> {
-        bincode::deserialize(bytes)
-            .map_err(|e| CrmError::CorruptModel(format!("invalid serialised rfm_agg state: {e}")))
+        bincode::deserialize(bytes).map_err(|e| CrmError::CorruptModel(format!("invalid serialised rfm_agg state: {e}")))
     }
 }
 
@@ -181,9 +180,7 @@ impl RfmQuintiles {
     pub fn validate(&self) -> Result<()> {
         for (name, breaks) in [("recency", &self.recency), ("frequency", &self.frequency), ("monetary", &self.monetary)] {
             if breaks.iter().any(|b| !b.is_finite()) || breaks.windows(2).any(|w| w[0] > w[1]) {
-                return Err(CrmError::InvalidText(format!(
-                    "invalid crm.rfm_quintiles: \"{name}\" must hold 4 finite breakpoints in ascending order"
-                )));
+                return Err(CrmError::InvalidText(format!("invalid crm.rfm_quintiles: \"{name}\" must hold 4 finite breakpoints in ascending order")));
             }
         }
         Ok(())
@@ -201,11 +198,7 @@ pub struct QuintileState {
 impl QuintileState {
     /// Adds one customer; NULL or non-finite components are left out of that component.
     pub fn add(&mut self, recency: Option<f64>, frequency: Option<f64>, monetary: Option<f64>) {
-        for (values, x) in [
-            (&mut self.recency, recency),
-            (&mut self.frequency, frequency),
-            (&mut self.monetary, monetary),
-        ] {
+        for (values, x) in [(&mut self.recency, recency), (&mut self.frequency, frequency), (&mut self.monetary, monetary)] {
             if let Some(x) = x.filter(|x| x.is_finite()) {
                 values.push(x);
             }
@@ -235,8 +228,7 @@ impl QuintileState {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<QuintileState> {
-        bincode::deserialize(bytes)
-            .map_err(|e| CrmError::CorruptModel(format!("invalid serialised rfm_quintiles state: {e}")))
+        bincode::deserialize(bytes).map_err(|e| CrmError::CorruptModel(format!("invalid serialised rfm_quintiles state: {e}")))
     }
 }
 
@@ -260,11 +252,7 @@ fn score_higher_better(x: f64, breaks: &[f64; 4]) -> i32 {
 
 /// Scores of one customer: R (5 = most recent), F and M (5 = most), each 1..5.
 pub fn rfm_scores(recency_days: f64, frequency: f64, monetary: f64, q: &RfmQuintiles) -> (i32, i32, i32) {
-    (
-        6 - score_higher_better(recency_days, &q.recency),
-        score_higher_better(frequency, &q.frequency),
-        score_higher_better(monetary, &q.monetary),
-    )
+    (6 - score_higher_better(recency_days, &q.recency), score_higher_better(frequency, &q.frequency), score_higher_better(monetary, &q.monetary))
 }
 
 /// The named segments, by R (rows, 5 = most recent) and FM = round-half-up((F + M) / 2)

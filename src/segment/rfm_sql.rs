@@ -37,8 +37,7 @@ impl Calendar {
 
     fn day(&self, argument: &str, timestamp: i64) -> i32 {
         if timestamp == i64::MIN || timestamp == i64::MAX {
-            CrmError::bad_argument(argument, if timestamp > 0 { "infinity" } else { "-infinity" }, "a finite timestamp")
-                .raise();
+            CrmError::bad_argument(argument, if timestamp > 0 { "infinity" } else { "-infinity" }, "a finite timestamp").raise();
         }
         if let Some(offset) = self.fixed_offset_micros {
             return (timestamp + offset).div_euclid(MICROS_PER_DAY) as i32;
@@ -48,9 +47,7 @@ impl Calendar {
         let mut fsec: pg_sys::fsec_t = 0;
         // SAFETY: plain out-parameters; a NULL zone name pointer and NULL attimezone ask
         // for the session zone, as timestamptz::date does.
-        let status = unsafe {
-            pg_sys::timestamp2tm(timestamp, &mut tz, &mut tm, &mut fsec, std::ptr::null_mut(), std::ptr::null_mut())
-        };
+        let status = unsafe { pg_sys::timestamp2tm(timestamp, &mut tz, &mut tm, &mut fsec, std::ptr::null_mut(), std::ptr::null_mut()) };
         if status != 0 {
             CrmError::bad_argument(argument, timestamp, "a timestamp within Postgres's range").raise();
         }
@@ -70,11 +67,7 @@ unsafe fn calendar(fcinfo: pg_sys::FunctionCallInfo) -> Calendar {
             return *cached;
         }
         let fresh = Calendar::for_session();
-        let slot = if cached.is_null() {
-            pg_sys::MemoryContextAlloc((*flinfo).fn_mcxt, std::mem::size_of::<Calendar>()) as *mut Calendar
-        } else {
-            cached
-        };
+        let slot = if cached.is_null() { pg_sys::MemoryContextAlloc((*flinfo).fn_mcxt, std::mem::size_of::<Calendar>()) as *mut Calendar } else { cached };
         slot.write(fresh);
         (*flinfo).fn_extra = slot.cast();
         fresh
@@ -405,11 +398,7 @@ fn summary_fields<A: pgrx::WhoAllocated>(summary: &PgHeapTuple<'_, A>) -> [Optio
 }
 
 #[pg_extern(immutable, parallel_safe, requires = ["rfm_aggregate"])]
-fn rfm_quintiles_summary_trans(
-    state: Internal,
-    summary: Option<pgrx::composite_type!("rfm")>,
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+fn rfm_quintiles_summary_trans(state: Internal, summary: Option<pgrx::composite_type!("rfm")>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
     let [r, f, m] = summary.as_ref().map(|s| summary_fields(s)).unwrap_or([None; 3]);
     rfm_quintiles_trans(state, r, f, m, fcinfo)
 }
@@ -438,22 +427,14 @@ impl<T, E: std::fmt::Display> OrRaisePg<T> for std::result::Result<T, E> {
 /// R, F and M scores 1..5 of one customer against a population's quintiles (R: 5 = most
 /// recent), with the named segment. NULL when any input is NULL.
 #[pg_extern(immutable, parallel_safe, strict, name = "rfm_score", requires = ["rfm_aggregate"])]
-fn rfm_score(
-    recency_days: f64,
-    frequency: f64,
-    monetary: f64,
-    quintiles: rfm_quintiles,
-) -> pgrx::composite_type!('static, "rfm_scores") {
+fn rfm_score(recency_days: f64, frequency: f64, monetary: f64, quintiles: rfm_quintiles) -> pgrx::composite_type!('static, "rfm_scores") {
     let (r, f, m) = rfm::rfm_scores(recency_days, frequency, monetary, &quintiles.0);
     scores_tuple(r, f, m)
 }
 
 /// `rfm_score` of a `crm.rfm` summary (recency_days, frequency, monetary_total).
 #[pg_extern(immutable, parallel_safe, strict, name = "rfm_score", requires = ["rfm_aggregate"])]
-fn rfm_score_summary(
-    summary: pgrx::composite_type!("rfm"),
-    quintiles: rfm_quintiles,
-) -> Option<pgrx::composite_type!('static, "rfm_scores")> {
+fn rfm_score_summary(summary: pgrx::composite_type!("rfm"), quintiles: rfm_quintiles) -> Option<pgrx::composite_type!('static, "rfm_scores")> {
     let [Some(r), Some(f), Some(m)] = summary_fields(&summary) else {
         return None;
     };

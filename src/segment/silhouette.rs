@@ -7,10 +7,7 @@
 
 use std::ops::{Range, RangeInclusive};
 
-use super::kmeans::{
-    check_shape, fit, resolve_threads, run_parallel, Blocks, KMeansError, KMeansFit, KMeansOptions,
-    SplitMix64,
-};
+use super::kmeans::{check_shape, fit, resolve_threads, run_parallel, Blocks, KMeansError, KMeansFit, KMeansOptions, SplitMix64};
 
 /// Rows scored when a table is larger than this: the exact score costs O(n²).
 pub const DEFAULT_SILHOUETTE_SAMPLE: usize = 10_000;
@@ -38,20 +35,13 @@ pub fn silhouette(
 ) -> Result<f64, KMeansError> {
     check_shape(data, n_rows, n_cols)?;
     if labels.len() != n_rows {
-        return Err(KMeansError::LabelsMismatch {
-            labels: labels.len(),
-            n_rows,
-        });
+        return Err(KMeansError::LabelsMismatch { labels: labels.len(), n_rows });
     }
     if let Some((row, &label)) = labels.iter().enumerate().find(|(_, &l)| l as usize >= k) {
         return Err(KMeansError::LabelOutOfRange { row, label, k });
     }
     if let Some(at) = data.iter().position(|v| !v.is_finite()) {
-        return Err(KMeansError::NonFinite {
-            row: at / n_cols,
-            col: at % n_cols,
-            value: data[at],
-        });
+        return Err(KMeansError::NonFinite { row: at / n_cols, col: at % n_cols, value: data[at] });
     }
     // Buffers are sized by the labels in use, not by `k`, which may be far larger.
     let k = labels.iter().max().map_or(0, |&label| label as usize + 1);
@@ -63,10 +53,7 @@ pub fn silhouette(
     let scored = rows.len();
     let distinct = clusters.sizes.iter().filter(|&&size| size > 0).count();
     if distinct < 2 || distinct + 1 > scored {
-        return Err(KMeansError::SilhouetteUndefined {
-            distinct_labels: distinct,
-            n_rows: scored,
-        });
+        return Err(KMeansError::SilhouetteUndefined { distinct_labels: distinct, n_rows: scored });
     }
 
     struct Slot {
@@ -75,31 +62,20 @@ pub fn silhouette(
         to_cluster: Vec<f64>,
     }
     let blocks = Blocks::new(scored, scored.saturating_mul(n_cols), 1 + k);
-    let mut slots: Vec<Slot> = (0..blocks.slots.len())
-        .map(|_| Slot {
-            total: 0.0,
-            to_cluster: vec![0.0; k],
-        })
-        .collect();
+    let mut slots: Vec<Slot> = (0..blocks.slots.len()).map(|_| Slot { total: 0.0, to_cluster: vec![0.0; k] }).collect();
     let clusters = &clusters;
     let rows = &rows;
-    run_parallel(
-        &blocks,
-        &mut slots,
-        resolve_threads(threads),
-        should_stop,
-        &|slot, positions| {
-            for position in positions {
-                let i = rows[position];
-                let row = &data[i * n_cols..(i + 1) * n_cols];
-                let own = labels[i] as usize;
-                for (cluster, sum) in slot.to_cluster.iter_mut().enumerate() {
-                    *sum = clusters.distance_sum(cluster, row);
-                }
-                slot.total += silhouette_of_row(&slot.to_cluster, &clusters.sizes, own);
+    run_parallel(&blocks, &mut slots, resolve_threads(threads), should_stop, &|slot, positions| {
+        for position in positions {
+            let i = rows[position];
+            let row = &data[i * n_cols..(i + 1) * n_cols];
+            let own = labels[i] as usize;
+            for (cluster, sum) in slot.to_cluster.iter_mut().enumerate() {
+                *sum = clusters.distance_sum(cluster, row);
             }
-        },
-    )?;
+            slot.total += silhouette_of_row(&slot.to_cluster, &clusters.sizes, own);
+        }
+    })?;
     Ok(slots.iter().map(|slot| slot.total).sum::<f64>() / scored as f64)
 }
 
@@ -167,19 +143,9 @@ impl PackedClusters {
                 }
             }
             groups.push(packed);
-            rest.push(
-                cluster[full..]
-                    .iter()
-                    .flat_map(|&i| row(i).iter().copied())
-                    .collect(),
-            );
+            rest.push(cluster[full..].iter().flat_map(|&i| row(i).iter().copied()).collect());
         }
-        PackedClusters {
-            n_cols,
-            sizes: members.iter().map(Vec::len).collect(),
-            groups,
-            rest,
-        }
+        PackedClusters { n_cols, sizes: members.iter().map(Vec::len).collect(), groups, rest }
     }
 
     /// Sum of Euclidean distances from `row` to every scored row of `cluster`.
@@ -243,40 +209,16 @@ pub fn choose_k(
     let mut best: Option<(usize, f64, KMeansFit)> = None;
     let mut fewest_distinct = usize::MAX;
     for k in ks {
-        let fit = fit(
-            data,
-            n_rows,
-            n_cols,
-            &KMeansOptions {
-                k,
-                ..options.clone()
-            },
-            should_stop,
-        )?;
-        let score = match silhouette(
-            data,
-            n_rows,
-            n_cols,
-            &fit.labels,
-            k,
-            silhouette_sample,
-            options.threads,
-            should_stop,
-        ) {
+        let fit = fit(data, n_rows, n_cols, &KMeansOptions { k, ..options.clone() }, should_stop)?;
+        let score = match silhouette(data, n_rows, n_cols, &fit.labels, k, silhouette_sample, options.threads, should_stop) {
             Ok(score) => Some(score),
-            Err(KMeansError::SilhouetteUndefined {
-                distinct_labels, ..
-            }) => {
+            Err(KMeansError::SilhouetteUndefined { distinct_labels, .. }) => {
                 fewest_distinct = fewest_distinct.min(distinct_labels);
                 None
             }
             Err(error) => return Err(error),
         };
-        scores.push(KScore {
-            k,
-            inertia: fit.inertia,
-            silhouette: score,
-        });
+        scores.push(KScore { k, inertia: fit.inertia, silhouette: score });
         if let Some(score) = score {
             if best.as_ref().is_none_or(|(_, kept, _)| score > *kept) {
                 best = Some((k, score, fit));
@@ -284,15 +226,10 @@ pub fn choose_k(
         }
     }
     match best {
-        Some((best_k, _, best_fit)) => Ok(KChoice {
-            best_k,
-            scores,
-            best_fit,
-        }),
-        None => Err(KMeansError::SilhouetteUndefined {
-            distinct_labels: fewest_distinct,
-            n_rows: silhouette_sample.map_or(n_rows, |(size, _)| size.min(n_rows)),
-        }),
+        Some((best_k, _, best_fit)) => Ok(KChoice { best_k, scores, best_fit }),
+        None => {
+            Err(KMeansError::SilhouetteUndefined { distinct_labels: fewest_distinct, n_rows: silhouette_sample.map_or(n_rows, |(size, _)| size.min(n_rows)) })
+        }
     }
 }
 
@@ -307,12 +244,7 @@ mod tests {
 
     /// scikit-learn's definition, directly: O(n²) with no packing or threads.
     fn reference(data: &[f64], d: usize, labels: &[u32], rows: &[usize]) -> f64 {
-        let distance = |a: usize, b: usize| {
-            (0..d)
-                .map(|c| (data[a * d + c] - data[b * d + c]).powi(2))
-                .sum::<f64>()
-                .sqrt()
-        };
+        let distance = |a: usize, b: usize| (0..d).map(|c| (data[a * d + c] - data[b * d + c]).powi(2)).sum::<f64>().sqrt();
         let mut total = 0.0;
         for &i in rows {
             let mut sums = std::collections::BTreeMap::<u32, (f64, usize)>::new();
@@ -326,11 +258,7 @@ mod tests {
                 continue;
             }
             let a = own_sum / (own_size - 1) as f64;
-            let b = sums
-                .iter()
-                .filter(|(&label, _)| label != labels[i])
-                .map(|(_, &(sum, size))| sum / size as f64)
-                .fold(f64::INFINITY, f64::min);
+            let b = sums.iter().filter(|(&label, _)| label != labels[i]).map(|(_, &(sum, size))| sum / size as f64).fold(f64::INFINITY, f64::min);
             if a.max(b) > 0.0 {
                 total += (b - a) / a.max(b);
             }
@@ -347,16 +275,7 @@ mod tests {
     fn hand_computed_examples() {
         // Points 0, 1, 4, 5 in two pairs: s = 3.5/4.5 for the outer points and 2.5/3.5
         // for the inner ones.
-        let score = silhouette(
-            &[0.0, 1.0, 4.0, 5.0],
-            4,
-            1,
-            &[0, 0, 1, 1],
-            2,
-            None,
-            1,
-            &never,
-        );
+        let score = silhouette(&[0.0, 1.0, 4.0, 5.0], 4, 1, &[0, 0, 1, 1], 2, None, 1, &never);
         let expected = (3.5 / 4.5 + 2.5 / 3.5) / 2.0;
         assert!((score.unwrap() - expected).abs() < 1e-15);
         // A singleton scores 0: (0.9 + 8/9 + 0) / 3.
@@ -364,28 +283,10 @@ mod tests {
         assert!((score.unwrap() - (0.9 + 8.0 / 9.0) / 3.0).abs() < 1e-15);
         // A 3-4-5 triangle in 2-D: rows (0,0), (0,0) in one cluster, (3,4) alone.
         // Duplicates: a = 0, b = 5, s = 1 for both; the singleton 0.
-        let score = silhouette(
-            &[0.0, 0.0, 0.0, 0.0, 3.0, 4.0],
-            3,
-            2,
-            &[1, 1, 0],
-            2,
-            None,
-            1,
-            &never,
-        );
+        let score = silhouette(&[0.0, 0.0, 0.0, 0.0, 3.0, 4.0], 3, 2, &[1, 1, 0], 2, None, 1, &never);
         assert!((score.unwrap() - 2.0 / 3.0).abs() < 1e-15);
         // Labels need not be dense: cluster 1 of k = 3 is unused.
-        let score = silhouette(
-            &[0.0, 1.0, 4.0, 5.0],
-            4,
-            1,
-            &[0, 0, 2, 2],
-            3,
-            None,
-            1,
-            &never,
-        );
+        let score = silhouette(&[0.0, 1.0, 4.0, 5.0], 4, 1, &[0, 0, 2, 2], 3, None, 1, &never);
         assert!((score.unwrap() - expected).abs() < 1e-15);
     }
 
@@ -431,58 +332,21 @@ mod tests {
     fn undefined_and_invalid_inputs_are_errors() {
         let data = [0.0, 1.0, 2.0];
         let one_label = silhouette(&data, 3, 1, &[0, 0, 0], 2, None, 1, &never);
-        assert_eq!(
-            one_label,
-            Err(KMeansError::SilhouetteUndefined {
-                distinct_labels: 1,
-                n_rows: 3
-            })
-        );
+        assert_eq!(one_label, Err(KMeansError::SilhouetteUndefined { distinct_labels: 1, n_rows: 3 }));
         let all_alone = silhouette(&data, 3, 1, &[0, 1, 2], 3, None, 1, &never);
-        assert!(matches!(
-            all_alone,
-            Err(KMeansError::SilhouetteUndefined { .. })
-        ));
-        assert!(all_alone
-            .unwrap_err()
-            .to_string()
-            .contains("distinct labels"));
+        assert!(matches!(all_alone, Err(KMeansError::SilhouetteUndefined { .. })));
+        assert!(all_alone.unwrap_err().to_string().contains("distinct labels"));
         let out_of_range = silhouette(&data, 3, 1, &[0, 1, 2], 2, None, 1, &never);
-        assert_eq!(
-            out_of_range,
-            Err(KMeansError::LabelOutOfRange {
-                row: 2,
-                label: 2,
-                k: 2
-            })
-        );
+        assert_eq!(out_of_range, Err(KMeansError::LabelOutOfRange { row: 2, label: 2, k: 2 }));
         let short = silhouette(&data, 3, 1, &[0, 1], 2, None, 1, &never);
-        assert_eq!(
-            short,
-            Err(KMeansError::LabelsMismatch {
-                labels: 2,
-                n_rows: 3
-            })
-        );
+        assert_eq!(short, Err(KMeansError::LabelsMismatch { labels: 2, n_rows: 3 }));
         let nan = silhouette(&[0.0, f64::NAN, 1.0], 3, 1, &[0, 1, 1], 2, None, 1, &never);
         assert!(matches!(nan, Err(KMeansError::NonFinite { row: 1, .. })));
         let tiny_sample = silhouette(&data, 3, 1, &[0, 1, 1], 2, Some((1, 0)), 1, &never);
-        assert!(matches!(
-            tiny_sample,
-            Err(KMeansError::SilhouetteUndefined { .. })
-        ));
+        assert!(matches!(tiny_sample, Err(KMeansError::SilhouetteUndefined { .. })));
         assert!(silhouette(&[], 0, 1, &[], 2, None, 1, &never).is_err());
         // A huge k costs nothing: buffers follow the labels in use.
-        let huge_k = silhouette(
-            &[0.0, 1.0, 4.0, 5.0],
-            4,
-            1,
-            &[0, 0, 1, 1],
-            usize::MAX,
-            None,
-            1,
-            &never,
-        );
+        let huge_k = silhouette(&[0.0, 1.0, 4.0, 5.0], 4, 1, &[0, 0, 1, 1], usize::MAX, None, 1, &never);
         assert!(huge_k.unwrap() > 0.7);
     }
 
@@ -508,33 +372,18 @@ mod tests {
         let data: Vec<f64> = (0..300)
             .flat_map(|i| {
                 let c = i % 3;
-                [
-                    centres[c * 2] + rng.next_f64(),
-                    centres[c * 2 + 1] + rng.next_f64(),
-                ]
+                [centres[c * 2] + rng.next_f64(), centres[c * 2 + 1] + rng.next_f64()]
             })
             .collect();
-        let options = KMeansOptions {
-            threads: 1,
-            ..KMeansOptions::new(1)
-        };
+        let options = KMeansOptions { threads: 1, ..KMeansOptions::new(1) };
         let choice = choose_k(&data, 300, 2, 2..=6, &options, None, &never).unwrap();
         assert_eq!(choice.best_k, 3);
         assert_eq!(choice.best_fit.k, 3);
-        assert_eq!(
-            choice.scores.iter().map(|s| s.k).collect::<Vec<_>>(),
-            vec![2, 3, 4, 5, 6]
-        );
+        assert_eq!(choice.scores.iter().map(|s| s.k).collect::<Vec<_>>(), vec![2, 3, 4, 5, 6]);
         let best = choice.scores.iter().find(|s| s.k == 3).unwrap();
-        assert!(choice
-            .scores
-            .iter()
-            .all(|s| s.silhouette.unwrap() <= best.silhouette.unwrap()));
+        assert!(choice.scores.iter().all(|s| s.silhouette.unwrap() <= best.silhouette.unwrap()));
         // Inertia falls as k grows.
-        assert!(choice
-            .scores
-            .windows(2)
-            .all(|w| w[1].inertia <= w[0].inertia));
+        assert!(choice.scores.windows(2).all(|w| w[1].inertia <= w[0].inertia));
         // The same with a sample.
         let sampled = choose_k(&data, 300, 2, 2..=6, &options, Some((100, 1)), &never).unwrap();
         assert_eq!(sampled.best_k, 3);
@@ -542,10 +391,7 @@ mod tests {
 
     #[test]
     fn choose_k_ranges_and_degenerate_data() {
-        let options = KMeansOptions {
-            threads: 1,
-            ..KMeansOptions::new(1)
-        };
+        let options = KMeansOptions { threads: 1, ..KMeansOptions::new(1) };
         let data = [0.0, 0.1, 5.0, 5.1];
         // The end is lowered to n − 1 = 3.
         let choice = choose_k(&data, 4, 1, 2..=10, &options, None, &never).unwrap();
@@ -562,22 +408,13 @@ mod tests {
         let constant = [1.0; 8];
         let choice = choose_k(&constant, 8, 1, 2..=4, &options, None, &never).unwrap();
         assert_eq!(choice.best_k, 2);
-        assert!(choice
-            .scores
-            .iter()
-            .all(|s| s.silhouette == Some(0.0) && s.inertia == 0.0));
-        assert_eq!(
-            choose_k(&data, 4, 1, 2..=3, &options, None, &|| true).unwrap_err(),
-            KMeansError::Cancelled
-        );
+        assert!(choice.scores.iter().all(|s| s.silhouette == Some(0.0) && s.inertia == 0.0));
+        assert_eq!(choose_k(&data, 4, 1, 2..=3, &options, None, &|| true).unwrap_err(), KMeansError::Cancelled);
     }
 
     #[test]
     fn default_sample_only_for_large_inputs() {
         assert_eq!(default_sample(DEFAULT_SILHOUETTE_SAMPLE, 3), None);
-        assert_eq!(
-            default_sample(DEFAULT_SILHOUETTE_SAMPLE + 1, 3),
-            Some((DEFAULT_SILHOUETTE_SAMPLE, 3))
-        );
+        assert_eq!(default_sample(DEFAULT_SILHOUETTE_SAMPLE + 1, 3), Some((DEFAULT_SILHOUETTE_SAMPLE, 3)));
     }
 }

@@ -11,7 +11,9 @@ use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
 use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
 use crate::row_reader::{check_row, for_each_feature, Cell, RowMapMemo};
-use crate::source::{cancel_requested, check_model_name, describe, find_column, interrupt, is_numeric, quote_ident, read_in_batches, source_query, store_model, NewModel};
+use crate::source::{
+    cancel_requested, check_model_name, describe, find_column, interrupt, is_numeric, quote_ident, read_in_batches, source_query, store_model, NewModel,
+};
 
 /// Reads the chosen columns of `query` as one row-major float8 matrix (NaN for NULL),
 /// a batch per SPI session so fetched tuples are freed as it goes.
@@ -205,20 +207,25 @@ type ProfileRow = (i32, i64, f64, String, f64, f64, f64, f64, f64, Option<f64>, 
 /// `centroid` the same centre in original units.
 #[pg_extern(stable, parallel_safe)]
 #[allow(clippy::type_complexity)]
-fn segment_profile(name: &str) -> TableIterator<'static, (
-    name!(segment, i32),
-    name!(size, i64),
-    name!(share, f64),
-    name!(feature, String),
-    name!(mean, f64),
-    name!(stddev, f64),
-    name!(min, f64),
-    name!(max, f64),
-    name!(overall_mean, f64),
-    name!(index, Option<f64>),
-    name!(centroid_z, f64),
-    name!(centroid, f64),
-)> {
+fn segment_profile(
+    name: &str,
+) -> TableIterator<
+    'static,
+    (
+        name!(segment, i32),
+        name!(size, i64),
+        name!(share, f64),
+        name!(feature, String),
+        name!(mean, f64),
+        name!(stddev, f64),
+        name!(min, f64),
+        name!(max, f64),
+        name!(overall_mean, f64),
+        name!(index, Option<f64>),
+        name!(centroid_z, f64),
+        name!(centroid, f64),
+    ),
+> {
     let rows = (|| -> Result<Vec<ProfileRow>> {
         let entry = segments_of(name)?;
         let model = model_of(&entry, name)?;

@@ -159,7 +159,9 @@ pub fn identifier_fields(records: &Records) -> Vec<bool> {
 pub enum Task {
     Dedupe,
     /// Records `0..left` are the left source, the rest the right one.
-    Link { left: usize },
+    Link {
+        left: usize,
+    },
 }
 
 impl Task {
@@ -387,7 +389,15 @@ const M_START: [f64; LEVELS] = [1.0, 0.05, 0.05, 0.1, 0.8];
 /// for a match; soft EM from the start, u fixed, drifted to 531,232 "matches" for 2,491
 /// true pairs. Identifier columns compared exactly (`identifier_fields`) were the other
 /// half of the fix.
-fn estimate_m(levels: &[u8], width: usize, u: &[[f64; LEVELS]], comparable_pairs: f64, max_matches: f64, max_iterations: usize, interrupt: &dyn Fn()) -> Parameters {
+fn estimate_m(
+    levels: &[u8],
+    width: usize,
+    u: &[[f64; LEVELS]],
+    comparable_pairs: f64,
+    max_matches: f64,
+    max_iterations: usize,
+    interrupt: &dyn Fn(),
+) -> Parameters {
     let mut params = Parameters { m: vec![M_START; width], u: u.to_vec(), lambda: 0.0, iterations: 0 };
     if width == 0 || levels.is_empty() {
         params.lambda = (1.0 / comparable_pairs.max(1.0)).clamp(1e-12, 0.5);

@@ -197,8 +197,7 @@ fn link_rows(left: Option<&str>, right: Option<&str>, id: Option<&str>, options:
         find_column(&right_columns, name, "options (right_source)")?;
     }
     // Columns both sources have, in the left source's order.
-    let shared: Vec<String> =
-        left_columns.iter().filter(|c| right_columns.iter().any(|r| r.name == c.name)).map(|c| c.name.clone()).collect();
+    let shared: Vec<String> = left_columns.iter().filter(|c| right_columns.iter().any(|r| r.name == c.name)).map(|c| c.name.clone()).collect();
     let columns = compared_columns(&shared, id, &opts)?;
     let mut matching = opts.matching.clone();
     matching.blocking = blocking_rules(&opts, &columns)?;
