@@ -6,19 +6,16 @@
 
 ::pgrx::pg_module_magic!(name, version);
 
-pub mod aggregate;
 pub mod classify;
 pub mod clean;
 pub mod error;
 pub mod features;
 pub mod gpu;
 pub mod options;
+pub mod pg;
 pub mod recommend;
 pub mod registry;
-pub mod row_reader;
-pub mod row_rewrite;
 pub mod segment;
-pub mod source;
 pub mod unify;
 
 /// Runs when a backend loads the library: settings and the registry cache's invalidation.
@@ -35,10 +32,29 @@ pub extern "C-unwind" fn _PG_init() {
     }
     classify::sql::register_gucs();
     gpu::sql::register_gucs();
+    registry::sql::register_gucs();
     registry::sql::register_invalidation();
+    pg::invalidation::register();
+    // A typo in a crm.* setting (`SET crm.chrun_model = ...`) is an error, as for other
+    // extensions' prefixes, not a silently kept placeholder.
+    // SAFETY: called once from _PG_init after the crm.* settings are defined.
+    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"crm".as_ptr()) };
 }
 
 mod pg_tests;
+
+/// A file of `../shared/datasets` for a test harness: its path, or None when it is absent
+/// (the harness says it is skipped), except under CI, where missing data fails the test.
+#[cfg(test)]
+pub(crate) fn shared_dataset(relative: &str) -> Option<String> {
+    let path = format!("{}/../shared/datasets/{relative}", env!("CARGO_MANIFEST_DIR"));
+    if std::path::Path::new(&path).exists() {
+        return Some(path);
+    }
+    assert!(std::env::var_os("CI").is_none(), "{path} not found, and CI is set: the dataset harness cannot run");
+    eprintln!("skipped: {path} not found (../shared/datasets is not part of the product)");
+    None
+}
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

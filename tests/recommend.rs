@@ -7,11 +7,7 @@ use common::{connect, fresh_database};
 
 #[test]
 fn movielens_protocol_beats_the_implicit_library() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/movielens.csv");
-    if !path.exists() {
-        eprintln!("skipped: {} not found (../shared/datasets is not part of the product)", path.display());
-        return;
-    }
+    let Some(path) = common::shared_dataset("movielens.csv") else { return };
     let Some(url) = fresh_database("it_movielens") else { return };
     let mut c = connect(&url);
     c.batch_execute("CREATE TABLE ratings (movieId int, title text, year int, genres text, userId int, rating float8, timestamp bigint)").unwrap();

@@ -17,11 +17,8 @@ FROM generate_series(1, 4000) i;";
 
 #[test]
 fn rfm_and_segments_on_the_full_cdnow_data() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/cdnow_master.txt");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("skipped: {} not found (../shared/datasets is not part of the product)", path.display());
-        return;
-    };
+    let Some(path) = common::shared_dataset("cdnow_master.txt") else { return };
+    let text = std::fs::read_to_string(&path).unwrap();
     let Some(url) = fresh_database("it_cdnow") else { return };
     let mut c = connect(&url);
     c.batch_execute("SET timezone = 'UTC'; CREATE TABLE orders (customer_id int, order_at timestamptz, amount float8)").unwrap();

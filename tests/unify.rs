@@ -22,11 +22,7 @@ fn f1(predicted: &HashSet<(String, String)>, truth: &HashSet<(String, String)>) 
 
 #[test]
 fn febrl_deduplication_and_linkage() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/febrl/dataset3.csv");
-    if !path.exists() {
-        eprintln!("skipped: {} not found (../shared/datasets is not part of the product)", path.display());
-        return;
-    }
+    let Some(path) = common::shared_dataset("febrl/dataset3.csv") else { return };
     let Some(url) = fresh_database("it_febrl") else { return };
     let mut c = connect(&url);
     c.batch_execute(&format!("CREATE TABLE people (rec_id text, {FIELDS})")).unwrap();

@@ -151,7 +151,13 @@ impl Feature {
                     }
                 };
                 let n = rows.len().max(1) as f64;
-                let imputed = |r: usize| if values[r].is_finite() { values[r] } else { median };
+                let imputed = |r: usize| {
+                    if values[r].is_finite() {
+                        values[r]
+                    } else {
+                        median
+                    }
+                };
                 let mean = rows.iter().map(|&r| imputed(r)).sum::<f64>() / n;
                 let var = rows.iter().map(|&r| (imputed(r) - mean).powi(2)).sum::<f64>() / n;
                 let std = if var > 0.0 && var.is_finite() { var.sqrt() } else { 1.0 };
@@ -211,6 +217,16 @@ pub struct FeatureSet {
 }
 
 impl FeatureSet {
+    /// Whether the stored offsets and width agree with the features (what encoding
+    /// indexes by).
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let fresh = FeatureSet::new(self.features.clone());
+        if fresh.offsets != self.offsets || fresh.width != self.width {
+            return Err(format!("feature offsets or width ({}) disagree with the {} features", self.width, self.features.len()));
+        }
+        Ok(())
+    }
+
     pub fn new(features: Vec<Feature>) -> FeatureSet {
         let mut offsets = Vec::with_capacity(features.len());
         let mut width = 0;

@@ -21,7 +21,54 @@ pub enum Predictor {
     /// The mean log-odds of its members (gradient boosting and random forest fitted on
     /// the same rows): the two err differently, and their average ranks better than
     /// either on most tabular data. Added last, so stored models keep their encoding.
-    Ensemble(Vec<Predictor>),
+    /// Members are read as `Member` (no nested ensemble): stored bytes cannot nest
+    /// ensembles deep enough to overflow the stack while decoding.
+    Ensemble(#[serde(deserialize_with = "flat_members")] Vec<Predictor>),
+}
+
+/// What an ensemble's members may be; variants in `Predictor`'s order, so the encoding
+/// of a member is the encoding of the same `Predictor`.
+#[derive(Deserialize)]
+enum Member {
+    Logistic(LogisticModel),
+    Boosting(BoostedTrees),
+    Forest(RandomForest),
+}
+
+fn flat_members<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Vec<Predictor>, D::Error> {
+    let members: Vec<Member> = Deserialize::deserialize(deserializer)?;
+    Ok(members
+        .into_iter()
+        .map(|m| match m {
+            Member::Logistic(m) => Predictor::Logistic(m),
+            Member::Boosting(m) => Predictor::Boosting(m),
+            Member::Forest(m) => Predictor::Forest(m),
+        })
+        .collect())
+}
+
+impl Predictor {
+    /// Whether the predictor can score encoded rows of `width` columns safely.
+    fn validate(&self, width: usize) -> std::result::Result<(), String> {
+        match self {
+            Predictor::Logistic(m) if m.weights.len() != width => Err(format!("{} weights for {width} encoded columns", m.weights.len())),
+            Predictor::Logistic(_) => Ok(()),
+            Predictor::Boosting(m) => m.trees.iter().try_for_each(|t| t.validate(width)),
+            Predictor::Forest(m) if m.trees.is_empty() => Err("a random forest without trees".into()),
+            Predictor::Forest(m) => m.trees.iter().try_for_each(|t| t.validate(width)),
+            Predictor::Ensemble(members) if members.is_empty() => Err("an ensemble without members".into()),
+            Predictor::Ensemble(members) => members.iter().try_for_each(|m| m.validate(width)),
+        }
+    }
+}
+
+impl crate::registry::StoredModel for Classifier {
+    const KIND: crate::registry::Kind = crate::registry::Kind::Classifier;
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        self.features.validate()?;
+        self.predictor.validate(self.features.width)
+    }
 }
 
 impl Predictor {
@@ -472,6 +519,51 @@ mod tests {
         let bytes = crate::registry::encode(crate::registry::Kind::Classifier, &both.classifier).unwrap();
         let back: Classifier = crate::registry::decode(&bytes, crate::registry::Kind::Classifier, "test").unwrap();
         assert_eq!(back, both.classifier);
+
+        // stored bytes are not trusted: a structurally broken model is XX001 when decoded,
+        // never a walk that loops or reads out of bounds
+        use crate::registry::{decode_model, encode, Kind};
+        assert!(decode_model::<Classifier>(&bytes, "m").is_ok());
+        let rejected = |c: &Classifier| {
+            let Err(err) = decode_model::<Classifier>(&encode(Kind::Classifier, c).unwrap(), "model \"x\" version 1") else {
+                panic!("a broken model was accepted");
+            };
+            assert_eq!(err.sqlstate(), "XX001", "{err}");
+            assert!(err.message().contains("model \"x\" version 1"), "{err}");
+        };
+        fn first_tree(c: &mut Classifier) -> &mut crate::classify::tree::Tree {
+            let Predictor::Ensemble(m) = &mut c.predictor else { unreachable!() };
+            match &mut m[0] {
+                Predictor::Boosting(b) => &mut b.trees[0],
+                Predictor::Forest(f) => &mut f.trees[0],
+                _ => unreachable!(),
+            }
+        }
+        for broken in 0..4 {
+            let mut c = both.classifier.clone();
+            let tree = first_tree(&mut c);
+            // a split below the root (left = 0 marks a leaf, so the root cannot loop to itself)
+            let i = (1..tree.nodes.len()).find(|&k| tree.nodes[k].left != 0).expect("a split below the root");
+            let n = tree.nodes.len() as u32;
+            match broken {
+                0 => tree.nodes[i].left = i as u32,  // a cycle
+                1 => tree.nodes[i].right = n + 7,    // a child outside the tree
+                2 => tree.nodes[i].feature = 10_000, // a column outside the row
+                _ => tree.nodes.clear(),             // no root
+            }
+            rejected(&c);
+        }
+        let mut nested = both.classifier.clone();
+        nested.predictor = Predictor::Ensemble(vec![both.classifier.predictor.clone()]);
+        rejected(&nested);
+        let mut short = lr.classifier.clone();
+        if let Predictor::Logistic(m) = &mut short.predictor {
+            m.weights.pop();
+        }
+        rejected(&short);
+        let mut offsets = lr.classifier.clone();
+        offsets.features.width += 3;
+        rejected(&offsets);
     }
 }
 
@@ -486,11 +578,8 @@ mod mlc_churn {
     #[test]
     #[ignore]
     fn mlc_churn_holdout_auc() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/datasets/mlc_churn.csv");
-        let Ok(text) = std::fs::read_to_string(path) else {
-            eprintln!("skipped: {path} not found");
-            return;
-        };
+        let Some(path) = crate::shared_dataset("mlc_churn.csv") else { return };
+        let text = std::fs::read_to_string(path).unwrap();
         let mut lines = text.lines();
         let header: Vec<String> = lines.next().unwrap().split(',').map(|s| s.trim_matches('"').to_string()).collect();
         let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(|s| s.trim_matches('"').to_string()).collect()).collect();

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::ffi::CString;
 
 use pgrx::prelude::*;
-use pgrx::{AnyElement, GucContext, GucFlags, GucRegistry, GucSetting, JsonB, PgMemoryContexts};
+use pgrx::{AnyElement, GucContext, GucFlags, GucRegistry, GucSetting, JsonB};
 use serde_json::json;
 
 use super::features::{RawColumn, ValueKind, NULL_CODE};
@@ -13,11 +13,14 @@ use super::model::{self, Classifier};
 use super::options::TrainOptions;
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
-use crate::registry::{self, sql::deployed, Kind};
-use crate::row_reader::{check_row_type, decode, for_each_feature, read_composite, read_features, Cell, RowMapMemo};
-use crate::source::{
-    check_model_name, deployed_metrics, describe, find_column, interrupt, quote_ident, read_in_batches, source_query, store_model, ColumnInfo, NewModel,
+use crate::pg::memo;
+use crate::pg::row_reader::{check_row_type, for_each_feature, read_composite, read_features, Cell, ModelFeatures, Reader, RowMapMemo};
+use crate::pg::source::{
+    check_new_model, deployed_metrics, describe, find_column, interrupt, quote_ident, read_in_batches, source_query, store_model, ColumnInfo, NewModel,
 };
+use crate::registry::sql::Deployed;
+use crate::registry::{self, sql::deployed, Kind};
+use std::rc::Rc;
 
 pub static CHURN_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"churn"));
 
@@ -51,10 +54,14 @@ fn value_kind(type_oid: pg_sys::Oid) -> Option<ValueKind> {
 fn read_expression(name: &str, kind: ValueKind) -> String {
     let c = quote_ident(name);
     match kind {
-        ValueKind::Number => format!("{c}::float8"),
-        ValueKind::Boolean => format!("{c}::int::float8"),
-        ValueKind::Days => format!("(extract(epoch FROM {c}::timestamptz) / 86400)::float8"),
-        ValueKind::Text => format!("{c}::text"),
+        ValueKind::Number => format!("{c}::pg_catalog.float8"),
+        ValueKind::Boolean => format!("{c}::pg_catalog.int4::pg_catalog.float8"),
+        // Days since 1970-01-01 as scoring reads them (row_reader::Reader): UTC for
+        // timestamptz, nominal for date and timestamp, whatever the session TimeZone.
+        ValueKind::Days => {
+            format!("(EXTRACT(epoch FROM {c}) OPERATOR(pg_catalog./) 86400)::pg_catalog.float8")
+        }
+        ValueKind::Text => format!("{c}::pg_catalog.text"),
     }
 }
 
@@ -129,7 +136,7 @@ fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
         return Err(CrmError::InvalidArgument("the source has no usable feature column (numeric, boolean, date/time or text)".into()));
     }
     let mut select: Vec<String> = features.iter().map(|(c, k)| read_expression(&c.name, *k)).collect();
-    select.push(format!("{}::text", quote_ident(target)));
+    select.push(format!("{}::pg_catalog.text", quote_ident(target)));
     if let Some(s) = &options.split {
         select.push(quote_ident(s));
     }
@@ -226,7 +233,7 @@ fn train_classifier(
 type TrainRow = (i64, String, i32, String, bool, JsonB);
 
 fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serde_json::Value) -> Result<TrainRow> {
-    check_model_name(name)?;
+    check_new_model(name)?;
     let opts = TrainOptions::parse(algorithm, options)?;
     let query = source_query(source)?;
     let loaded = load(&query, target, &opts)?;
@@ -262,8 +269,10 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
         bytes,
     })?;
     let current_auc = deployed_metrics(name).and_then(|m| m["roc_auc"].as_f64());
-    let deployed_now =
-        Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM crm.deployments WHERE name = $1)", &[name.into()]).ok().flatten().unwrap_or(false);
+    let deployed_now = Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM crm.deployments WHERE name OPERATOR(pg_catalog.=) $1)", &[name.into()])
+        .ok()
+        .flatten()
+        .unwrap_or(false);
     let auc = trained.metrics.roc_auc;
     let deploy = !deployed_now || current_auc.is_none_or(|c| auc > c);
     if deploy {
@@ -281,53 +290,57 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
     Ok((id, name.to_string(), version, algorithm_name, deploy, JsonB(metrics)))
 }
 
-pub(super) fn classifier_of(name: &str) -> Result<std::rc::Rc<registry::sql::Deployed>> {
-    deployed(name, Kind::Classifier, |bytes, who| registry::decode::<Classifier>(bytes, Kind::Classifier, who))
+pub(super) fn classifier_of(name: &str) -> Result<Rc<Deployed<Classifier>>> {
+    deployed::<Classifier>(name)
 }
 
 pub(super) fn feature_list(model: &Classifier) -> Vec<(String, ValueKind)> {
     model.features.features.iter().map(|f| (f.name().to_string(), f.kind())).collect()
 }
 
+/// The model side of a row layout (see `row_reader`).
+pub(super) fn model_features(entry: &Deployed<Classifier>) -> ModelFeatures {
+    ModelFeatures { who: entry.who(), features: feature_list(&entry.model) }
+}
+
 /// What one call site (one `crm.score(...)` in one statement) keeps between rows, in
-/// `fn_extra`: the model and the row map of the last row type. Lives for the statement,
-/// so a deploy committed elsewhere is seen by the next statement, as the cache promises.
+/// `fn_extra`: the model resolved for this statement and the row layout of the last row
+/// type. Lives for the statement, so a deploy committed elsewhere is seen by the next one.
 struct CallMemo {
     name: String,
-    model: std::rc::Rc<registry::sql::Deployed>,
+    model: Rc<Deployed<Classifier>>,
     row_map: RowMapMemo,
     buffer: Vec<f64>,
 }
 
 /// The memo of this call site for model `name`, made (or remade, when another name
-/// arrives) with the model from the registry cache. The row argument's type is checked
-/// here, once per call site: it cannot change between rows.
+/// arrives) with the model resolved now. The row argument's type is checked here, once
+/// per call site: it cannot change between rows.
 fn call_memo<'a>(name: &[u8], fcinfo: pg_sys::FunctionCallInfo, row_arg: i32, function: &str) -> Result<&'a mut CallMemo> {
-    // SAFETY: fcinfo and its flinfo are valid for this call; fn_extra is ours.
-    let flinfo = unsafe { (*fcinfo).flinfo };
-    let slot = unsafe { &mut (*flinfo).fn_extra };
-    if slot.is_null() || unsafe { &*(*slot as *const CallMemo) }.name.as_bytes() != name {
-        // SAFETY: flinfo of this call; its fn_expr says the argument's type.
-        let row_type = unsafe { pg_sys::get_fn_expr_argtype(flinfo, row_arg) };
-        check_row_type(row_type, function)?;
-        let name = std::str::from_utf8(name).map_err(|_| CrmError::bad_argument("name", "(not UTF-8)", "a model name"))?;
-        let memo = CallMemo { name: name.to_string(), model: classifier_of(name)?, row_map: None, buffer: Vec::new() };
-        // SAFETY: fn_mcxt outlives the flinfo; the memo is dropped when it is reset.
-        let ptr = PgMemoryContexts::For(unsafe { (*flinfo).fn_mcxt }).leak_and_drop_on_delete(memo);
-        *slot = ptr as *mut std::ffi::c_void;
+    // SAFETY: the live call info of crm.score/crm.churn_score, whose fn_extra holds only this memo.
+    unsafe {
+        memo::call_site(
+            fcinfo,
+            |m: &CallMemo| m.name.as_bytes() == name,
+            || {
+                // SAFETY: flinfo of this call; its fn_expr says the argument's type.
+                let row_type = pg_sys::get_fn_expr_argtype((*fcinfo).flinfo, row_arg);
+                check_row_type(row_type, function)?;
+                let name = std::str::from_utf8(name).map_err(|_| CrmError::bad_argument("name", "(not UTF-8)", "a model name"))?;
+                Ok(CallMemo { name: name.to_string(), model: classifier_of(name)?, row_map: None, buffer: Vec::new() })
+            },
+        )
     }
-    // SAFETY: set just above or by an earlier row of this statement.
-    Ok(unsafe { &mut *(*slot as *mut CallMemo) })
 }
 
 fn score_with_memo(memo: &mut CallMemo, datum: pg_sys::Datum) -> Result<f64> {
-    let model = memo.model.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{}\" is not a classifier", memo.name)))?;
-    let features = &model.features;
+    let entry = &memo.model;
+    let features = &entry.model.features;
     let buffer = &mut memo.buffer;
     buffer.resize(features.width, 0.0);
     // SAFETY: a composite datum valid for this call.
-    unsafe { for_each_feature(datum, memo.model.id, || feature_list(model), &mut memo.row_map, |i, cell| features.encode_into(i, (&cell).into(), buffer))? };
-    Ok(sigmoid(model.log_odds_encoded(buffer)))
+    unsafe { for_each_feature(datum, entry.id, || model_features(entry), &mut memo.row_map, |i, cell| features.encode_into(i, (&cell).into(), buffer))? };
+    Ok(sigmoid(entry.model.log_odds_encoded(buffer)))
 }
 
 /// The bytes of a text datum, detoasted if need be (no copy for the usual short text).
@@ -344,7 +357,7 @@ unsafe fn text_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
 
 #[no_mangle]
 pub extern "C" fn pg_finfo_crm_score() -> &'static pg_sys::Pg_finfo_record {
-    &crate::aggregate::V1_FINFO
+    &crate::pg::aggregate::V1_FINFO
 }
 
 /// `crm.score(name text, row anyelement) → float8`, the probability of the positive
@@ -366,7 +379,7 @@ pub unsafe extern "C-unwind" fn crm_score(fcinfo: pg_sys::FunctionCallInfo) -> p
 
 #[no_mangle]
 pub extern "C" fn pg_finfo_crm_churn_score() -> &'static pg_sys::Pg_finfo_record {
-    &crate::aggregate::V1_FINFO
+    &crate::pg::aggregate::V1_FINFO
 }
 
 /// `crm.churn_score(row anyelement) → float8`: `crm.score` with the model named by the
@@ -387,83 +400,77 @@ pub unsafe extern "C-unwind" fn crm_churn_score(fcinfo: pg_sys::FunctionCallInfo
 
 /// What one call site of a column form (`crm.score_columns`, made by the planner from
 /// `crm.score(name, row)`, see `row_rewrite`) keeps between rows: the model and, per
-/// feature, the argument that carries its column.
+/// feature, the argument that carries its column and how to read it.
 struct ColumnsMemo {
     name: String,
-    model: std::rc::Rc<registry::sql::Deployed>,
-    /// Per model feature: (argument index, argument type, kind of value).
-    columns: Vec<(usize, pg_sys::Oid, ValueKind)>,
+    model: Rc<Deployed<Classifier>>,
+    /// Per model feature: (argument index, reader of the argument's type).
+    columns: Vec<(usize, Reader)>,
     buffer: Vec<f64>,
 }
 
 /// The memo of this call site of a column form whose column names are argument
 /// `names_arg` and column values the arguments after it.
 fn columns_memo<'a>(name: &[u8], fcinfo: pg_sys::FunctionCallInfo, names_arg: usize) -> Result<&'a mut ColumnsMemo> {
-    // SAFETY: fcinfo and its flinfo are valid for this call; fn_extra is ours.
-    let flinfo = unsafe { (*fcinfo).flinfo };
-    let slot = unsafe { &mut (*flinfo).fn_extra };
-    if slot.is_null() || unsafe { &*(*slot as *const ColumnsMemo) }.name.as_bytes() != name {
-        let nargs = unsafe { (*fcinfo).nargs } as usize;
-        // SAFETY: names_arg < nargs (the function's signature).
-        let names_datum = unsafe { (*fcinfo).args.as_slice(nargs)[names_arg] };
-        let stable = unsafe { pg_sys::get_fn_expr_arg_stable(flinfo, names_arg as i32) };
-        let names = if names_datum.isnull || !stable {
-            None
-        } else {
-            // SAFETY: a non-NULL text[] argument.
-            unsafe { Vec::<Option<String>>::from_datum(names_datum.value, false) }
-        };
-        let names: Vec<String> = match names {
-            Some(n) if n.len() == nargs - names_arg - 1 && n.iter().all(Option::is_some) => n.into_iter().flatten().collect(),
-            _ => {
-                return Err(CrmError::bad_argument(
-                    "column_names",
-                    "(not matching the columns)",
-                    "a constant text[] naming each following argument (this form is written by the planner from crm.score(name, row))",
-                ))
-            }
-        };
-        let name = std::str::from_utf8(name).map_err(|_| CrmError::bad_argument("name", "(not UTF-8)", "a model name"))?;
-        let model = classifier_of(name)?;
-        let classifier = as_classifier(&model, name)?;
-        let mut columns = Vec::with_capacity(classifier.features.features.len());
-        for (feature, kind) in feature_list(classifier) {
-            let Some(at) = names.iter().position(|n| *n == feature) else {
-                return Err(CrmError::UndefinedColumn(format!(
-                    "the row has no column \"{feature}\", which the model needs (its features: {})",
-                    feature_list(classifier).iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
-                )));
-            };
-            let arg = names_arg + 1 + at;
-            // SAFETY: flinfo of this call; its fn_expr says the argument's type.
-            let type_oid = unsafe { pg_sys::get_fn_expr_argtype(flinfo, arg as i32) };
-            columns.push((arg, type_oid, kind));
-        }
-        let memo = ColumnsMemo { name: name.to_string(), model, columns, buffer: Vec::new() };
-        // SAFETY: fn_mcxt outlives the flinfo; the memo is dropped when it is reset.
-        let ptr = PgMemoryContexts::For(unsafe { (*flinfo).fn_mcxt }).leak_and_drop_on_delete(memo);
-        *slot = ptr as *mut std::ffi::c_void;
-    }
-    // SAFETY: set just above or by an earlier row of this statement.
-    Ok(unsafe { &mut *(*slot as *mut ColumnsMemo) })
+    // SAFETY: the live call info of a column form, whose fn_extra holds only this memo.
+    unsafe { memo::call_site(fcinfo, |m: &ColumnsMemo| m.name.as_bytes() == name, || make_columns_memo(name, fcinfo, names_arg)) }
 }
 
-fn as_classifier<'m>(model: &'m registry::sql::Deployed, name: &str) -> Result<&'m Classifier> {
-    model.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))
+fn make_columns_memo(name: &[u8], fcinfo: pg_sys::FunctionCallInfo, names_arg: usize) -> Result<ColumnsMemo> {
+    // SAFETY: fcinfo and its flinfo are valid for this call.
+    let flinfo = unsafe { (*fcinfo).flinfo };
+    let nargs = unsafe { (*fcinfo).nargs } as usize;
+    // SAFETY: names_arg < nargs (the function's signature).
+    let names_datum = unsafe { (*fcinfo).args.as_slice(nargs)[names_arg] };
+    let stable = unsafe { pg_sys::get_fn_expr_arg_stable(flinfo, names_arg as i32) };
+    let names = if names_datum.isnull || !stable {
+        None
+    } else {
+        // SAFETY: a non-NULL text[] argument.
+        unsafe { Vec::<Option<String>>::from_datum(names_datum.value, false) }
+    };
+    let names: Vec<String> = match names {
+        Some(n) if n.len() == nargs - names_arg - 1 && n.iter().all(Option::is_some) => n.into_iter().flatten().collect(),
+        _ => {
+            return Err(CrmError::bad_argument(
+                "column_names",
+                "(not matching the columns)",
+                "a constant text[] naming each following argument (this form is written by the planner from crm.score(name, row))",
+            ))
+        }
+    };
+    let name = std::str::from_utf8(name).map_err(|_| CrmError::bad_argument("name", "(not UTF-8)", "a model name"))?;
+    let model = classifier_of(name)?;
+    let who = model.who();
+    let features = feature_list(&model.model);
+    let mut columns = Vec::with_capacity(features.len());
+    for (feature, kind) in &features {
+        let Some(at) = names.iter().position(|n| n == feature) else {
+            return Err(CrmError::UndefinedColumn(format!(
+                "the row has no column \"{feature}\", which {who} needs (its features: {})",
+                features.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        };
+        let arg = names_arg + 1 + at;
+        // SAFETY: flinfo of this call; its fn_expr says the argument's type.
+        let type_oid = unsafe { pg_sys::get_fn_expr_argtype(flinfo, arg as i32) };
+        columns.push((arg, Reader::for_column(feature, type_oid, *kind, &who)?));
+    }
+    Ok(ColumnsMemo { name: name.to_string(), model, columns, buffer: Vec::new() })
 }
 
 /// The positive-class probability of the row whose columns are this call's arguments.
 fn score_columns_with_memo(memo: &mut ColumnsMemo, fcinfo: pg_sys::FunctionCallInfo) -> Result<f64> {
-    let model = as_classifier(&memo.model, &memo.name)?;
+    let model = &memo.model.model;
     let features = &model.features;
     let buffer = &mut memo.buffer;
     buffer.resize(features.width, 0.0);
     // SAFETY: the memo's argument indexes are below nargs (checked when it was made).
     let args = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) };
-    for (i, &(arg, type_oid, kind)) in memo.columns.iter().enumerate() {
+    for (i, &(arg, reader)) in memo.columns.iter().enumerate() {
         let value = &args[arg];
-        // SAFETY: a non-NULL argument of the type its expression has.
-        let cell = if value.isnull { Cell::Null } else { unsafe { decode(value.value, type_oid, kind) } };
+        // SAFETY: a non-NULL argument of the type its expression has (the reader's).
+        let cell = if value.isnull { Cell::Null } else { unsafe { reader.read(value.value) } };
         features.encode_into(i, (&cell).into(), buffer);
     }
     Ok(sigmoid(model.log_odds_encoded(buffer)))
@@ -471,7 +478,7 @@ fn score_columns_with_memo(memo: &mut ColumnsMemo, fcinfo: pg_sys::FunctionCallI
 
 #[no_mangle]
 pub extern "C" fn pg_finfo_crm_score_columns() -> &'static pg_sys::Pg_finfo_record {
-    &crate::aggregate::V1_FINFO
+    &crate::pg::aggregate::V1_FINFO
 }
 
 /// `crm.score_columns(name, column_names text[], VARIADIC "any")`: `crm.score` with the
@@ -496,7 +503,7 @@ pub unsafe extern "C-unwind" fn crm_score_columns(fcinfo: pg_sys::FunctionCallIn
 
 #[no_mangle]
 pub extern "C" fn pg_finfo_crm_churn_score_columns() -> &'static pg_sys::Pg_finfo_record {
-    &crate::aggregate::V1_FINFO
+    &crate::pg::aggregate::V1_FINFO
 }
 
 /// `crm.churn_score_columns(column_names text[], VARIADIC "any")`: the column form of
@@ -551,10 +558,10 @@ fn explain_row(name: &str, row: &AnyElement, top: i32) -> Result<Vec<(String, Op
         return Err(CrmError::bad_argument("top", top, "a positive number of features"));
     }
     let entry = classifier_of(name)?;
-    let model = entry.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))?;
+    let model = &entry.model;
     let features = feature_list(model);
     let mut cells: Vec<Cell<'_>> = Vec::new();
-    read_features(row, entry.id, || features.clone(), &mut cells)?;
+    read_features(row, entry.id, || model_features(&entry), &mut cells)?;
     let values: Vec<_> = cells.iter().map(Cell::as_value).collect();
     let (base, mut contributions) = model.explain(&values);
     contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
@@ -575,7 +582,7 @@ fn explain_row(name: &str, row: &AnyElement, top: i32) -> Result<Vec<(String, Op
 fn coefficients(name: &str) -> TableIterator<'static, (name!(term, String), name!(coefficient, f64))> {
     let rows = (|| -> Result<Vec<(String, f64)>> {
         let entry = classifier_of(name)?;
-        let model = entry.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))?;
+        let model = &entry.model;
         model.coefficients().ok_or_else(|| CrmError::Unsupported(format!("model \"{name}\" ({}) has no coefficients", model.algorithm())))
     })()
     .or_raise();
@@ -604,8 +611,8 @@ fn batch(name: &str, source: &str, key: &str) -> Result<Vec<(Option<String>, f64
         )));
     }
     let entry = classifier_of(name)?;
-    let model = entry.model.downcast_ref::<Classifier>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a classifier")))?;
-    let sql = format!("SELECT crm_batch.{}::text, crm_batch FROM ({query}) AS crm_batch", quote_ident(key));
+    let model = &entry.model;
+    let sql = format!("SELECT crm_batch.{}::pg_catalog.text, crm_batch FROM ({query}) AS crm_batch", quote_ident(key));
     let mut out = Vec::new();
     let mut failure: Option<CrmError> = None;
     let mut cells: Vec<Cell<'_>> = Vec::with_capacity(model.features.features.len());
@@ -625,7 +632,7 @@ fn batch(name: &str, source: &str, key: &str) -> Result<Vec<(Option<String>, f64
                 };
                 let datum = whole_row.datum();
                 // SAFETY: a composite column value, valid while this batch is alive.
-                if let Err(e) = unsafe { read_composite(datum, entry.id, || feature_list(model), &mut cells) } {
+                if let Err(e) = unsafe { read_composite(datum, entry.id, || model_features(&entry), &mut cells) } {
                     failure = Some(e);
                     break 'batches;
                 }

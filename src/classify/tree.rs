@@ -33,6 +33,29 @@ pub struct Tree {
 }
 
 impl Tree {
+    /// Whether the stored tree can be walked safely on rows of `width` encoded columns:
+    /// a root, children after their parent (so every walk ends: no cycle, depth below the
+    /// node count) and inside the tree, split features inside the row.
+    pub fn validate(&self, width: usize) -> std::result::Result<(), String> {
+        if self.nodes.is_empty() {
+            return Err("a tree has no nodes".into());
+        }
+        let n = self.nodes.len();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.left == 0 {
+                continue;
+            }
+            let (l, r) = (node.left as usize, node.right as usize);
+            if l <= i || r <= i || l >= n || r >= n {
+                return Err(format!("tree node {i} has children {l} and {r} outside {}..{n}", i + 1));
+            }
+            if node.feature as usize >= width {
+                return Err(format!("tree node {i} splits on column {} of {width}", node.feature));
+            }
+        }
+        Ok(())
+    }
+
     fn next(&self, node: &Node, x: &[f64]) -> &Node {
         &self.nodes[if x[node.feature as usize] < node.threshold { node.left } else { node.right } as usize]
     }

@@ -15,18 +15,20 @@ use std::ffi::CStr;
 use std::rc::Rc;
 
 use pgrx::prelude::*;
-use pgrx::{IntoDatum, JsonB, PgMemoryContexts};
+use pgrx::{IntoDatum, JsonB};
 use serde_json::json;
 
 use super::features::Value;
 use super::logistic::sigmoid;
 use super::model::Classifier;
-use super::sql::{classifier_of, feature_list};
-use crate::aggregate::V1_FINFO;
+use super::sql::{classifier_of, feature_list, model_features};
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result as CrmResult};
+use crate::pg::aggregate::V1_FINFO;
+use crate::pg::invalidation::generation;
+use crate::pg::memo;
+use crate::pg::row_reader::{for_each_feature_of_tuple, for_each_feature_of_values, Cell, RowMapMemo};
 use crate::registry::sql::Deployed;
-use crate::row_reader::{for_each_feature_of_tuple, for_each_feature_of_values, Cell, RowMapMemo};
 
 /// Reasons written to the optional third column.
 const TOP_REASONS: usize = 3;
@@ -40,8 +42,9 @@ enum ReasonsType {
 /// What one trigger keeps for the rest of the statement.
 struct TriggerMemo {
     trigger_oid: pg_sys::Oid,
-    model_name: String,
-    model: Rc<Deployed>,
+    /// The catalog generation the column numbers and types were read at.
+    generation: u64,
+    model: Rc<Deployed<Classifier>>,
     score_attnum: i32,
     reasons: Option<(i32, ReasonsType)>,
     /// The model's feature names, for the reasons column.
@@ -97,15 +100,12 @@ unsafe fn make_memo(trigger: *mut pg_sys::Trigger, tupdesc: pg_sys::TupleDesc) -
         },
     };
     let model = classifier_of(&model_name)?;
-    let feature_names = match model.model.downcast_ref::<Classifier>() {
-        Some(classifier) => feature_list(classifier).into_iter().map(|(name, _)| name).collect(),
-        None => return Err(CrmError::CorruptModel(format!("model \"{model_name}\" is not a classifier"))),
-    };
+    let feature_names = feature_list(&model.model).into_iter().map(|(name, _)| name).collect();
     Ok(TriggerMemo {
         trigger_oid: unsafe { (*trigger).tgoid },
+        generation: generation(),
         model,
         feature_names,
-        model_name,
         score_attnum,
         reasons,
         row_map: None,
@@ -298,22 +298,14 @@ pub unsafe extern "C-unwind" fn crm_score_trigger(fcinfo: pg_sys::FunctionCallIn
         let tupdesc = (*relation).rd_att;
         let row_type = (*(*relation).rd_rel).reltype;
 
-        let flinfo = (*fcinfo).flinfo;
-        let slot = &mut (*flinfo).fn_extra;
         let trigger = (*data).tg_trigger;
-        if slot.is_null() || (*(*slot as *const TriggerMemo)).trigger_oid != (*trigger).tgoid {
-            let memo = make_memo(trigger, tupdesc).or_raise();
-            let ptr = PgMemoryContexts::For((*flinfo).fn_mcxt).leak_and_drop_on_delete(memo);
-            *slot = ptr as *mut std::ffi::c_void;
-        }
-        let memo = &mut *(*slot as *mut TriggerMemo);
-        let model = memo
-            .model
-            .model
-            .downcast_ref::<Classifier>()
-            .ok_or_else(|| CrmError::CorruptModel(format!("model \"{}\" is not a classifier", memo.model_name)))
+        // The memo lives for the statement; it is made again after a catalog change (the
+        // row layouts it holds are checked by row_reader on their own).
+        let memo = memo::call_site(fcinfo, |m: &TriggerMemo| m.trigger_oid == (*trigger).tgoid && m.generation == generation(), || make_memo(trigger, tupdesc))
             .or_raise();
-        let names = || feature_list(model);
+        let entry = memo.model.clone();
+        let model = &entry.model;
+        let names = || model_features(&entry);
         let features = &model.features;
         memo.buffer.resize(features.width, 0.0);
         let score_at = (memo.score_attnum - 1) as usize;
@@ -328,7 +320,7 @@ pub unsafe extern "C-unwind" fn crm_score_trigger(fcinfo: pg_sys::FunctionCallIn
                 // again (measured on 100k inserts: forming a new tuple alone costs 1.35x
                 // a plain insert, returning the same one 1.1x).
                 let buffer = &mut memo.buffer;
-                for_each_feature_of_tuple(tuple, row_type, memo.model.id, names, &mut memo.row_map, |i, cell| features.encode_into(i, (&cell).into(), buffer))
+                for_each_feature_of_tuple(tuple, row_type, entry.id, names, &mut memo.row_map, |i, cell| features.encode_into(i, (&cell).into(), buffer))
                     .or_raise();
                 let score = sigmoid(model.log_odds_encoded(buffer));
                 let data_area = ((*tuple).t_data as *mut u8).add((*(*tuple).t_data).t_hoff as usize);
@@ -350,12 +342,12 @@ pub unsafe extern "C-unwind" fn crm_score_trigger(fcinfo: pg_sys::FunctionCallIn
         pg_sys::heap_deform_tuple(tuple, tupdesc, memo.values.as_mut_ptr(), memo.nulls.as_mut_ptr());
         let reasons = if let Some((attnum, kind)) = memo.reasons {
             let mut cells: Vec<Cell<'_>> = Vec::with_capacity(features.features.len());
-            for_each_feature_of_values(&memo.values, &memo.nulls, row_type, memo.model.id, names, &mut memo.row_map, |_, cell| cells.push(cell)).or_raise();
+            for_each_feature_of_values(&memo.values, &memo.nulls, row_type, entry.id, names, &mut memo.row_map, |_, cell| cells.push(cell)).or_raise();
             model.encode_cells(&cells, &mut memo.buffer);
             Some((attnum, reasons_datum(model, &memo.feature_names, &cells, kind)))
         } else {
             let buffer = &mut memo.buffer;
-            for_each_feature_of_values(&memo.values, &memo.nulls, row_type, memo.model.id, names, &mut memo.row_map, |i, cell| {
+            for_each_feature_of_values(&memo.values, &memo.nulls, row_type, entry.id, names, &mut memo.row_map, |i, cell| {
                 features.encode_into(i, (&cell).into(), buffer)
             })
             .or_raise();

@@ -22,6 +22,13 @@ pub enum CrmError {
     UndefinedColumn(String),
     /// 42704 undefined_object: an unknown model name or version.
     UnknownModel(String),
+    /// 42804 datatype_mismatch: a column whose type a model cannot read (it changed since
+    /// training).
+    DatatypeMismatch(String),
+    /// 42501 insufficient_privilege: the caller may not do this.
+    InsufficientPrivilege(String),
+    /// 57014 query_canceled: a cancel or statement_timeout stopped a long computation.
+    Canceled(String),
     /// 0A000 feature_not_supported: a valid request that this build or machine cannot serve.
     Unsupported(String),
     /// XX001 data_corrupted: stored model bytes that fail their format or checksum test.
@@ -39,6 +46,9 @@ impl CrmError {
             CrmError::UndefinedTable(_) => "42P01",
             CrmError::UndefinedColumn(_) => "42703",
             CrmError::UnknownModel(_) => "42704",
+            CrmError::DatatypeMismatch(_) => "42804",
+            CrmError::InsufficientPrivilege(_) => "42501",
+            CrmError::Canceled(_) => "57014",
             CrmError::Unsupported(_) => "0A000",
             CrmError::CorruptModel(_) => "XX001",
         }
@@ -51,6 +61,9 @@ impl CrmError {
             | CrmError::UndefinedTable(m)
             | CrmError::UndefinedColumn(m)
             | CrmError::UnknownModel(m)
+            | CrmError::DatatypeMismatch(m)
+            | CrmError::InsufficientPrivilege(m)
+            | CrmError::Canceled(m)
             | CrmError::Unsupported(m)
             | CrmError::CorruptModel(m) => m,
         }
@@ -87,6 +100,9 @@ mod tests {
         assert_eq!(CrmError::UndefinedTable("x".into()).sqlstate(), "42P01");
         assert_eq!(CrmError::UndefinedColumn("x".into()).sqlstate(), "42703");
         assert_eq!(CrmError::UnknownModel("x".into()).sqlstate(), "42704");
+        assert_eq!(CrmError::DatatypeMismatch("x".into()).sqlstate(), "42804");
+        assert_eq!(CrmError::InsufficientPrivilege("x".into()).sqlstate(), "42501");
+        assert_eq!(CrmError::Canceled("x".into()).sqlstate(), "57014");
         assert_eq!(CrmError::Unsupported("x".into()).sqlstate(), "0A000");
         assert_eq!(CrmError::CorruptModel("x".into()).sqlstate(), "XX001");
     }

@@ -12,6 +12,9 @@ impl CrmError {
             CrmError::UndefinedTable(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             CrmError::UndefinedColumn(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
             CrmError::UnknownModel(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            CrmError::DatatypeMismatch(_) => PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            CrmError::InsufficientPrivilege(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            CrmError::Canceled(_) => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
             CrmError::Unsupported(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             CrmError::CorruptModel(_) => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
         }

@@ -13,9 +13,9 @@ use pgrx::{Internal, StringInfo};
 use serde::{Deserialize, Serialize};
 
 use super::scaler::{Method, ScalerParams, ScalerState};
-use crate::aggregate::{aggregate_context, combine, deserial, leak_into, serial, PartialState, V1_FINFO};
 use crate::error::sql::OrRaise;
 use crate::error::CrmError;
+use crate::pg::aggregate::{aggregate_context, combine, deserial, leak_into, serial, PartialState, V1_FINFO};
 
 /// A normalisation summary. Text form is JSON:
 /// `{"method":"zscore","n":1000,"mean":4.2,"stddev":1.3,"min":0.0,"max":9.5}`.

@@ -71,6 +71,17 @@ pub struct Als {
 }
 
 impl Als {
+    /// Whether the stored factors match `n_users` × `n_items` and the factor count.
+    pub fn validate(&self, n_users: usize, n_items: usize) -> std::result::Result<(), String> {
+        let f = self.options.factors;
+        let ok = f > 0
+            && f <= 1024
+            && self.user_factors.len().is_multiple_of(f)
+            && self.user_factors.len() <= n_users.saturating_mul(f)
+            && self.item_factors.len() == n_items.saturating_mul(f);
+        ok.then_some(()).ok_or_else(|| format!("factor matrices inconsistent with {n_users} customers, {n_items} items and {f} factors"))
+    }
+
     pub fn fit(user_items: &SparseRows, options: &AlsOptions, threads: usize) -> Result<Als, RecommendError> {
         Self::fit_with_callback(user_items, options, threads, |_, _| {})
     }

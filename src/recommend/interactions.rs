@@ -62,6 +62,22 @@ impl SparseRows {
         self.indptr.len().saturating_sub(1)
     }
 
+    /// Whether stored rows can be read safely: offsets that start at 0, never decrease
+    /// and end at the entry count, one value per entry, columns inside `n_columns`.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let offsets_ok = self.indptr.first() == Some(&0)
+            && self.indptr.windows(2).all(|w| w[0] <= w[1])
+            && self.indptr.last() == Some(&self.indices.len())
+            && self.values.len() == self.indices.len();
+        if !offsets_ok {
+            return Err("sparse rows with inconsistent offsets".into());
+        }
+        if self.indices.iter().any(|&c| c as usize >= self.n_columns) {
+            return Err(format!("a sparse entry outside {} columns", self.n_columns));
+        }
+        Ok(())
+    }
+
     pub fn n_columns(&self) -> usize {
         self.n_columns
     }

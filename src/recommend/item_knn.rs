@@ -78,6 +78,17 @@ pub struct ItemKnn {
 }
 
 impl ItemKnn {
+    /// Whether the stored neighbour lists of `n_items` items can be read safely.
+    pub fn validate(&self, n_items: usize) -> std::result::Result<(), String> {
+        let ok = self.indptr.len() == n_items + 1
+            && self.indptr.first() == Some(&0)
+            && self.indptr.windows(2).all(|w| w[0] <= w[1])
+            && self.indptr.last() == Some(&self.neighbours.len())
+            && self.similarities.len() == self.neighbours.len()
+            && self.neighbours.iter().all(|&j| (j as usize) < n_items);
+        ok.then_some(()).ok_or_else(|| format!("item neighbour lists inconsistent with {n_items} items"))
+    }
+
     pub fn fit(user_items: &SparseRows, options: &ItemKnnOptions, threads: usize) -> Result<ItemKnn, RecommendError> {
         options.validate()?;
         let n_items = user_items.n_columns();

@@ -62,6 +62,32 @@ pub struct Model {
     item_order: Vec<u32>,
 }
 
+impl crate::registry::StoredModel for Model {
+    const KIND: crate::registry::Kind = crate::registry::Kind::Recommender;
+
+    /// Every index the model serves by is inside what it holds.
+    fn validate(&self) -> std::result::Result<(), String> {
+        let (n_users, n_items) = (self.customer_ids.len(), self.item_ids.len());
+        let is_permutation = |order: &[u32], n: usize| {
+            let mut seen = vec![false; n];
+            order.len() == n && order.iter().all(|&i| (i as usize) < n && !std::mem::replace(&mut seen[i as usize], true))
+        };
+        if !is_permutation(&self.customer_order, n_users) || !is_permutation(&self.item_order, n_items) {
+            return Err("id orders are not permutations of the ids".into());
+        }
+        self.history.validate()?;
+        if self.history.n_rows() > n_users || self.history.n_columns() != n_items {
+            return Err(format!("history of {} × {} for {n_users} customers and {n_items} items", self.history.n_rows(), self.history.n_columns()));
+        }
+        self.popular.validate(n_items)?;
+        match &self.recommender {
+            Recommender::Popular => Ok(()),
+            Recommender::ItemKnn(knn) => knn.validate(n_items),
+            Recommender::Als(als) => als.validate(n_users, n_items),
+        }
+    }
+}
+
 fn order_by_id(ids: &[String]) -> Vec<u32> {
     let mut order: Vec<u32> = (0..ids.len() as u32).collect();
     order.sort_unstable_by(|&a, &b| ids[a as usize].cmp(&ids[b as usize]));

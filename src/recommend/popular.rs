@@ -16,6 +16,12 @@ pub struct Popular {
 }
 
 impl Popular {
+    /// Whether the stored scores and ranking cover `n_items` items.
+    pub fn validate(&self, n_items: usize) -> std::result::Result<(), String> {
+        let ok = self.item_scores.len() == n_items && self.ranking.iter().all(|&i| (i as usize) < n_items);
+        ok.then_some(()).ok_or_else(|| format!("popularity inconsistent with {n_items} items"))
+    }
+
     pub fn fit(user_items: &SparseRows) -> Popular {
         let item_scores: Vec<f32> = user_items.column_counts().into_iter().map(|c| c as f32).collect();
         let mut ranking: Vec<u32> = (0..item_scores.len() as u32).filter(|&i| item_scores[i as usize] > 0.0).collect();

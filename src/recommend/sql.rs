@@ -10,10 +10,10 @@ use super::options::{Choice, RecommenderOptions};
 use super::InteractionsBuilder;
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
-use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
-use crate::source::{
-    check_model_name, describe, find_column, interrupt, is_numeric, quote_ident, read_in_batches, source_query, store_model, ColumnInfo, NewModel,
+use crate::pg::source::{
+    check_new_model, describe, find_column, interrupt, is_numeric, quote_ident, read_in_batches, source_query, store_model, ColumnInfo, NewModel,
 };
+use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
 
 /// Column names tried, in order, when `options` does not name the column.
 const CUSTOMER_NAMES: &[&str] = &["customer", "customer_id", "user", "user_id", "userid", "client_id", "account_id"];
@@ -68,14 +68,14 @@ fn columns(described: &[ColumnInfo], o: &RecommenderOptions) -> Result<Columns> 
             return Err(CrmError::bad_argument("options.time", &t.name, "a date, timestamp or numeric column"));
         }
     }
-    let weight_sql = weight.map_or("1::float8".to_string(), |w| format!("{}::float8", quote_ident(&w.name)));
+    let weight_sql = weight.map_or("1::pg_catalog.float8".to_string(), |w| format!("{}::pg_catalog.float8", quote_ident(&w.name)));
     let time_sql = match time {
-        Some(t) if is_time(t.type_oid) => format!("extract(epoch FROM {}::timestamptz)::float8", quote_ident(&t.name)),
-        Some(t) => format!("{}::float8", quote_ident(&t.name)),
-        None => "NULL::float8".to_string(),
+        Some(t) if is_time(t.type_oid) => format!("EXTRACT(epoch FROM {})::pg_catalog.float8", quote_ident(&t.name)),
+        Some(t) => format!("{}::pg_catalog.float8", quote_ident(&t.name)),
+        None => "NULL::pg_catalog.float8".to_string(),
     };
     Ok(Columns {
-        select: format!("{}::text, {}::text, {weight_sql}, {time_sql}", quote_ident(&customer.name), quote_ident(&item.name)),
+        select: format!("{}::pg_catalog.text, {}::pg_catalog.text, {weight_sql}, {time_sql}", quote_ident(&customer.name), quote_ident(&item.name)),
         names: json!({
             "customer": customer.name, "item": item.name,
             "weight": weight.map(|w| w.name.clone()), "time": time.map(|t| t.name.clone()),
@@ -150,7 +150,7 @@ type TrainRow = (i64, String, i32, String, bool, JsonB);
 
 fn train(name: &str, source: &str, algorithm: &str, options: &serde_json::Value) -> Result<TrainRow> {
     let started = std::time::Instant::now();
-    check_model_name(name)?;
+    check_new_model(name)?;
     let opts = RecommenderOptions::parse(algorithm, options)?;
     let query = source_query(source)?;
     let described = describe(&query)?;
@@ -228,12 +228,12 @@ fn train(name: &str, source: &str, algorithm: &str, options: &serde_json::Value)
     Ok((id, name.to_string(), version, algorithm_used.to_string(), opts.deploy, JsonB(metrics)))
 }
 
-fn recommender_of(name: &str) -> Result<std::rc::Rc<Deployed>> {
-    deployed(name, Kind::Recommender, |bytes, who| registry::decode::<Model>(bytes, Kind::Recommender, who))
+fn recommender_of(name: &str) -> Result<std::rc::Rc<Deployed<Model>>> {
+    deployed::<Model>(name)
 }
 
-fn model_of<'a>(entry: &'a Deployed, name: &str) -> Result<&'a Model> {
-    entry.model.downcast_ref::<Model>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a recommender")))
+fn model_of<'a>(entry: &'a Deployed<Model>, _name: &str) -> Result<&'a Model> {
+    Ok(&entry.model)
 }
 
 fn check_k(k: i32) -> Result<usize> {

@@ -71,6 +71,24 @@ pub fn encode<T: Serialize>(kind: Kind, model: &T) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// A model type the registry stores: its kind, and the structural checks that decoding
+/// alone cannot make (tree child indices in range and acyclic, array lengths that agree).
+/// Stored bytes are not trusted: a hand-made or corrupted row must give XX001, never a
+/// hang, a stack overflow or an out-of-bounds read when the model is used.
+pub trait StoredModel: DeserializeOwned + 'static {
+    const KIND: Kind;
+
+    /// Why the decoded model cannot be used, if it cannot.
+    fn validate(&self) -> std::result::Result<(), String>;
+}
+
+/// Decodes and validates a stored model of type `T`; `who` names it in errors.
+pub fn decode_model<T: StoredModel>(bytes: &[u8], who: &str) -> Result<T> {
+    let model: T = decode(bytes, T::KIND, who)?;
+    model.validate().map_err(|why| CrmError::CorruptModel(format!("stored {who} is corrupt: {why}")))?;
+    Ok(model)
+}
+
 /// `who` names the model in errors, e.g. `model "churn" version 3`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], expected: Kind, who: &str) -> Result<T> {
     let corrupt = |why: &str| CrmError::CorruptModel(format!("stored {who} is corrupt: {why}"));
@@ -97,7 +115,16 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], expected: Kind, who: &str) -> R
     if body.len() != len {
         return Err(corrupt("length mismatch"));
     }
-    bincode::deserialize(body).map_err(|e| corrupt(&format!("undecodable body ({e})")))
+    // The options of bincode::serialize, limited to the body's own size: a corrupted
+    // length prefix ends in an error, not a read or an allocation past the bytes given
+    // (bincode also preallocates at most 4,096 elements per claimed length).
+    use bincode::Options;
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .allow_trailing_bytes()
+        .with_limit(body.len() as u64)
+        .deserialize(body)
+        .map_err(|e| corrupt(&format!("undecodable body ({e})")))
 }
 
 #[cfg(test)]

@@ -1,45 +1,79 @@
-//! Registry SQL surface: `deploy`, `drop_model`, the per-backend model cache and its
-//! invalidation.
+//! Registry SQL surface: `deploy`, `drop_model`, and the per-backend model cache.
 //!
-//! The cache maps a model name to its deployed, deserialised model, so scoring a million
-//! rows reads and decodes the model once. It is never stale: a statement trigger on
-//! `crm.models` and `crm.deployments` queues a relcache invalidation of the changed table
-//! at every write (`deploy`, `drop_model`, training, a hand-written UPDATE, a restore);
-//! Postgres delivers it to every backend when the writing transaction commits, and each
-//! backend's callback (registered in `_PG_init`) empties its cache before its next
-//! statement takes its locks.
+//! The cache is typed and keyed by model id: `deployed::<Classifier>("churn")` resolves
+//! the name to its deployed model id with the caller's privileges and the statement's
+//! snapshot (one saved-plan index lookup), then decodes the bytes of that id once per
+//! backend. Resolving at every call (a call site resolves once per statement, see
+//! `pg::memo`) is what makes the cache correct under every isolation level: a deploy
+//! committed elsewhere is seen by the next READ COMMITTED statement, a REPEATABLE READ
+//! transaction keeps the deployment of its snapshot, and no invalidation can race a read
+//! under an older snapshot, because a cached entry is only ever the bytes of one id. A
+//! model row changed in place (a hand-written UPDATE, a restore) queues a relcache
+//! invalidation of `crm.models` (statement trigger), which empties the cache. The cache
+//! is bounded by `crm.model_cache_mb` (least recently used out first).
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::ffi::CStr;
 use std::rc::Rc;
 
 use pgrx::prelude::*;
+use pgrx::{FromDatum, GucContext, GucFlags, GucRegistry, GucSetting, IntoDatum};
 
-use super::Kind;
+use super::{decode_model, StoredModel};
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result as CrmResult};
 
 extension_sql_file!("../../sql/registry.sql", name = "registry", bootstrap);
 
 /// A deployed model as scoring sees it.
-pub struct Deployed {
+pub struct Deployed<T> {
     pub id: i64,
-    pub kind: Kind,
     pub name: String,
     pub version: i32,
-    pub model: Rc<dyn Any>,
+    pub model: T,
+}
+
+impl<T> Deployed<T> {
+    /// `model "churn" version 3`, for messages.
+    pub fn who(&self) -> String {
+        format!("model \"{}\" version {}", self.name, self.version)
+    }
+}
+
+pub static MODEL_CACHE_MB: GucSetting<i32> = GucSetting::<i32>::new(256);
+
+pub fn register_gucs() {
+    GucRegistry::define_int_guc(
+        c"crm.model_cache_mb",
+        c"Size of each backend's cache of decoded models, in MB (stored size).",
+        c"Models beyond it are evicted least recently used first and decoded again when next used.",
+        &MODEL_CACHE_MB,
+        0,
+        1 << 20,
+        GucContext::Userset,
+        GucFlags::UNIT_MB,
+    );
+}
+
+struct Entry {
+    model: Rc<dyn Any>,
+    bytes: usize,
+    last_used: u64,
 }
 
 #[derive(Default)]
 struct Cache {
-    /// Looked up by `&str` on every scored row: no allocation on a hit.
-    by_name: HashMap<String, Rc<Deployed>>,
-    registry_oids: Vec<pg_sys::Oid>,
+    by_id: HashMap<i64, Entry>,
+    bytes: usize,
+    tick: u64,
+    models_oid: Option<pg_sys::Oid>,
 }
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+    static RESOLVE_PLAN: Cell<pg_sys::SPIPlanPtr> = const { Cell::new(std::ptr::null_mut()) };
 }
 
 /// Registered once per backend in `_PG_init`.
@@ -52,8 +86,9 @@ pub fn register_invalidation() {
 unsafe extern "C-unwind" fn relcache_callback(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     CACHE.with(|c| {
         if let Ok(mut cache) = c.try_borrow_mut() {
-            if relid == pg_sys::InvalidOid || cache.registry_oids.contains(&relid) {
-                cache.by_name.clear();
+            if relid == pg_sys::InvalidOid || cache.models_oid == Some(relid) {
+                cache.by_id.clear();
+                cache.bytes = 0;
             }
         }
     });
@@ -79,27 +114,47 @@ CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON 
     requires = ["registry", registry_changed]
 );
 
-/// The deployed row of `name`: (id, version, kind, bytes, registry table oids).
+/// The deployment of a name as the caller sees it now.
+struct Resolved {
+    id: i64,
+    version: i32,
+    kind: String,
+    models_oid: pg_sys::Oid,
+    owner: pg_sys::Oid,
+}
+
+/// Resolves `name` to its deployed model with the caller's privileges and snapshot.
 ///
 /// Raw SPI with `read_only = true`, always: scoring runs inside parallel queries (in
 /// workers and in the leader, also under CREATE TABLE AS), where any read-write SPI call
-/// fails ("cannot start commands during a parallel operation"); pgrx's `select` decides
-/// read-only-ness per transaction, so it cannot be used here.
-type DeployedRow = (i64, i32, String, Vec<u8>, Vec<pg_sys::Oid>);
-
-fn read_deployed(name: &str) -> CrmResult<Option<DeployedRow>> {
-    use pgrx::{FromDatum, IntoDatum};
-    const QUERY: &std::ffi::CStr = c"SELECT m.id, m.version, m.kind, m.model, to_regclass('crm.models')::oid, to_regclass('crm.deployments')::oid FROM crm.deployments d JOIN crm.models m ON m.id = d.model_id WHERE d.name = $1";
+/// fails ("cannot start commands during a parallel operation"). The plan is prepared
+/// once per backend and kept; Postgres replans it when the registry tables change. Every
+/// name in it is schema-qualified, so the caller's search_path cannot redirect it.
+fn resolve(name: &str) -> CrmResult<Option<Resolved>> {
+    const QUERY: &CStr = c"SELECT d.model_id, m.version, m.kind, c.oid, c.relowner \
+        FROM crm.deployments d JOIN crm.models m ON m.id OPERATOR(pg_catalog.=) d.model_id \
+        CROSS JOIN pg_catalog.pg_class c \
+        WHERE d.name OPERATOR(pg_catalog.=) $1 AND c.oid OPERATOR(pg_catalog.=) 'crm.models'::pg_catalog.regclass";
     // SAFETY: SPI is connected and finished around the query on the backend thread; the
     // values are copied out before SPI_finish frees the tuple table.
     unsafe {
         if pg_sys::SPI_connect() != pg_sys::SPI_OK_CONNECT as i32 {
             return Err(CrmError::UndefinedTable("cannot read the model registry (SPI_connect failed)".into()));
         }
-        let mut argtypes = [pg_sys::TEXTOID];
+        let mut plan = RESOLVE_PLAN.with(Cell::get);
+        if plan.is_null() {
+            let mut argtypes = [pg_sys::TEXTOID];
+            let prepared = pg_sys::SPI_prepare(QUERY.as_ptr(), 1, argtypes.as_mut_ptr());
+            if prepared.is_null() || pg_sys::SPI_keepplan(prepared) != 0 {
+                pg_sys::SPI_finish();
+                return Err(CrmError::UndefinedTable("cannot read the model registry (SPI_prepare failed)".into()));
+            }
+            plan = prepared;
+            RESOLVE_PLAN.with(|p| p.set(plan));
+        }
         let mut values = [name.into_datum().unwrap_or(pg_sys::Datum::from(0))];
         let nulls = [b' ' as std::ffi::c_char];
-        let rc = pg_sys::SPI_execute_with_args(QUERY.as_ptr(), 1, argtypes.as_mut_ptr(), values.as_mut_ptr(), nulls.as_ptr(), true, 1);
+        let rc = pg_sys::SPI_execute_plan(plan, values.as_mut_ptr(), nulls.as_ptr(), true, 1);
         let mut out = None;
         if rc == pg_sys::SPI_OK_SELECT as i32 && pg_sys::SPI_processed == 1 && !pg_sys::SPI_tuptable.is_null() {
             let table = &*pg_sys::SPI_tuptable;
@@ -107,24 +162,16 @@ fn read_deployed(name: &str) -> CrmResult<Option<DeployedRow>> {
             let get = |col: i32| {
                 let mut isnull = false;
                 let d = pg_sys::SPI_getbinval(tuple, table.tupdesc, col, &mut isnull);
-                (d, isnull)
+                (!isnull).then_some(d)
             };
-            let (id, n1) = get(1);
-            let (version, n2) = get(2);
-            let (kind, n3) = get(3);
-            let (bytes, n4) = get(4);
-            let (models_oid, n5) = get(5);
-            let (deployments_oid, n6) = get(6);
-            if !(n1 || n2 || n3 || n4) {
-                let oids =
-                    [(models_oid, n5), (deployments_oid, n6)].into_iter().filter(|(_, n)| !n).map(|(d, _)| pg_sys::Oid::from(d.value() as u32)).collect();
-                out = Some((
-                    i64::from_datum(id, false).unwrap_or(0),
-                    i32::from_datum(version, false).unwrap_or(0),
-                    String::from_datum(kind, false).unwrap_or_default(),
-                    Vec::<u8>::from_datum(bytes, false).unwrap_or_default(),
-                    oids,
-                ));
+            if let (Some(id), Some(version), Some(kind), Some(models_oid), Some(owner)) = (get(1), get(2), get(3), get(4), get(5)) {
+                out = Some(Resolved {
+                    id: i64::from_datum(id, false).unwrap_or(0),
+                    version: i32::from_datum(version, false).unwrap_or(0),
+                    kind: String::from_datum(kind, false).unwrap_or_default(),
+                    models_oid: pg_sys::Oid::from(models_oid.value() as u32),
+                    owner: pg_sys::Oid::from(owner.value() as u32),
+                });
             }
         }
         pg_sys::SPI_finish();
@@ -135,30 +182,67 @@ fn read_deployed(name: &str) -> CrmResult<Option<DeployedRow>> {
     }
 }
 
-/// The deployed model called `name`, decoded with `decode` on a cache miss.
-pub fn deployed<T: 'static>(name: &str, kind: Kind, decode: impl FnOnce(&[u8], &str) -> CrmResult<T>) -> CrmResult<Rc<Deployed>> {
-    if let Some(hit) = CACHE.with(|c| c.borrow().by_name.get(name).filter(|d| d.kind == kind).cloned()) {
-        return Ok(hit);
-    }
-    let Some((id, version, stored_kind, bytes, oids)) = read_deployed(name)? else {
+/// The deployed model called `name`, of type `T`: resolved now, decoded (and validated)
+/// on a cache miss.
+pub fn deployed<T: StoredModel>(name: &str) -> CrmResult<Rc<Deployed<T>>> {
+    let kind = T::KIND;
+    let Some(resolved) = resolve(name)? else {
         return Err(CrmError::UnknownModel(format!(
             "no deployed {} model named \"{name}\"; train one with crm.{} or deploy a version with crm.deploy",
             kind.name(),
             kind.training_function()
         )));
     };
-    if stored_kind != kind.name() {
-        return Err(CrmError::InvalidArgument(format!("model \"{name}\" is a {stored_kind} model, not a {} model", kind.name())));
+    if resolved.kind != kind.name() {
+        return Err(CrmError::InvalidArgument(format!("model \"{name}\" is a {} model, not a {} model", resolved.kind, kind.name())));
     }
-    let who = format!("model \"{name}\" version {version}");
-    let model: T = decode(&bytes, &who)?;
-    let entry = Rc::new(Deployed { id, kind, name: name.to_string(), version, model: Rc::new(model) });
+    let hit = CACHE.with(|c| {
+        let mut cache = c.borrow_mut();
+        cache.tick += 1;
+        let tick = cache.tick;
+        cache.by_id.get_mut(&resolved.id).and_then(|entry| {
+            entry.last_used = tick;
+            entry.model.clone().downcast::<Deployed<T>>().ok()
+        })
+    });
+    if let Some(hit) = hit {
+        return Ok(hit);
+    }
+    let who = format!("model \"{name}\" version {}", resolved.version);
+    let bytes = crate::pg::owner::model_bytes(resolved.id, resolved.owner)?
+        .ok_or_else(|| CrmError::UnknownModel(format!("{who} is deployed but its row is not visible")))?;
+    let model: T = decode_model(&bytes, &who)?;
+    let entry = Rc::new(Deployed { id: resolved.id, name: name.to_string(), version: resolved.version, model });
+    let limit = MODEL_CACHE_MB.get().max(0) as usize * 1024 * 1024;
     CACHE.with(|c| {
         let mut cache = c.borrow_mut();
-        cache.registry_oids = oids;
-        cache.by_name.insert(name.to_string(), entry.clone());
+        cache.models_oid = Some(resolved.models_oid);
+        // Least recently used out until the new model fits (a model larger than the
+        // whole cache is used for this statement and not kept).
+        while cache.bytes + bytes.len() > limit && !cache.by_id.is_empty() {
+            let Some(oldest) = cache.by_id.iter().min_by_key(|(_, e)| e.last_used).map(|(id, _)| *id) else {
+                break;
+            };
+            if let Some(gone) = cache.by_id.remove(&oldest) {
+                cache.bytes -= gone.bytes;
+            }
+        }
+        if bytes.len() <= limit {
+            cache.tick += 1;
+            let last_used = cache.tick;
+            cache.bytes += bytes.len();
+            cache.by_id.insert(resolved.id, Entry { model: entry.clone(), bytes: bytes.len(), last_used });
+        }
     });
     Ok(entry)
+}
+
+/// Models and stored bytes in this backend's cache (for tests of the bound).
+pub fn cache_usage() -> (usize, usize) {
+    CACHE.with(|c| {
+        let cache = c.borrow();
+        (cache.by_id.len(), cache.bytes)
+    })
 }
 
 /// Deploys `version` of `name` (rollback is deploying an older version).
@@ -175,19 +259,22 @@ fn deploy(
 
 /// Points `name` at `version`; returns the version deployed before, if any.
 pub fn deploy_version(name: &str, version: i32, reason: &str) -> CrmResult<Option<i32>> {
-    let model_id = Spi::get_one_with_args::<i64>("SELECT id FROM crm.models WHERE name = $1 AND version = $2", &[name.into(), version.into()])
-        .ok()
-        .flatten()
-        .ok_or_else(|| CrmError::UnknownModel(format!("model \"{name}\" has no version {version}")))?;
+    let model_id = Spi::get_one_with_args::<i64>(
+        "SELECT id FROM crm.models WHERE name OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2",
+        &[name.into(), version.into()],
+    )
+    .ok()
+    .flatten()
+    .ok_or_else(|| CrmError::UnknownModel(format!("model \"{name}\" has no version {version}")))?;
     let previous = Spi::get_one_with_args::<i32>(
-        "SELECT m.version FROM crm.deployments d JOIN crm.models m ON m.id = d.model_id WHERE d.name = $1 FOR UPDATE OF d",
+        "SELECT m.version FROM crm.deployments d JOIN crm.models m ON m.id OPERATOR(pg_catalog.=) d.model_id WHERE d.name OPERATOR(pg_catalog.=) $1 FOR UPDATE OF d",
         &[name.into()],
     )
     .ok()
     .flatten();
     Spi::run_with_args(
         "INSERT INTO crm.deployments (name, model_id, reason) VALUES ($1, $2, $3)
-         ON CONFLICT (name) DO UPDATE SET model_id = EXCLUDED.model_id, deployed_at = now(), deployed_by = current_user, reason = EXCLUDED.reason",
+         ON CONFLICT (name) DO UPDATE SET model_id = EXCLUDED.model_id, deployed_at = pg_catalog.now(), deployed_by = current_user, reason = EXCLUDED.reason",
         &[name.into(), model_id.into(), reason.into()],
     )
     .map_err(|e| CrmError::InvalidArgument(format!("cannot deploy model \"{name}\" version {version}: {e}")))?;
@@ -201,18 +288,37 @@ fn drop_model(name: &str, version: i32, force: default!(bool, false)) {
 }
 
 fn drop_version(name: &str, version: i32, force: bool) -> CrmResult<()> {
-    let model_id = Spi::get_one_with_args::<i64>("SELECT id FROM crm.models WHERE name = $1 AND version = $2 FOR UPDATE", &[name.into(), version.into()])
+    let model_id = Spi::get_one_with_args::<i64>(
+        "SELECT id FROM crm.models WHERE name OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2",
+        &[name.into(), version.into()],
+    )
+    .ok()
+    .flatten()
+    .ok_or_else(|| CrmError::UnknownModel(format!("model \"{name}\" has no version {version}")))?;
+    let deployed = Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM crm.deployments WHERE model_id OPERATOR(pg_catalog.=) $1)", &[model_id.into()])
         .ok()
         .flatten()
-        .ok_or_else(|| CrmError::UnknownModel(format!("model \"{name}\" has no version {version}")))?;
-    let deployed =
-        Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM crm.deployments WHERE model_id = $1)", &[model_id.into()]).ok().flatten().unwrap_or(false);
+        .unwrap_or(false);
     if deployed && !force {
         return Err(CrmError::InvalidArgument(format!(
             "model \"{name}\" version {version} is deployed; deploy another version first, or call crm.drop_model('{name}', {version}, force => true)"
         )));
     }
-    Spi::run_with_args("DELETE FROM crm.deployments WHERE model_id = $1", &[model_id.into()])
-        .and_then(|_| Spi::run_with_args("DELETE FROM crm.models WHERE id = $1", &[model_id.into()]))
+    Spi::run_with_args("DELETE FROM crm.deployments WHERE model_id OPERATOR(pg_catalog.=) $1", &[model_id.into()])
+        .and_then(|_| Spi::run_with_args("DELETE FROM crm.models WHERE id OPERATOR(pg_catalog.=) $1", &[model_id.into()]))
         .map_err(|e| CrmError::InvalidArgument(format!("cannot drop model \"{name}\" version {version}: {e}")))
+}
+
+/// This backend's caches: decoded models (count and stored bytes, bounded by
+/// `crm.model_cache_mb`) and row layouts (bounded by count). For operators and tests.
+#[pg_extern(volatile, parallel_safe)]
+fn cache_stats() -> pgrx::JsonB {
+    let (models, model_bytes) = cache_usage();
+    pgrx::JsonB(serde_json::json!({
+        "models": models,
+        "model_bytes": model_bytes,
+        "model_cache_limit_bytes": MODEL_CACHE_MB.get().max(0) as usize * 1024 * 1024,
+        "row_layouts": crate::pg::row_reader::cached_layouts(),
+        "row_layouts_limit": crate::pg::row_reader::MAX_LAYOUTS,
+    }))
 }

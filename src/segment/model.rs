@@ -81,6 +81,26 @@ pub struct SegmentModel {
     pub silhouette: Option<f64>,
 }
 
+impl crate::registry::StoredModel for SegmentModel {
+    const KIND: crate::registry::Kind = crate::registry::Kind::Segments;
+
+    /// Array lengths that agree with k and the features (assignment and the profile index
+    /// by them).
+    fn validate(&self) -> std::result::Result<(), String> {
+        let d = self.features.len();
+        if self.k == 0 || d == 0 {
+            return Err(format!("k = {} and {d} features", self.k));
+        }
+        if self.centroids.len() != self.k.saturating_mul(d) || self.sizes.len() != self.k || self.profile.len() != self.k || self.overall_mean.len() != d {
+            return Err(format!("array lengths disagree with k = {} and {d} features", self.k));
+        }
+        if self.profile.iter().any(|p| p.len() != d) {
+            return Err("a segment profile has the wrong number of features".into());
+        }
+        Ok(())
+    }
+}
+
 impl SegmentModel {
     /// Segment number (1-based) and Euclidean distance in standardised units to its
     /// centre, for raw feature values in model order (NaN = missing). Missing

@@ -8,9 +8,9 @@ use pgrx::prelude::*;
 use pgrx::{Internal, StringInfo};
 
 use super::rfm::{self, QuintileState, RfmQuintiles, RfmState};
-use crate::aggregate::{aggregate_context, combine, deserial, into_context, leak_into, serial, PartialState, V1_FINFO};
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
+use crate::pg::aggregate::{aggregate_context, combine, deserial, into_context, leak_into, serial, PartialState, V1_FINFO};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 /// Julian day number of 2000-01-01, Postgres's date epoch.
@@ -260,7 +260,7 @@ CREATE TYPE rfm AS (
 );
 COMMENT ON TYPE rfm IS 'RFM summary of one customer''s orders (crm.rfm_agg); days are calendar days in the session time zone';
 CREATE FUNCTION rfm_agg_trans(state internal, order_at timestamptz, amount float8, as_of timestamptz) RETURNS internal
-    AS 'MODULE_PATHNAME', 'crm_rfm_agg_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'crm_rfm_agg_trans' LANGUAGE C STABLE PARALLEL SAFE;
 CREATE FUNCTION rfm_agg_final(state internal) RETURNS rfm
     AS 'MODULE_PATHNAME', 'crm_rfm_agg_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE AGGREGATE rfm_agg(order_at timestamptz, amount float8, as_of timestamptz) (

@@ -2,23 +2,24 @@
 //! `segment_profile`.
 
 use pgrx::prelude::*;
-use pgrx::{AnyElement, JsonB, PgMemoryContexts};
+use pgrx::{AnyElement, JsonB};
 use serde_json::json;
 
 use super::model::{self, SegmentModel, SegmentOptions};
 use crate::classify::features::ValueKind;
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
-use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
-use crate::row_reader::{check_row, for_each_feature, Cell, RowMapMemo};
-use crate::source::{
-    cancel_requested, check_model_name, describe, find_column, interrupt, is_numeric, quote_ident, read_in_batches, source_query, store_model, NewModel,
+use crate::pg::memo;
+use crate::pg::row_reader::{check_row, for_each_feature, Cell, ModelFeatures, RowMapMemo};
+use crate::pg::source::{
+    cancel_requested, check_new_model, describe, find_column, interrupt, is_numeric, quote_ident, read_in_batches, source_query, store_model, NewModel,
 };
+use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
 
 /// Reads the chosen columns of `query` as one row-major float8 matrix (NaN for NULL),
 /// a batch per SPI session so fetched tuples are freed as it goes.
 fn read_matrix(query: &str, columns: &[String]) -> Result<Vec<f64>> {
-    let select: Vec<String> = columns.iter().map(|c| format!("{}::float8", quote_ident(c))).collect();
+    let select: Vec<String> = columns.iter().map(|c| format!("{}::pg_catalog.float8", quote_ident(c))).collect();
     let sql = format!("SELECT {} FROM ({query}) AS crm_training", select.join(", "));
     let d = columns.len();
     let mut data: Vec<f64> = Vec::new();
@@ -96,7 +97,7 @@ fn train_segments(
 type TrainRow = (i64, String, i32, i32, bool, JsonB);
 
 fn train(name: &str, source: &str, k: Option<i32>, options: &serde_json::Value) -> Result<TrainRow> {
-    check_model_name(name)?;
+    check_new_model(name)?;
     let opts = SegmentOptions::parse(options)?;
     let query = source_query(source)?;
     let columns = feature_columns(&query, &opts)?;
@@ -137,44 +138,44 @@ fn train(name: &str, source: &str, k: Option<i32>, options: &serde_json::Value) 
     Ok((id, name.to_string(), version, trained.model.k as i32, opts.deploy, JsonB(trained.metrics)))
 }
 
-fn segments_of(name: &str) -> Result<std::rc::Rc<Deployed>> {
-    deployed(name, Kind::Segments, |bytes, who| registry::decode::<SegmentModel>(bytes, Kind::Segments, who))
+fn segments_of(name: &str) -> Result<std::rc::Rc<Deployed<SegmentModel>>> {
+    deployed::<SegmentModel>(name)
 }
 
-fn model_of<'a>(entry: &'a Deployed, name: &str) -> Result<&'a SegmentModel> {
-    entry.model.downcast_ref::<SegmentModel>().ok_or_else(|| CrmError::CorruptModel(format!("model \"{name}\" is not a segments model")))
+fn model_of<'a>(entry: &'a Deployed<SegmentModel>, _name: &str) -> Result<&'a SegmentModel> {
+    Ok(&entry.model)
 }
 
 /// What one call site keeps between rows (see `classify::sql::CallMemo`).
 struct SegmentMemo {
     name: String,
-    model: std::rc::Rc<Deployed>,
+    model: std::rc::Rc<Deployed<SegmentModel>>,
     row_map: RowMapMemo,
     raw: Vec<f64>,
     scratch: Vec<f64>,
 }
 
 fn assign_with_memo(name: &str, row: &AnyElement, fcinfo: pg_sys::FunctionCallInfo) -> Result<Option<(i32, f64)>> {
-    // SAFETY: fcinfo and its flinfo are valid for this call; fn_extra is ours.
-    let flinfo = unsafe { (*fcinfo).flinfo };
-    let slot = unsafe { &mut (*flinfo).fn_extra };
-    if slot.is_null() || unsafe { &*(*slot as *const SegmentMemo) }.name != name {
-        // The argument's type is fixed for a call site: checked once, with the memo.
-        check_row(row, "segment")?;
-        let memo = SegmentMemo { name: name.to_string(), model: segments_of(name)?, row_map: None, raw: Vec::new(), scratch: Vec::new() };
-        // SAFETY: fn_mcxt outlives the flinfo; the memo is dropped when it is reset.
-        let ptr = PgMemoryContexts::For(unsafe { (*flinfo).fn_mcxt }).leak_and_drop_on_delete(memo);
-        *slot = ptr as *mut std::ffi::c_void;
-    }
-    // SAFETY: set just above or by an earlier row of this statement.
-    let memo = unsafe { &mut *(*slot as *mut SegmentMemo) };
-    let model = model_of(&memo.model, name)?;
+    // SAFETY: the live call info of crm.segment/segment_distance, whose fn_extra holds only this memo.
+    let memo = unsafe {
+        memo::call_site(
+            fcinfo,
+            |m: &SegmentMemo| m.name == name,
+            || {
+                // The argument's type is fixed for a call site: checked once, with the memo.
+                check_row(row, "segment")?;
+                Ok(SegmentMemo { name: name.to_string(), model: segments_of(name)?, row_map: None, raw: Vec::new(), scratch: Vec::new() })
+            },
+        )?
+    };
+    let entry = &memo.model;
+    let model = &entry.model;
     let raw = &mut memo.raw;
     raw.clear();
-    let features = || model.features.iter().map(|f| (f.name.clone(), ValueKind::Number)).collect();
+    let features = || ModelFeatures { who: entry.who(), features: model.features.iter().map(|f| (f.name.clone(), ValueKind::Number)).collect() };
     // SAFETY: a composite datum valid for this call.
     unsafe {
-        for_each_feature(row.datum(), memo.model.id, features, &mut memo.row_map, |_, cell| {
+        for_each_feature(row.datum(), entry.id, features, &mut memo.row_map, |_, cell| {
             raw.push(match cell {
                 Cell::Number(x) => x,
                 _ => f64::NAN,

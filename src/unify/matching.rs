@@ -629,11 +629,8 @@ mod tests {
     #[ignore]
     fn febrl_protocol() {
         for i in 1..=3 {
-            let path = format!("{}/../shared/datasets/febrl/dataset{i}.csv", env!("CARGO_MANIFEST_DIR"));
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                eprintln!("skipped: {path} not found");
-                continue;
-            };
+            let Some(path) = crate::shared_dataset(&format!("febrl/dataset{i}.csv")) else { continue };
+            let text = std::fs::read_to_string(&path).unwrap();
             let mut ids = Vec::new();
             let mut fields = Vec::new();
             for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {

@@ -10,7 +10,7 @@ use super::matching::{clusters, match_records, normalise, MatchOptions, Records,
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
 use crate::options;
-use crate::source::{describe, find_column, interrupt, quote_ident, read_in_batches, source_query};
+use crate::pg::source::{describe, find_column, interrupt, quote_ident, read_in_batches, source_query};
 
 const ACCEPTED: &str = "columns, exclude, threshold, max_block, max_pairs, blocking, seed";
 
@@ -84,8 +84,8 @@ fn blocking_rules(o: &UnifyOptions, columns: &[String]) -> Result<Vec<Vec<usize>
 /// Reads `id` and `columns` (as text, normalised) of a source; ids must be present and
 /// unique. Appends to `records` and `ids`.
 fn read_records(query: &str, id: &str, columns: &[String], records: &mut Records, ids: &mut Vec<String>, what: &str) -> Result<()> {
-    let mut select = vec![format!("{}::text", quote_ident(id))];
-    select.extend(columns.iter().map(|c| format!("{}::text", quote_ident(c))));
+    let mut select = vec![format!("{}::pg_catalog.text", quote_ident(id))];
+    select.extend(columns.iter().map(|c| format!("{}::pg_catalog.text", quote_ident(c))));
     let sql = format!("SELECT {} FROM ({query}) AS crm_records", select.join(", "));
     let mut seen: HashSet<String> = HashSet::new();
     let mut problem: Option<CrmError> = None;

@@ -14,6 +14,8 @@ pub fn server_url() -> Option<String> {
 pub fn fresh_database(name: &str) -> Option<String> {
     let url = match server_url() {
         Some(url) => url,
+        // Under CI a missing server is a failure, never a silent pass.
+        None if std::env::var_os("CI").is_some() => panic!("PG_CRM_TEST_URL is not set under CI (scripts/test sets it)"),
         None => {
             eprintln!("skipped: PG_CRM_TEST_URL is not set (scripts/test sets it)");
             return None;
@@ -36,4 +38,17 @@ pub fn connect(url: &str) -> Client {
 #[allow(dead_code)] // not every test binary that includes this module asks for it
 pub fn sqlstate(error: &postgres::Error) -> String {
     error.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no SQLSTATE: {error}"))
+}
+
+/// A file of `../shared/datasets`: its path, or None when it is absent (the test says it
+/// is skipped), except under CI, where missing data fails the test.
+#[allow(dead_code)] // not every test binary that includes this module asks for it
+pub fn shared_dataset(relative: &str) -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets").join(relative);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(std::env::var_os("CI").is_none(), "{} not found, and CI is set: the test cannot run", path.display());
+    eprintln!("skipped: {} not found (../shared/datasets is not part of the product)", path.display());
+    None
 }

@@ -20,7 +20,7 @@ pub fn source_query(source: &str) -> Result<String> {
     if ["select", "with", "values", "table"].iter().any(|k| head.starts_with(k) && head[k.len()..].starts_with(|c: char| c.is_whitespace() || c == '(')) {
         return Ok(format!("SELECT * FROM ({source}) AS crm_source"));
     }
-    let relation = Spi::get_one_with_args::<String>("SELECT to_regclass($1)::text", &[source.into()])
+    let relation = Spi::get_one_with_args::<String>("SELECT pg_catalog.to_regclass($1)::pg_catalog.text", &[source.into()])
         .ok()
         .flatten()
         .ok_or_else(|| CrmError::UndefinedTable(format!("relation \"{source}\" does not exist (source must name a table or view, or be a SELECT)")))?;
@@ -153,6 +153,20 @@ pub fn cancel_requested() -> bool {
     unsafe { pg_sys::QueryCancelPending != 0 || pg_sys::ProcDiePending != 0 }
 }
 
+/// What every training function checks first: the caller may store models (INSERT on
+/// crm.models, what crm_trainer has), so a refused training fails at once with 42501
+/// instead of after the fit; and the name is valid.
+pub fn check_new_model(name: &str) -> Result<()> {
+    check_model_name(name)?;
+    let allowed = Spi::get_one::<bool>("SELECT pg_catalog.has_table_privilege('crm.models', 'INSERT')").ok().flatten().unwrap_or(false);
+    if !allowed {
+        return Err(CrmError::InsufficientPrivilege(format!(
+            "permission denied to train model \"{name}\": training stores models in crm.models, which needs the crm_trainer role (GRANT crm_trainer TO ...)"
+        )));
+    }
+    Ok(())
+}
+
 /// Model names are identifiers of 1-63 characters (the registry's CHECK says the same).
 pub fn check_model_name(name: &str) -> Result<()> {
     let valid = !name.is_empty()
@@ -186,11 +200,12 @@ pub struct NewModel<'a> {
 /// get dense versions and see each other's deployments.
 pub fn store_model(model: NewModel<'_>) -> Result<(i64, i32)> {
     let name = model.name;
-    Spi::run_with_args("SELECT pg_advisory_xact_lock(hashtext('crm.models:' || $1))", &[name.into()]).map_err(|e| CrmError::InvalidArgument(e.to_string()))?;
+    Spi::run_with_args("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('crm.models:' OPERATOR(pg_catalog.||) $1))", &[name.into()])
+        .map_err(|e| CrmError::InvalidArgument(e.to_string()))?;
     Spi::connect_mut(|client| {
         let t = client.update(
             "INSERT INTO crm.models (name, version, kind, algorithm, target, positive_class, features, hyperparameters, metrics, training_rows, holdout_rows, model)
-             SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM crm.models WHERE name = $1
+             SELECT $1, coalesce(pg_catalog.max(version), 0) OPERATOR(pg_catalog.+) 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM crm.models WHERE name OPERATOR(pg_catalog.=) $1
              RETURNING id, version",
             None,
             &[
@@ -215,8 +230,11 @@ pub fn store_model(model: NewModel<'_>) -> Result<(i64, i32)> {
 
 /// The metrics of the version of `name` deployed now, if any.
 pub fn deployed_metrics(name: &str) -> Option<serde_json::Value> {
-    Spi::get_one_with_args::<JsonB>("SELECT m.metrics FROM crm.deployments d JOIN crm.models m ON m.id = d.model_id WHERE d.name = $1", &[name.into()])
-        .ok()
-        .flatten()
-        .map(|j| j.0)
+    Spi::get_one_with_args::<JsonB>(
+        "SELECT m.metrics FROM crm.deployments d JOIN crm.models m ON m.id OPERATOR(pg_catalog.=) d.model_id WHERE d.name OPERATOR(pg_catalog.=) $1",
+        &[name.into()],
+    )
+    .ok()
+    .flatten()
+    .map(|j| j.0)
 }

@@ -23,7 +23,7 @@ const MAX_ARGS: usize = 100;
 
 #[no_mangle]
 pub extern "C" fn pg_finfo_crm_row_columns_support() -> &'static pg_sys::Pg_finfo_record {
-    &crate::aggregate::V1_FINFO
+    &crate::pg::aggregate::V1_FINFO
 }
 
 /// `crm.row_columns_support(internal) → internal`, the SUPPORT function of `crm.score`

@@ -1,0 +1,22 @@
+//! The boundary between Postgres and the Rust core, in one place.
+//!
+//! Everything that touches Postgres internals lives here, each concern once:
+//! - `memo`: per-call-site memos in `fn_extra` (typed, replaced in place, never grown);
+//! - `invalidation`: the catalog-change generation every cache checks before use;
+//! - `row_reader`: reading a model's features out of a row, with layouts that are
+//!   revalidated after any catalog change (never a decode with a stale column type);
+//! - `row_rewrite`: the planner rewrite of `crm.score(name, row)` into its column form;
+//! - `aggregate`: helpers of the `internal`-state aggregates;
+//! - `source`: SPI reading of training sources and storing of models;
+//! - `owner`: reading the registry's model bytes as the extension's owner.
+//!
+//! The model cache itself is `registry::sql` (typed, resolved per statement). Algorithm
+//! code under the capability folders never imports pgrx.
+
+pub mod aggregate;
+pub mod invalidation;
+pub mod memo;
+pub mod owner;
+pub mod row_reader;
+pub mod row_rewrite;
+pub mod source;
