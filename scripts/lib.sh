@@ -62,10 +62,18 @@ cluster_stop() {
   fi
 }
 
-# Build the release extension and install it into Debian's Postgres 15.
+# Build the release extension and install it into Debian's Postgres 15, with the frozen
+# install scripts of earlier releases (sql/pg_crm--X.Y.Z.sql: `CREATE EXTENSION pg_crm
+# VERSION 'X.Y.Z'` and the upgrade tests use them; cargo pgrx installs only the current
+# version's script and the pg_crm--A--B.sql upgrade scripts).
 install_extension() {
   local sudo_flag=()
   [ "$(id -u)" = 0 ] || sudo_flag=(--sudo)
   (cd "$REPO_ROOT" && cargo pgrx install --release --pg-config "$PG_CONFIG" "${sudo_flag[@]}" 2>&1 \
     | grep -vE '^\s+(Compiling|Checking)' | tail -n 3)
+  local extdir; extdir="$($PG_CONFIG --sharedir)/extension"
+  for frozen in "$REPO_ROOT"/sql/pg_crm--[0-9]*.[0-9]*.[0-9]*.sql; do
+    case "$(basename "$frozen")" in *--*--*) continue ;; esac
+    [ -e "$frozen" ] && $SUDO install -m 644 "$frozen" "$extdir/"
+  done
 }

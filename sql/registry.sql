@@ -81,6 +81,13 @@ DECLARE
     old_version integer;
 BEGIN
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        -- A deployment the log already records (same name, model and time) is being
+        -- restored by pg_restore (the log's data is restored before this table's): it is
+        -- not a new deploy.
+        IF EXISTS (SELECT 1 FROM crm.deployment_log l
+                   WHERE l.name = NEW.name AND l.model_id = NEW.model_id AND l.logged_at = NEW.deployed_at) THEN
+            RETURN NULL;
+        END IF;
         SELECT m.version INTO new_version FROM crm.models m WHERE m.id = NEW.model_id;
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN

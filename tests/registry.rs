@@ -55,7 +55,11 @@ fn dump_and_restore_carry_models_with_identical_scores() {
     let mut c = connect(&url);
     c.batch_execute(CUSTOMERS).unwrap();
     c.batch_execute("SELECT * FROM crm.train_classifier('churn', 'customers', 'churned', 'logistic', '{\"key\": \"customer_id\"}')").unwrap();
+    c.batch_execute("SELECT * FROM crm.train_classifier('churn', 'SELECT noise, churned FROM customers', 'churned')").unwrap();
+    c.batch_execute("SELECT * FROM crm.deploy('churn', 2, 'try v2'); SELECT * FROM crm.deploy('churn', 1, 'back to v1')").unwrap();
     let before: Vec<f64> = c.query("SELECT crm.churn_score(c) FROM customers c ORDER BY customer_id", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    let log_query = "SELECT string_agg(concat_ws(' ', id, name, action, version, previous_version, reason, logged_at, logged_by), E'\n' ORDER BY id) FROM crm.deployment_log";
+    let log_before: String = c.query_one(log_query, &[]).unwrap().get(0);
     // the target database was created with the extension; drop it so the dump recreates it
     let mut t = connect(&target_url);
     t.batch_execute("DROP EXTENSION pg_crm CASCADE; DROP SCHEMA crm CASCADE").unwrap();
@@ -77,6 +81,13 @@ fn dump_and_restore_carry_models_with_identical_scores() {
     assert_eq!(before, after);
     let deployed: i64 = t.query_one("SELECT count(*) FROM crm.model_summary WHERE deployed", &[]).unwrap().get(0);
     assert_eq!(deployed, 1);
+    // the deploy log comes back as it was (the restore is not logged as new deploys) and
+    // goes on from there
+    let log_after: String = t.query_one(log_query, &[]).unwrap().get(0);
+    assert_eq!(log_before, log_after);
+    t.batch_execute("SELECT * FROM crm.deploy('churn', 2, 'after the restore')").unwrap();
+    let logged: i64 = t.query_one("SELECT count(*) FROM crm.deployment_log WHERE reason = 'after the restore' AND previous_version = 1", &[]).unwrap().get(0);
+    assert_eq!(logged, 1);
 }
 
 #[test]

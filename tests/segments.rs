@@ -92,14 +92,14 @@ fn cancelled_segment_training_stops_quickly_and_leaves_nothing() {
 }
 
 #[test]
-fn an_ordinary_role_segments_but_cannot_train_without_grants() {
+fn a_crm_user_segments_but_cannot_train() {
     let Some(url) = fresh_database("it_segments_role") else { return };
     let mut c = connect(&url);
     c.batch_execute(CUSTOMERS).unwrap();
     c.batch_execute("SELECT * FROM crm.train_segments('shop', 'customer_features', 4, '{\"key\": \"customer_id\", \"exclude\": [\"tenure\"]}')").unwrap();
     c.batch_execute(
         "DO $$ BEGIN CREATE ROLE crm_segment_analyst LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-         GRANT USAGE ON SCHEMA crm TO crm_segment_analyst; GRANT SELECT ON customer_features TO crm_segment_analyst",
+         GRANT crm_user TO crm_segment_analyst; GRANT SELECT ON customer_features TO crm_segment_analyst",
     )
     .unwrap();
     let mut analyst = connect(&format!("{url} user=crm_segment_analyst"));

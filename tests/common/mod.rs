@@ -11,6 +11,7 @@ pub fn server_url() -> Option<String> {
 }
 
 /// A fresh database `name` with the extension installed; returns its connection string.
+#[allow(dead_code)] // not every test binary that includes this module asks for it
 pub fn fresh_database(name: &str) -> Option<String> {
     let url = match server_url() {
         Some(url) => url,

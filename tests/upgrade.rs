@@ -1,0 +1,135 @@
+//! Upgrades keep models: a database made with pg_crm 0.1.0's SQL, holding one model of
+//! every kind, is updated in place with `ALTER EXTENSION pg_crm UPDATE`; scores,
+//! explanations, segments and recommendations are identical afterwards, the new objects
+//! exist, and the upgraded catalog is the same as a fresh install's.
+//!
+//! Needs `sql/pg_crm--0.1.0.sql` (the frozen 0.1.0 install script) in the server's
+//! extension directory, which `scripts/lib.sh`'s `install_extension` copies there.
+
+mod common;
+
+use common::{connect, sqlstate};
+use postgres::{Client, NoTls};
+
+const DATA: &str = "
+CREATE TABLE customers AS
+SELECT i AS customer_id,
+       (abs(hashtext('calls' || i)) % 10)::int AS support_calls,
+       (abs(hashtext('tenure' || i)) % 60)::float8 AS tenure_months,
+       (ARRAY['basic', 'plus', 'pro'])[1 + abs(hashtext('plan' || i)) % 3] AS plan,
+       date '2020-01-01' + (abs(hashtext('since' || i)) % 1500) AS customer_since,
+       (abs(hashtext('noise' || i)) % 1000) / 1000.0 AS noise
+FROM generate_series(1, 1500) i;
+ALTER TABLE customers ADD COLUMN churned boolean;
+UPDATE customers SET churned = (-2.0 + 0.45 * support_calls - 0.04 * tenure_months) > ln(noise / (1 - noise + 1e-9) + 1e-9);
+CREATE TABLE orders AS
+SELECT 'c' || (g % 200) AS customer_id, 'i' || ((g * 7919) % 60) AS item, 1 + g % 3 AS qty
+FROM generate_series(1, 5000) g;";
+
+const TRAIN: &str = "
+SELECT * FROM crm.train_classifier('churn', 'SELECT support_calls, tenure_months, plan, customer_since, churned FROM customers', 'churned', 'logistic');
+SELECT * FROM crm.train_classifier('churn_gb', 'SELECT support_calls, tenure_months, plan, churned FROM customers', 'churned', 'gradient_boosting');
+SELECT * FROM crm.train_classifier('churn_rf', 'SELECT support_calls, tenure_months, plan, churned FROM customers', 'churned', 'random_forest', '{\"n_trees\": 20}');
+SELECT * FROM crm.train_segments('seg', 'SELECT support_calls, tenure_months FROM customers', 3);
+SELECT * FROM crm.train_recommender('rec_knn', 'orders', 'item_knn');
+SELECT * FROM crm.train_recommender('rec_als', 'orders', 'als', '{\"factors\": 8, \"iterations\": 5}');
+SELECT * FROM crm.train_recommender('rec_pop', 'orders', 'popular');";
+
+/// Everything a user gets from the models, as text lines in a fixed order.
+fn outputs(c: &mut Client) -> Vec<String> {
+    let queries = [
+        "SELECT customer_id::text || ' ' || crm.score('churn', c)::text || ' ' || crm.score('churn_gb', c)::text || ' ' || crm.score('churn_rf', c)::text
+         FROM customers c ORDER BY customer_id",
+        "SELECT c.customer_id::text || ' ' || e.feature || ' ' || e.contribution::text FROM customers c, crm.explain('churn_gb', c) e
+         WHERE c.customer_id <= 20 ORDER BY c.customer_id, e.feature",
+        "SELECT customer_id::text || ' ' || crm.segment('seg', c)::text || ' ' || crm.segment_distance('seg', c)::text FROM customers c ORDER BY customer_id",
+        "SELECT segment::text || ' ' || feature || ' ' || mean::text FROM crm.segment_profile('seg') ORDER BY segment, feature",
+        "SELECT m || ' ' || c || ' ' || r.item || ' ' || r.rank::text || ' ' || r.score::text
+         FROM unnest(ARRAY['rec_knn', 'rec_als', 'rec_pop']) m, unnest(ARRAY['c1', 'c17', 'c199', 'nobody']) c, crm.recommend(m, c, 5) r ORDER BY 1",
+        "SELECT r.item || ' ' || r.score::text FROM crm.similar_items('rec_knn', 'i3', 5) r ORDER BY r.rank",
+    ];
+    queries.iter().flat_map(|q| c.query(*q, &[]).unwrap().into_iter().map(|r| r.get::<_, String>(0))).collect()
+}
+
+/// The extension's catalog: functions (signature, result, volatility, strictness,
+/// parallel safety, security), relations with columns and privileges, triggers.
+fn catalog(c: &mut Client) -> Vec<String> {
+    let q = "
+    WITH members AS (
+        SELECT d.classid, d.objid FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+        WHERE d.refclassid = 'pg_extension'::regclass AND e.extname = 'pg_crm' AND d.deptype = 'e')
+    SELECT 'function ' || p.oid::regprocedure::text || ' -> ' || pg_get_function_result(p.oid) || ' ' || p.provolatile::text || p.proparallel::text
+           || CASE WHEN p.proisstrict THEN ' strict' ELSE '' END || CASE WHEN p.prosecdef THEN ' definer' ELSE '' END
+           || ' ' || coalesce(array_to_string(p.proconfig, ','), '')
+    FROM members m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
+    UNION ALL
+    SELECT 'relation ' || r.oid::regclass::text || ' ' || r.relkind::text || ' ' || coalesce(r.relacl::text, '') || ' '
+           || coalesce((SELECT string_agg(a.attname || ':' || format_type(a.atttypid, a.atttypmod) || ':' || coalesce(a.attacl::text, ''), ',' ORDER BY a.attnum)
+                        FROM pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped), '')
+    FROM members m JOIN pg_class r ON m.classid = 'pg_class'::regclass AND r.oid = m.objid
+    UNION ALL
+    SELECT 'trigger ' || t.tgname || ' on ' || t.tgrelid::regclass::text || ' ' || pg_get_triggerdef(t.oid)
+    FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+    WHERE n.nspname = 'crm' AND NOT t.tgisinternal
+    UNION ALL
+    SELECT 'type ' || t.oid::regtype::text FROM members m JOIN pg_type t ON m.classid = 'pg_type'::regclass AND t.oid = m.objid
+    UNION ALL
+    SELECT 'schema acl ' || coalesce(n.nspacl::text, '') FROM pg_namespace n WHERE n.nspname = 'crm'
+    ORDER BY 1";
+    c.query(q, &[]).unwrap().into_iter().map(|r| r.get::<_, String>(0)).collect()
+}
+
+fn database(url: &str, name: &str) -> String {
+    let mut admin = Client::connect(&format!("{url} dbname=postgres"), NoTls).expect("connect to test server");
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    format!("{url} dbname={name}")
+}
+
+#[test]
+fn update_from_0_1_0_keeps_every_model_and_matches_a_fresh_install() {
+    let Some(url) = common::server_url() else { return };
+    let old_url = database(&url, "it_upgrade_old");
+    let mut old = connect(&old_url);
+    old.batch_execute("CREATE EXTENSION pg_crm VERSION '0.1.0'").expect("the 0.1.0 install script is in the extension directory (scripts/lib.sh copies it)");
+    old.batch_execute(DATA).unwrap();
+    old.batch_execute(TRAIN).unwrap();
+    let before = outputs(&mut old);
+    assert!(before.len() > 3000, "{} output lines", before.len());
+    // 0.1.0 had no cache_stats: the update brings it
+    assert_eq!(sqlstate(&old.batch_execute("SELECT crm.cache_stats()").unwrap_err()), "42883");
+
+    old.batch_execute("ALTER EXTENSION pg_crm UPDATE").unwrap();
+    let version: String = old.query_one("SELECT extversion FROM pg_extension WHERE extname = 'pg_crm'", &[]).unwrap().get(0);
+    assert_ne!(version, "0.1.0");
+    // the same session, and a new one (nothing cached from before the update)
+    assert_eq!(outputs(&mut old), before, "outputs changed in the updating session");
+    let mut fresh_session = connect(&old_url);
+    let after = outputs(&mut fresh_session);
+    assert_eq!(after.len(), before.len());
+    for (a, b) in after.iter().zip(&before) {
+        assert_eq!(a, b, "a model's output changed across the update");
+    }
+    fresh_session.query_one("SELECT crm.cache_stats()", &[]).unwrap();
+    let log_rows: i64 = fresh_session.query_one("SELECT count(*) FROM crm.deployment_log", &[]).unwrap().get(0);
+    assert_eq!(log_rows, 0, "the log starts at the update");
+    fresh_session.batch_execute("SELECT * FROM crm.deploy('churn', 1, 'after the update')").unwrap();
+    let log_rows: i64 = fresh_session.query_one("SELECT count(*) FROM crm.deployment_log", &[]).unwrap().get(0);
+    assert_eq!(log_rows, 1);
+    // training after the update: a new version next to the old ones
+    fresh_session
+        .batch_execute("SELECT * FROM crm.train_classifier('churn', 'SELECT support_calls, tenure_months, plan, customer_since, churned FROM customers', 'churned', 'logistic')")
+        .unwrap();
+
+    // the updated catalog is exactly a fresh install's
+    let new_url = database(&url, "it_upgrade_new");
+    let mut new = connect(&new_url);
+    new.batch_execute("CREATE EXTENSION pg_crm").unwrap();
+    let (updated, installed) = (catalog(&mut fresh_session), catalog(&mut new));
+    let only_updated: Vec<&String> = updated.iter().filter(|l| !installed.contains(l)).collect();
+    let only_installed: Vec<&String> = installed.iter().filter(|l| !updated.contains(l)).collect();
+    assert!(
+        only_updated.is_empty() && only_installed.is_empty(),
+        "update script differs from a fresh install:\nonly after update: {only_updated:#?}\nonly in fresh install: {only_installed:#?}"
+    );
+}
