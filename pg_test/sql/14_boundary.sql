@@ -99,12 +99,15 @@ SELECT 1 AS backend_alive;
 -- Settings: an unknown crm.* setting is refused (a typo is not silently kept).
 SELECT pg_temp.try('SET crm.chrun_model = ''churn''') AS typo_in_setting;
 SELECT pg_temp.try('SET crm.model_cache_mb = -1') AS bad_cache_size;
+-- the cache is per backend: these statements run in this one, not in parallel workers
+SET force_parallel_mode = off;
 SET crm.model_cache_mb = 0;
 SELECT count(*) FILTER (WHERE crm.score('m', t) IS NOT NULL) AS scored_without_cache FROM t;
 SELECT (crm.cache_stats()->>'models')::int AS cached_models;
 RESET crm.model_cache_mb;
 SELECT count(*) > 0 AS scored FROM t WHERE crm.score('m', t) > 0;
 SELECT (crm.cache_stats()->>'models')::int >= 1 AS cached_again, (crm.cache_stats()->>'row_layouts')::int <= (crm.cache_stats()->>'row_layouts_limit')::int AS layouts_bounded;
+RESET force_parallel_mode;
 
 -- Dates and timestamps: the same model and the same scores in every session time zone.
 CREATE TABLE visits AS

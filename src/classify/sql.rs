@@ -14,7 +14,7 @@ use super::options::TrainOptions;
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::pg::memo;
-use crate::pg::row_reader::{check_row_type, for_each_feature, read_composite, read_features, Cell, ModelFeatures, Reader, RowMapMemo};
+use crate::pg::row_reader::{check_row_type, for_each_feature, read_features, Cell, ModelFeatures, Reader, RowMapMemo};
 use crate::pg::source::{
     check_new_model, deployed_metrics, describe, find_column, interrupt, quote_ident, read_in_batches, source_query, store_model, ColumnInfo, NewModel,
 };
@@ -615,34 +615,28 @@ fn batch(name: &str, source: &str, key: &str) -> Result<Vec<(Option<String>, f64
     let sql = format!("SELECT crm_batch.{}::pg_catalog.text, crm_batch FROM ({query}) AS crm_batch", quote_ident(key));
     let mut out = Vec::new();
     let mut failure: Option<CrmError> = None;
-    let mut cells: Vec<Cell<'_>> = Vec::with_capacity(model.features.features.len());
     let mut buffer = Vec::new();
-    Spi::connect(|client| {
-        let mut cursor = client.open_cursor(&sql, &[]);
-        'batches: loop {
-            interrupt();
-            let batch = cursor.fetch(10_000)?;
-            if batch.is_empty() {
-                break;
-            }
-            for row in batch {
-                let key_value = row.get::<String>(1)?;
-                let Some(whole_row) = row.get::<AnyElement>(2)? else {
-                    continue;
-                };
-                let datum = whole_row.datum();
-                // SAFETY: a composite column value, valid while this batch is alive.
-                if let Err(e) = unsafe { read_composite(datum, entry.id, || model_features(&entry), &mut cells) } {
-                    failure = Some(e);
-                    break 'batches;
-                }
-                let values: Vec<_> = cells.iter().map(Cell::as_value).collect();
-                out.push((key_value, model.probability(&values, &mut buffer)));
-            }
+    let mut row_map = None;
+    let features = &model.features;
+    buffer.resize(features.width, 0.0);
+    // Read-only batches (read_in_batches): score_batch is STABLE and may run in parallel
+    // mode or inside CREATE TABLE AS, where SPI must not run as an update.
+    read_in_batches(&sql, |row| {
+        let key_value = row.get::<String>(1)?;
+        let Some(datum) = row.datum(2) else {
+            return Ok(true);
+        };
+        // SAFETY: a composite column value of the current batch, valid during this call.
+        let read = unsafe {
+            for_each_feature(datum, entry.id, || model_features(&entry), &mut row_map, |i, cell| features.encode_into(i, (&cell).into(), &mut buffer))
+        };
+        if let Err(e) = read {
+            failure = Some(e);
+            return Ok(false);
         }
-        Ok::<_, pgrx::spi::Error>(())
-    })
-    .map_err(|e| CrmError::InvalidArgument(format!("cannot read source: {e}")))?;
+        out.push((key_value, sigmoid(model.log_odds_encoded(&buffer))));
+        Ok(true)
+    })?;
     match failure {
         Some(e) => Err(e),
         None => Ok(out),

@@ -375,7 +375,7 @@ pub fn read_features<'a>(row: &'a AnyElement, model_id: i64, model: impl FnOnce(
 ///
 /// # Safety
 /// `datum` must be a non-NULL composite (row) datum that stays valid for `'a`.
-pub unsafe fn read_composite<'a>(datum: pg_sys::Datum, model_id: i64, model: impl FnOnce() -> ModelFeatures, cells: &mut Vec<Cell<'a>>) -> Result<()> {
+unsafe fn read_composite<'a>(datum: pg_sys::Datum, model_id: i64, model: impl FnOnce() -> ModelFeatures, cells: &mut Vec<Cell<'a>>) -> Result<()> {
     cells.clear();
     let mut no_memo = None;
     // SAFETY: forwarded.

@@ -13,6 +13,68 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// A read-only SPI session: `SPI_connect` now, `SPI_finish` when dropped (also when an
+/// error unwinds through it).
+///
+/// pgrx's SPI helpers decide read-only-ness per transaction (no transaction id yet), so
+/// inside `CREATE TABLE AS`, after any write, or in parallel mode (where a STABLE or
+/// PARALLEL RESTRICTED function runs whenever its query may use parallel plans) they run
+/// as updates, which Postgres refuses there ("cannot start commands during a parallel
+/// operation", "cannot assign XIDs during a parallel operation"). Everything pg_crm reads
+/// — sources, catalogs, the registry — goes through read-only SPI instead: the statement's
+/// snapshot, no command counter increment.
+struct ReadOnlySpi;
+
+impl ReadOnlySpi {
+    fn connect() -> Result<ReadOnlySpi> {
+        // SAFETY: a plain SPI connection on the backend thread, finished by Drop.
+        if unsafe { pg_sys::SPI_connect() } != pg_sys::SPI_OK_CONNECT as i32 {
+            return Err(CrmError::InvalidArgument("cannot read source: SPI_connect failed".into()));
+        }
+        Ok(ReadOnlySpi)
+    }
+
+    /// Runs `sql` (parameters `args`) read-only, returning up to `limit` rows (0 = all)
+    /// in SPI_tuptable.
+    fn execute(&self, sql: &str, args: &[pgrx::datum::DatumWithOid<'_>], limit: i64) -> Result<()> {
+        let sql = std::ffi::CString::new(sql).map_err(|_| CrmError::InvalidArgument("cannot read source: the query contains a NUL byte".into()))?;
+        let mut types: Vec<pg_sys::Oid> = args.iter().map(|a| a.oid()).collect();
+        let mut values: Vec<pg_sys::Datum> = args.iter().map(|a| a.datum().map_or(pg_sys::Datum::from(0), |d| d.sans_lifetime())).collect();
+        let nulls: Vec<std::ffi::c_char> = args.iter().map(|a| if a.datum().is_none() { b'n' } else { b' ' } as std::ffi::c_char).collect();
+        // SAFETY: connected; the argument arrays have args.len() entries.
+        let rc =
+            unsafe { pg_sys::SPI_execute_with_args(sql.as_ptr(), args.len() as i32, types.as_mut_ptr(), values.as_mut_ptr(), nulls.as_ptr(), true, limit) };
+        if rc < 0 {
+            return Err(CrmError::InvalidArgument(format!("cannot read source: SPI error {rc}")));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ReadOnlySpi {
+    fn drop(&mut self) {
+        // SAFETY: connected in `connect`.
+        unsafe { pg_sys::SPI_finish() };
+    }
+}
+
+/// The first column of the first row of a read-only query, or None.
+pub fn read_one<T: FromDatum + IntoDatum>(sql: &str, args: &[pgrx::datum::DatumWithOid<'_>]) -> Result<Option<T>> {
+    let spi = ReadOnlySpi::connect()?;
+    spi.execute(sql, args, 1)?;
+    // SAFETY: the tuple table of the query above, read before the session ends. The
+    // types read this way (numbers, bool, String, JsonB) convert into Rust-owned values,
+    // so nothing points into SPI's memory once it is freed.
+    unsafe {
+        let table = pg_sys::SPI_tuptable;
+        if table.is_null() || pg_sys::SPI_processed == 0 {
+            return Ok(None);
+        }
+        let row = SourceRow { tuple: *(*table).vals, tupdesc: (*table).tupdesc };
+        row.get::<T>(1).map_err(|e| CrmError::InvalidArgument(format!("cannot read source: {e}")))
+    }
+}
+
 /// The source as a query: a SELECT/WITH/VALUES/TABLE text is used as given; anything else
 /// must name a table or view (resolved by Postgres, then quoted by it).
 pub fn source_query(source: &str) -> Result<String> {
@@ -20,7 +82,7 @@ pub fn source_query(source: &str) -> Result<String> {
     if ["select", "with", "values", "table"].iter().any(|k| head.starts_with(k) && head[k.len()..].starts_with(|c: char| c.is_whitespace() || c == '(')) {
         return Ok(format!("SELECT * FROM ({source}) AS crm_source"));
     }
-    let relation = Spi::get_one_with_args::<String>("SELECT pg_catalog.to_regclass($1)::pg_catalog.text", &[source.into()])
+    let relation = read_one::<String>("SELECT pg_catalog.to_regclass($1)::pg_catalog.text", &[source.into()])
         .ok()
         .flatten()
         .ok_or_else(|| CrmError::UndefinedTable(format!("relation \"{source}\" does not exist (source must name a table or view, or be a SELECT)")))?;
@@ -34,14 +96,22 @@ pub struct ColumnInfo {
 
 /// The columns of a query's result, in order.
 pub fn describe(query: &str) -> Result<Vec<ColumnInfo>> {
-    Spi::connect(|client| {
-        let table = client.select(&format!("{query} LIMIT 0"), None, &[])?;
-        let n = table.columns()?;
-        (1..=n)
-            .map(|i| Ok(ColumnInfo { name: table.column_name(i)?, type_oid: table.column_type_oid(i)?.value() }))
-            .collect::<std::result::Result<Vec<_>, pgrx::spi::Error>>()
-    })
-    .map_err(|e| CrmError::InvalidArgument(format!("cannot read source: {e}")))
+    let spi = ReadOnlySpi::connect()?;
+    spi.execute(&format!("{query} LIMIT 0"), &[], 0)?;
+    // SAFETY: the tuple table of the query above holds its result descriptor.
+    unsafe {
+        let table = pg_sys::SPI_tuptable;
+        if table.is_null() {
+            return Err(CrmError::InvalidArgument("cannot read source: it returns no rows (not a query)".into()));
+        }
+        let tupdesc = (*table).tupdesc;
+        let attrs = (*tupdesc).attrs.as_slice((*tupdesc).natts as usize);
+        Ok(attrs
+            .iter()
+            .filter(|a| !a.attisdropped)
+            .map(|a| ColumnInfo { name: std::ffi::CStr::from_ptr(a.attname.data.as_ptr()).to_string_lossy().into_owned(), type_oid: a.atttypid })
+            .collect())
+    }
 }
 
 /// The column called `name`, or 42703 listing the source's columns.
@@ -68,40 +138,64 @@ const BATCH_ROWS: i64 = 10_000;
 /// batches. `each` returns Ok(false) to stop early.
 pub fn read_in_batches(query: &str, mut each: impl FnMut(&SourceRow) -> std::result::Result<bool, pgrx::spi::Error>) -> Result<()> {
     let spi_error = |e: pgrx::spi::Error| CrmError::InvalidArgument(format!("cannot read source: {e}"));
-    let cursor_name = Spi::connect(|client| Ok::<_, pgrx::spi::Error>(client.open_cursor(query, &[]).detach_into_name())).map_err(spi_error)?;
+    let sql = std::ffi::CString::new(query).map_err(|_| CrmError::InvalidArgument("cannot read source: the query contains a NUL byte".into()))?;
+    // The cursor outlives the SPI session that opens it (portals live until the
+    // transaction ends or they are closed): each batch is fetched in a session of its
+    // own and found again by name.
+    let name = {
+        let _spi = ReadOnlySpi::connect()?;
+        // SAFETY: connected; no parameters; read-only, the statement's snapshot.
+        unsafe {
+            let portal =
+                pg_sys::SPI_cursor_open_with_args(std::ptr::null(), sql.as_ptr(), 0, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null(), true, 0);
+            if portal.is_null() {
+                return Err(CrmError::InvalidArgument("cannot read source: SPI_cursor_open failed".into()));
+            }
+            std::ffi::CStr::from_ptr((*portal).name).to_owned()
+        }
+    };
+    // Closes the cursor however reading ends (done, stopped early, or an error).
+    struct Close<'a>(&'a std::ffi::CStr);
+    impl Drop for Close<'_> {
+        fn drop(&mut self) {
+            // SAFETY: a portal lookup by name; closed only if still there.
+            unsafe {
+                let portal = pg_sys::SPI_cursor_find(self.0.as_ptr());
+                if !portal.is_null() {
+                    pg_sys::SPI_cursor_close(portal);
+                }
+            }
+        }
+    }
+    let _close = Close(&name);
     loop {
         interrupt();
-        let more = Spi::connect(|client| {
-            let mut cursor = client.find_cursor(&cursor_name)?;
-            let batch = cursor.fetch(BATCH_ROWS)?;
-            if batch.is_empty() {
-                return Ok::<_, pgrx::spi::Error>(false); // dropping the cursor closes it
+        let _spi = ReadOnlySpi::connect()?;
+        // SAFETY: the portal opened above, fetched forward in this session; its tuple
+        // table is freed when the session ends, after the rows were read.
+        let (vals, count, tupdesc) = unsafe {
+            let portal = pg_sys::SPI_cursor_find(name.as_ptr());
+            if portal.is_null() {
+                return Err(CrmError::InvalidArgument("cannot read source: the cursor was closed".into()));
             }
-            // The rows are read straight from the tuple table `fetch` just filled (which
-            // `batch` keeps alive): pgrx's row iterator converts every column of every row
-            // behind a setjmp guard, which made reading a 1M-row source 2x slower.
-            // SAFETY: SPI_tuptable is the table of the fetch above; nothing else runs SPI
-            // in this session, which frees it when it ends.
-            let (vals, count, tupdesc) = unsafe {
-                let table = pg_sys::SPI_tuptable;
-                if table.is_null() {
-                    return Err(pgrx::spi::Error::NoTupleTable);
-                }
-                ((*table).vals, (*table).numvals as usize, (*table).tupdesc)
-            };
-            for i in 0..count {
-                // SAFETY: i < numvals.
-                let row = SourceRow { tuple: unsafe { *vals.add(i) }, tupdesc };
-                if !each(&row)? {
-                    return Ok(false);
-                }
+            pg_sys::SPI_cursor_fetch(portal, true, BATCH_ROWS);
+            let table = pg_sys::SPI_tuptable;
+            if table.is_null() {
+                return Ok(());
             }
-            cursor.detach_into_name();
-            Ok(true)
-        })
-        .map_err(spi_error)?;
-        if !more {
+            ((*table).vals, pg_sys::SPI_processed as usize, (*table).tupdesc)
+        };
+        if count == 0 {
             return Ok(());
+        }
+        // The rows are read straight from the tuple table: pgrx's row iterator converts
+        // every column of every row behind a setjmp guard (2x slower on a 1M-row source).
+        for i in 0..count {
+            // SAFETY: i < SPI_processed.
+            let row = SourceRow { tuple: unsafe { *vals.add(i) }, tupdesc };
+            if !each(&row).map_err(spi_error)? {
+                return Ok(());
+            }
         }
     }
 }
@@ -113,6 +207,20 @@ pub struct SourceRow {
 }
 
 impl SourceRow {
+    /// The raw value of column `ordinal` (1-based), None when NULL or out of range; valid
+    /// while the row is.
+    pub fn datum(&self, ordinal: usize) -> Option<pg_sys::Datum> {
+        // SAFETY: tuple and tupdesc come from the live tuple table; ordinal is checked.
+        unsafe {
+            if ordinal == 0 || ordinal > (*self.tupdesc).natts as usize {
+                return None;
+            }
+            let mut is_null = false;
+            let datum = pg_sys::heap_getattr(self.tuple, ordinal as i32, self.tupdesc, &mut is_null);
+            (!is_null).then_some(datum)
+        }
+    }
+
     /// The value of column `ordinal` (1-based) as `T`, as pgrx's `SpiHeapTupleData::get`
     /// but without its per-value guard and copy.
     pub fn get<T: FromDatum + IntoDatum>(&self, ordinal: usize) -> std::result::Result<Option<T>, pgrx::spi::Error> {
@@ -158,7 +266,7 @@ pub fn cancel_requested() -> bool {
 /// instead of after the fit; and the name is valid.
 pub fn check_new_model(name: &str) -> Result<()> {
     check_model_name(name)?;
-    let allowed = Spi::get_one::<bool>("SELECT pg_catalog.has_table_privilege('crm.models', 'INSERT')").ok().flatten().unwrap_or(false);
+    let allowed = read_one::<bool>("SELECT pg_catalog.has_table_privilege('crm.models', 'INSERT')", &[]).ok().flatten().unwrap_or(false);
     if !allowed {
         return Err(CrmError::InsufficientPrivilege(format!(
             "permission denied to train model \"{name}\": training stores models in crm.models, which needs the crm_trainer role (GRANT crm_trainer TO ...)"
@@ -230,7 +338,7 @@ pub fn store_model(model: NewModel<'_>) -> Result<(i64, i32)> {
 
 /// The metrics of the version of `name` deployed now, if any.
 pub fn deployed_metrics(name: &str) -> Option<serde_json::Value> {
-    Spi::get_one_with_args::<JsonB>(
+    read_one::<JsonB>(
         "SELECT m.metrics FROM crm.deployments d JOIN crm.models m ON m.id OPERATOR(pg_catalog.=) d.model_id WHERE d.name OPERATOR(pg_catalog.=) $1",
         &[name.into()],
     )
