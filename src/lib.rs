@@ -13,8 +13,10 @@ pub mod features;
 pub mod gpu;
 pub mod options;
 pub mod pg;
+pub mod pool;
 pub mod recommend;
 pub mod registry;
+pub mod rng;
 pub mod segment;
 pub mod unify;
 
@@ -35,6 +37,7 @@ pub extern "C-unwind" fn _PG_init() {
     registry::sql::register_gucs();
     registry::sql::register_invalidation();
     pg::invalidation::register();
+    pg::threads::register_gucs();
     // A typo in a crm.* setting (`SET crm.chrun_model = ...`) is an error, as for other
     // extensions' prefixes, not a silently kept placeholder.
     // SAFETY: called once from _PG_init after the crm.* settings are defined.

@@ -125,4 +125,39 @@ mod tests {
     fn unknown_model_is_an_error() {
         Spi::get_one::<f64>("SELECT crm.score('missing', r) FROM (SELECT 1 AS a) r").unwrap();
     }
+
+    #[pg_test]
+    fn max_threads_sets_the_pool_cap_on_set_and_reset() {
+        Spi::run("SET crm.max_threads = 3").unwrap();
+        assert_eq!(crate::pool::max_threads(), 3);
+        Spi::run("SET LOCAL crm.max_threads = 1").unwrap();
+        assert_eq!(crate::pool::max_threads(), 1);
+        Spi::run("RESET crm.max_threads").unwrap();
+        assert_eq!(crate::pool::max_threads(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    }
+
+    /// What a SQL entry point does when a cancel arrives during a fit: the fit stops at its
+    /// next poll of `cancel_requested`, and `raise_pending_cancel` raises Postgres's own
+    /// 57014 on this thread.
+    #[pg_test(error = "canceling statement due to user request")]
+    fn a_cancel_during_a_fit_raises_postgres_cancel() {
+        use crate::pg::source::{cancel_requested, raise_pending_cancel};
+        use crate::recommend::{Algorithm, AlsOptions, InteractionsBuilder, Model};
+        let mut builder = InteractionsBuilder::new();
+        for customer in 0..200 {
+            for item in 0..10 {
+                builder.push(&format!("c{customer}"), &format!("i{}", (customer + item) % 50), 1.0, None).unwrap();
+            }
+        }
+        let interactions = builder.finish();
+        // SAFETY: what Postgres's SIGINT handler sets for pg_cancel_backend, on this backend's thread.
+        unsafe {
+            pgrx::pg_sys::QueryCancelPending = 1;
+            pgrx::pg_sys::InterruptPending = 1;
+        }
+        let fit = Model::fit(&interactions, &Algorithm::Als(AlsOptions::default()), 2, &cancel_requested);
+        assert!(matches!(fit, Err(crate::recommend::RecommendError::Cancelled)));
+        let _ = raise_pending_cancel(fit);
+        panic!("the cancel was not raised");
+    }
 }

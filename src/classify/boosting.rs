@@ -13,9 +13,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::logistic::sigmoid;
-use super::model::SplitMix64;
 use super::tree::{grow_tree, Binned, GrowParams};
 use crate::error::{CrmError, Result};
+use crate::pool::Cancelled;
+use crate::rng::SplitMix64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoostingParams {
@@ -93,7 +94,9 @@ impl BoostingParams {
 }
 
 /// Fits on a row-major matrix `x` (n × width), labels 0/1 and sample weights.
-pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], p: &BoostingParams, interrupt: &(dyn Fn() + Sync)) -> Result<BoostedTrees> {
+/// `should_stop` is polled before each tree; when it answers true the fit ends with
+/// `CrmError::Canceled`.
+pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], p: &BoostingParams, should_stop: &dyn Fn() -> bool) -> Result<BoostedTrees> {
     let n = y.len();
     if n < 2 * p.min_samples_leaf {
         return Err(CrmError::InvalidArgument(format!("gradient boosting needs at least {} rows", 2 * p.min_samples_leaf)));
@@ -126,7 +129,9 @@ pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], p: &BoostingParam
             .sum::<f64>()
     };
     for _ in 0..max_iter {
-        interrupt();
+        if should_stop() {
+            return Err(Cancelled.into());
+        }
         for i in 0..n {
             let q = sigmoid(f[i]);
             g[i] = (q - y[i]) * weight[i];
@@ -168,12 +173,12 @@ mod tests {
         let mut x = Vec::new();
         let mut y = Vec::new();
         for _ in 0..n {
-            let (a, b) = (rng.below(1000) as f64 / 1000.0, rng.below(1000) as f64 / 1000.0);
+            let (a, b) = (rng.below_modulo(1000) as f64 / 1000.0, rng.below_modulo(1000) as f64 / 1000.0);
             x.extend([a, b]);
             let xor = (a > 0.5) != (b > 0.5);
-            y.push(if rng.below(10) == 0 { !xor } else { xor } as u8 as f64);
+            y.push(if rng.below_modulo(10) == 0 { !xor } else { xor } as u8 as f64);
         }
-        let m = fit(&x, 2, &y, &vec![1.0; n], &BoostingParams::default(), &|| {}).unwrap();
+        let m = fit(&x, 2, &y, &vec![1.0; n], &BoostingParams::default(), &|| false).unwrap();
         let correct = (0..n).filter(|&i| (sigmoid(m.log_odds(&x[i * 2..i * 2 + 2])) > 0.5) == (y[i] > 0.5)).count();
         assert!(correct as f64 / n as f64 > 0.85, "accuracy {}", correct as f64 / n as f64);
         // contributions add up to the log-odds

@@ -18,9 +18,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::SplitMix64;
 use super::tree::{grow_tree, Binned, GrowParams, Tree};
 use crate::error::{CrmError, Result};
+use crate::pool::{self, Cancelled};
+use crate::rng::SplitMix64;
 
 /// Probabilities are clipped to [P_MIN, 1 − P_MIN] before the logit.
 pub const P_MIN: f64 = 1e-6;
@@ -72,7 +73,7 @@ pub struct ForestParams {
     pub bootstrap: bool,
     pub max_bins: usize,
     pub seed: u64,
-    /// Worker threads; 0: one per core.
+    /// Worker threads; 0: as many as `pool::max_threads` allows.
     pub threads: usize,
 }
 
@@ -159,7 +160,7 @@ fn one_tree(data: &Binned, y: &[f64], weight: &[f64], p: &ForestParams, grow: &G
     let h: Vec<f64> = if p.bootstrap {
         let mut counts = vec![0u32; n];
         for _ in 0..n {
-            counts[rng.below(n)] += 1;
+            counts[rng.below_modulo(n)] += 1;
         }
         counts.iter().zip(weight).map(|(&c, &w)| c as f64 * w).collect()
     } else {
@@ -173,14 +174,18 @@ fn one_tree(data: &Binned, y: &[f64], weight: &[f64], p: &ForestParams, grow: &G
 }
 
 /// Fits on a row-major matrix `x` (n × width), labels 0/1 and sample weights. Trees are
-/// grown in rounds of one tree per worker thread (threads that never call Postgres);
-/// `interrupt` is called on the calling thread before each round, when no worker runs.
-pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], p: &ForestParams, interrupt: &(dyn Fn() + Sync)) -> Result<RandomForest> {
+/// grown on up to `p.threads` threads of the pool (each tree seeded by its index, so the
+/// forest does not depend on the threads); `should_stop` is polled on this thread between
+/// trees and while it waits, and when it answers true the fit ends with
+/// `CrmError::Canceled` once the trees being grown are done.
+pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], p: &ForestParams, should_stop: &dyn Fn() -> bool) -> Result<RandomForest> {
     let n = y.len();
     if n < 2 || p.n_trees == 0 {
         return Err(CrmError::InvalidArgument("random forest needs at least 2 rows and 1 tree".into()));
     }
-    interrupt();
+    if should_stop() {
+        return Err(Cancelled.into());
+    }
     let data = Binned::new(x, width, n, p.max_bins);
     let grow = GrowParams {
         max_leaves: p.max_leaves.max(2),
@@ -191,25 +196,7 @@ pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], p: &ForestParams,
         max_features: p.max_features.resolve(width),
         stop_pure: true,
     };
-    let threads = if p.threads == 0 { std::thread::available_parallelism().map(|t| t.get()).unwrap_or(1) } else { p.threads };
-    let threads = threads.clamp(1, p.n_trees);
-    let mut trees = Vec::with_capacity(p.n_trees);
-    while trees.len() < p.n_trees {
-        interrupt();
-        let first = trees.len();
-        let round = threads.min(p.n_trees - first);
-        if round == 1 {
-            trees.push(one_tree(&data, y, weight, p, &grow, first));
-            continue;
-        }
-        let (data, grow) = (&data, &grow);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (first..first + round).map(|t| scope.spawn(move || one_tree(data, y, weight, p, grow, t))).collect();
-            for handle in handles {
-                trees.push(handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-            }
-        });
-    }
+    let trees = pool::map_ranges(p.n_trees, 1, p.threads, should_stop, |t, _| one_tree(&data, y, weight, p, &grow, t.start))?;
     Ok(RandomForest { trees })
 }
 
@@ -224,10 +211,10 @@ mod tests {
         let mut rng = SplitMix64::new(seed);
         let (mut x, mut y) = (Vec::new(), Vec::new());
         for _ in 0..n {
-            let (a, b, c) = (rng.below(1000) as f64 / 1000.0, rng.below(1000) as f64 / 1000.0, rng.below(1000) as f64 / 1000.0);
+            let (a, b, c) = (rng.below_modulo(1000) as f64 / 1000.0, rng.below_modulo(1000) as f64 / 1000.0, rng.below_modulo(1000) as f64 / 1000.0);
             x.extend([a, b, c]);
             let xor = (a > 0.5) != (b > 0.5);
-            y.push(if rng.below(10) == 0 { !xor } else { xor } as u8 as f64);
+            y.push(if rng.below_modulo(10) == 0 { !xor } else { xor } as u8 as f64);
         }
         (x, y)
     }
@@ -242,8 +229,8 @@ mod tests {
         let (x, y) = xor(3000, 1);
         let (xt, yt) = xor(2000, 2);
         let w = vec![1.0; y.len()];
-        let forest = fit(&x, 3, &y, &w, &ForestParams { n_trees: 50, ..Default::default() }, &|| {}).unwrap();
-        let linear = logistic::fit(&x, 3, &y, &w, &LogisticParams::default(), &|| {}).unwrap();
+        let forest = fit(&x, 3, &y, &w, &ForestParams { n_trees: 50, ..Default::default() }, &|| false).unwrap();
+        let linear = logistic::fit(&x, 3, &y, &w, &LogisticParams::default(), &|| false).unwrap();
         let (forest_auc, linear_auc) = (auc(|r| forest.probability(r), &xt, &yt), auc(|r| linear.log_odds(r), &xt, &yt));
         assert!(forest_auc > 0.8 && linear_auc < 0.6, "forest {forest_auc}, logistic {linear_auc}");
         // probabilities are in [0, 1], and sigmoid(log_odds) gives them back
@@ -259,10 +246,10 @@ mod tests {
         let (x, y) = xor(800, 3);
         let w = vec![1.0; y.len()];
         let p = ForestParams { n_trees: 7, seed: 9, ..Default::default() };
-        let a = fit(&x, 3, &y, &w, &ForestParams { threads: 1, ..p.clone() }, &|| {}).unwrap();
-        let b = fit(&x, 3, &y, &w, &ForestParams { threads: 3, ..p.clone() }, &|| {}).unwrap();
+        let a = fit(&x, 3, &y, &w, &ForestParams { threads: 1, ..p.clone() }, &|| false).unwrap();
+        let b = fit(&x, 3, &y, &w, &ForestParams { threads: 3, ..p.clone() }, &|| false).unwrap();
         assert_eq!(a, b);
-        let c = fit(&x, 3, &y, &w, &ForestParams { seed: 10, ..p }, &|| {}).unwrap();
+        let c = fit(&x, 3, &y, &w, &ForestParams { seed: 10, ..p }, &|| false).unwrap();
         assert_ne!(a, c);
     }
 
@@ -281,19 +268,19 @@ mod tests {
             }
             d(t, 0)
         };
-        let shallow = fit(&x, 3, &y, &w, &ForestParams { n_trees: 4, max_depth: Some(3), ..Default::default() }, &|| {}).unwrap();
+        let shallow = fit(&x, 3, &y, &w, &ForestParams { n_trees: 4, max_depth: Some(3), ..Default::default() }, &|| false).unwrap();
         assert!(shallow.trees.iter().all(|t| depth(t) <= 3));
-        let few = fit(&x, 3, &y, &w, &ForestParams { n_trees: 4, max_leaves: 5, ..Default::default() }, &|| {}).unwrap();
+        let few = fit(&x, 3, &y, &w, &ForestParams { n_trees: 4, max_leaves: 5, ..Default::default() }, &|| false).unwrap();
         assert!(few.trees.iter().all(|t| t.nodes.iter().filter(|n| n.left == 0).count() <= 5));
         // deep trees without bootstrap on all columns fit the training rows exactly
         let full = ForestParams { n_trees: 2, bootstrap: false, max_features: MaxFeatures::Fraction(1.0), ..Default::default() };
         let (xs, ys) = xor(200, 8); // fewer distinct values than bins
-        let exact = fit(&xs, 3, &ys, &vec![1.0; 200], &full, &|| {}).unwrap();
+        let exact = fit(&xs, 3, &ys, &vec![1.0; 200], &full, &|| false).unwrap();
         let wrong = xs.chunks(3).zip(&ys).filter(|(r, &t)| (exact.probability(r) - t).abs() > 1e-9).count();
         assert_eq!(wrong, 0, "{wrong} training rows not fitted");
         assert_eq!(exact.trees[0], exact.trees[1]);
         // leaves hold at least min_samples_leaf rows
-        let big = fit(&x, 3, &y, &w, &ForestParams { n_trees: 1, bootstrap: false, min_samples_leaf: 50, ..Default::default() }, &|| {}).unwrap();
+        let big = fit(&x, 3, &y, &w, &ForestParams { n_trees: 1, bootstrap: false, min_samples_leaf: 50, ..Default::default() }, &|| false).unwrap();
         for leaf in big.trees[0].nodes.iter().filter(|n| n.left == 0) {
             let rows = x.chunks(3).filter(|r| std::ptr::eq(big.trees[0].leaf(r), leaf)).count();
             assert!(rows >= 50, "a leaf of {rows} rows");
@@ -303,7 +290,7 @@ mod tests {
     #[test]
     fn contributions_add_up_to_the_log_odds() {
         let (x, y) = xor(1500, 5);
-        let forest = fit(&x, 3, &y, &vec![1.0; y.len()], &ForestParams { n_trees: 20, ..Default::default() }, &|| {}).unwrap();
+        let forest = fit(&x, 3, &y, &vec![1.0; y.len()], &ForestParams { n_trees: 20, ..Default::default() }, &|| false).unwrap();
         let (mut signal, mut noise) = (0.0, 0.0);
         for r in x.chunks(3).take(200) {
             let (base, c) = forest.contributions(r, 3);
@@ -326,15 +313,15 @@ mod tests {
         let n = 3000;
         let (mut x, mut y) = (Vec::new(), Vec::new());
         for _ in 0..n {
-            let a = rng.below(1000) as f64 / 1000.0;
-            x.extend([a, rng.below(1000) as f64 / 1000.0, rng.below(1000) as f64 / 1000.0]);
-            y.push((rng.below(1000) as f64 / 1000.0 < 0.1 * a) as u8 as f64);
+            let a = rng.below_modulo(1000) as f64 / 1000.0;
+            x.extend([a, rng.below_modulo(1000) as f64 / 1000.0, rng.below_modulo(1000) as f64 / 1000.0]);
+            y.push((rng.below_modulo(1000) as f64 / 1000.0 < 0.1 * a) as u8 as f64);
         }
         let pos = y.iter().sum::<f64>();
         let balanced: Vec<f64> = y.iter().map(|&t| if t > 0.5 { n as f64 / (2.0 * pos) } else { n as f64 / (2.0 * (n as f64 - pos)) }).collect();
         let p = ForestParams { n_trees: 30, min_samples_leaf: 20, ..Default::default() };
-        let plain = fit(&x, 3, &y, &vec![1.0; n], &p, &|| {}).unwrap();
-        let weighted = fit(&x, 3, &y, &balanced, &p, &|| {}).unwrap();
+        let plain = fit(&x, 3, &y, &vec![1.0; n], &p, &|| false).unwrap();
+        let weighted = fit(&x, 3, &y, &balanced, &p, &|| false).unwrap();
         let mean = |f: &RandomForest| x.chunks(3).map(|r| f.probability(r)).sum::<f64>() / n as f64;
         let flagged = |f: &RandomForest| x.chunks(3).filter(|r| f.probability(r) > 0.5).count();
         assert!(mean(&plain) < 0.1 && mean(&weighted) > 0.2, "{} vs {}", mean(&plain), mean(&weighted));
@@ -352,23 +339,35 @@ mod tests {
     }
 
     #[test]
-    fn interrupt_runs_between_rounds_on_the_calling_thread() {
+    fn should_stop_runs_on_the_calling_thread_and_stops_the_fit() {
         let (x, y) = xor(300, 7);
+        let w = vec![1.0; y.len()];
         let caller = std::thread::current().id();
-        let calls = std::sync::atomic::AtomicUsize::new(0);
-        let check = || {
+        let polls = std::sync::atomic::AtomicUsize::new(0);
+        let count = || {
             assert_eq!(std::thread::current().id(), caller);
-            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            polls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            false
         };
-        fit(&x, 3, &y, &vec![1.0; y.len()], &ForestParams { n_trees: 9, threads: 4, ..Default::default() }, &check).unwrap();
-        assert_eq!(calls.into_inner(), 1 + 3); // before binning, then rounds of 4, 4, 1
-                                               // an interrupt that unwinds stops training after the workers are joined
+        fit(&x, 3, &y, &w, &ForestParams { n_trees: 9, threads: 4, ..Default::default() }, &count).unwrap();
+        // Before binning, then before each tree the caller grows and while it waits.
+        assert!(polls.into_inner() >= 2);
+        let polls = std::cell::Cell::new(0usize);
+        let later = || {
+            polls.set(polls.get() + 1);
+            polls.get() > 3
+        };
+        let cancelled = fit(&x, 3, &y, &w, &ForestParams { n_trees: 50, threads: 2, ..Default::default() }, &later);
+        assert!(matches!(cancelled, Err(CrmError::Canceled(_))), "{cancelled:?}");
+        assert_eq!(polls.get(), 4, "no poll after the one that cancelled");
+        // A should_stop that unwinds (a Postgres error) stops training after the workers are joined.
         let stop = std::panic::catch_unwind(|| {
             let n = std::sync::atomic::AtomicUsize::new(0);
-            fit(&x, 3, &y, &vec![1.0; y.len()], &ForestParams { n_trees: 50, threads: 2, ..Default::default() }, &|| {
+            fit(&x, 3, &y, &w, &ForestParams { n_trees: 50, threads: 2, ..Default::default() }, &|| {
                 if n.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 3 {
                     panic!("cancelled");
                 }
+                false
             })
         });
         assert!(stop.is_err());

@@ -2,7 +2,8 @@
 //! `0.5·‖w‖² + C·Σ sᵢ·logloss(yᵢ, σ(b + w·xᵢ))` (intercept not penalised, sᵢ sample
 //! weights for `class_weight = 'balanced'`). The objective, gradient and Hessian are ours
 //! (argmin's logistic examples take no sample weights, linfa-logistic neither); they are
-//! summed over row chunks on worker threads that never call Postgres.
+//! summed over fixed row chunks (in chunk order, so the fit does not depend on the
+//! number of threads) on worker threads that never call Postgres.
 //!
 //! Solver: for narrow problems (up to `NEWTON_MAX_WIDTH` encoded columns, the common CRM
 //! case) Newton's method with a Cholesky solve and a backtracking line search, as
@@ -16,6 +17,7 @@ use argmin::solver::quasinewton::LBFGS;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CrmError, Result};
+use crate::pool::{self, Cancelled};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogisticParams {
@@ -66,21 +68,23 @@ fn softplus_and_sigmoid(z: f64) -> (f64, f64) {
 /// passes Newton saves, and L-BFGS is used.
 const NEWTON_MAX_WIDTH: usize = 64;
 
-/// Splits rows `0..n` into one chunk per worker (one worker for small problems), runs
-/// `partial` on each and returns the partial results in order.
-fn over_row_chunks<T: Send>(n: usize, work_per_row: usize, partial: impl Fn(usize, usize) -> T + Sync) -> Vec<T> {
-    let threads = if n * work_per_row > 2_000_000 { std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(8) } else { 1 };
-    if threads <= 1 {
-        return vec![partial(0, n)];
-    }
-    let chunk = n.div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let partial = &partial;
-        let handles: Vec<_> = (0..threads).map(|t| scope.spawn(move || partial((t * chunk).min(n), ((t + 1) * chunk).min(n)))).collect();
-        // A worker only panics on a bug; re-raise it on the calling thread, where the
-        // SQL layer turns it into an ERROR.
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-    })
+/// Work (multiply-adds) per chunk of a pass: a pass of at most this much is one chunk,
+/// summed on the caller's thread, where threads would cost more than they save.
+const CHUNK_WORK: usize = 2_000_000;
+/// At most this many chunks per pass: each holds a partial gradient (and Hessian) until
+/// they are added up.
+const MAX_CHUNKS: usize = 64;
+
+/// `partial(rows)` over chunks of `0..n` on the pool, the partial results in order. The
+/// chunks depend on the problem's size only, so the sums do not depend on the threads.
+fn over_row_chunks<T: Send>(
+    n: usize,
+    work_per_row: usize,
+    should_stop: &dyn Fn() -> bool,
+    partial: impl Fn(std::ops::Range<usize>) -> T + Sync,
+) -> std::result::Result<Vec<T>, Cancelled> {
+    let chunks = n.saturating_mul(work_per_row).div_ceil(CHUNK_WORK).clamp(1, MAX_CHUNKS);
+    pool::map_ranges(n, n.div_ceil(chunks), 0, should_stop, |rows, _| partial(rows))
 }
 
 /// A point, the cost there and the gradient there.
@@ -93,7 +97,7 @@ struct Problem<'a> {
     weight: &'a [f64],
     total_weight: f64,
     c: f64,
-    interrupt: &'a (dyn Fn() + Sync),
+    should_stop: &'a dyn Fn() -> bool,
     /// The last point evaluated by `evaluate`, its cost and gradient.
     last: std::sync::Mutex<Option<Evaluation>>,
 }
@@ -102,33 +106,32 @@ impl Problem<'_> {
     /// (cost, gradient) at `theta` = [w..., b]. argmin asks for the cost and the gradient
     /// at the same point in separate calls; the last evaluation is remembered so each
     /// point costs one pass over the rows.
-    fn evaluate(&self, theta: &[f64]) -> (f64, Vec<f64>) {
+    fn evaluate(&self, theta: &[f64]) -> std::result::Result<(f64, Vec<f64>), Cancelled> {
         if let Ok(last) = self.last.lock() {
             if let Some((at, cost, grad)) = last.as_ref() {
                 if at.as_slice() == theta {
-                    return (*cost, grad.clone());
+                    return Ok((*cost, grad.clone()));
                 }
             }
         }
-        (self.interrupt)();
-        let d = self.width;
-        let parts = over_row_chunks(self.y.len(), d, |lo, hi| {
+        let (d, x, y, weight) = (self.width, self.x, self.y, self.weight);
+        let parts = over_row_chunks(y.len(), d, self.should_stop, |rows| {
             let mut loss = 0.0;
             let mut grad = vec![0.0; d + 1];
-            for i in lo..hi {
-                let row = &self.x[i * d..(i + 1) * d];
+            for i in rows {
+                let row = &x[i * d..(i + 1) * d];
                 let z = theta[d] + row.iter().zip(&theta[..d]).map(|(a, b)| a * b).sum::<f64>();
-                let s = self.weight[i];
+                let s = weight[i];
                 let (softplus, sigma) = softplus_and_sigmoid(z);
-                loss += s * (softplus - self.y[i] * z);
-                let r = s * (sigma - self.y[i]);
+                loss += s * (softplus - y[i] * z);
+                let r = s * (sigma - y[i]);
                 for (g, v) in grad[..d].iter_mut().zip(row) {
                     *g += r * v;
                 }
                 grad[d] += r;
             }
             (loss, grad)
-        });
+        })?;
         let s = self.total_weight;
         let mut loss = 0.0;
         let mut grad = vec![0.0; d + 1];
@@ -146,27 +149,26 @@ impl Problem<'_> {
         if let Ok(mut last) = self.last.lock() {
             *last = Some((theta.to_vec(), cost, grad.clone()));
         }
-        (cost, grad)
+        Ok((cost, grad))
     }
 
     /// (cost, gradient, Hessian) at `theta`, the Hessian as a dense (d+1)² row-major
     /// matrix (only its upper triangle is summed per row).
-    fn evaluate_with_hessian(&self, theta: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
-        (self.interrupt)();
-        let d = self.width;
+    fn evaluate_with_hessian(&self, theta: &[f64]) -> std::result::Result<(f64, Vec<f64>, Vec<f64>), Cancelled> {
+        let (d, x, y, weight) = (self.width, self.x, self.y, self.weight);
         let m = d + 1;
-        let parts = over_row_chunks(self.y.len(), m * m / 2 + d, |lo, hi| {
+        let parts = over_row_chunks(y.len(), m * m / 2 + d, self.should_stop, |rows| {
             let mut loss = 0.0;
             let mut grad = vec![0.0; m];
             let mut hess = vec![0.0; m * m];
             let mut xt = vec![1.0; m]; // the row with a trailing 1 for the intercept
-            for i in lo..hi {
-                xt[..d].copy_from_slice(&self.x[i * d..(i + 1) * d]);
+            for i in rows {
+                xt[..d].copy_from_slice(&x[i * d..(i + 1) * d]);
                 let z = xt.iter().zip(theta).map(|(a, b)| a * b).sum::<f64>();
-                let s = self.weight[i];
+                let s = weight[i];
                 let (softplus, sigma) = softplus_and_sigmoid(z);
-                loss += s * (softplus - self.y[i] * z);
-                let r = s * (sigma - self.y[i]);
+                loss += s * (softplus - y[i] * z);
+                let r = s * (sigma - y[i]);
                 let h = s * sigma * (1.0 - sigma);
                 for a in 0..m {
                     grad[a] += r * xt[a];
@@ -177,7 +179,7 @@ impl Problem<'_> {
                 }
             }
             (loss, grad, hess)
-        });
+        })?;
         let s = self.total_weight;
         let (mut loss, mut grad, mut hess) = (0.0, vec![0.0; m], vec![0.0; m * m]);
         for (l, g, h) in parts {
@@ -199,7 +201,7 @@ impl Problem<'_> {
                 hess[b * m + a] = v;
             }
         }
-        (cost, grad, hess)
+        Ok((cost, grad, hess))
     }
 }
 
@@ -239,31 +241,33 @@ fn cholesky_solve(a: &[f64], b: &[f64]) -> Option<Vec<f64>> {
 
 /// Newton's method: each step solves H·Δ = −g and backtracks (Armijo) until the cost
 /// falls; the accepted point's pass already holds the next gradient and Hessian.
-/// Stops when the largest gradient component is below `tol`. None when the Hessian is
-/// not positive definite (the caller falls back to L-BFGS).
-fn newton(problem: &Problem<'_>, theta0: Vec<f64>, params: &LogisticParams) -> Option<Vec<f64>> {
+/// Stops when the largest gradient component is below `tol`. Ok(None) when the Hessian
+/// is not positive definite (the caller falls back to L-BFGS).
+fn newton(problem: &Problem<'_>, theta0: Vec<f64>, params: &LogisticParams) -> std::result::Result<Option<Vec<f64>>, Cancelled> {
     let mut theta = theta0;
-    let (mut cost, mut grad, mut hess) = problem.evaluate_with_hessian(&theta);
+    let (mut cost, mut grad, mut hess) = problem.evaluate_with_hessian(&theta)?;
     for _ in 0..params.max_iter {
         if grad.iter().fold(0.0f64, |a, g| a.max(g.abs())) <= params.tol {
-            return Some(theta);
+            return Ok(Some(theta));
         }
         let minus_g: Vec<f64> = grad.iter().map(|g| -g).collect();
-        let step = cholesky_solve(&hess, &minus_g)?;
+        let Some(step) = cholesky_solve(&hess, &minus_g) else {
+            return Ok(None);
+        };
         let slope: f64 = step.iter().zip(&grad).map(|(a, b)| a * b).sum();
         if slope >= 0.0 {
-            return None;
+            return Ok(None);
         }
         let mut t = 1.0;
         loop {
             let candidate: Vec<f64> = theta.iter().zip(&step).map(|(a, b)| a + t * b).collect();
-            let (c, g, h) = problem.evaluate_with_hessian(&candidate);
+            let (c, g, h) = problem.evaluate_with_hessian(&candidate)?;
             if c.is_finite() && c <= cost + 1e-4 * t * slope {
                 let stalled = cost - c <= 1e-15 * cost.abs().max(1.0);
                 theta = candidate;
                 (cost, grad, hess) = (c, g, h);
                 if stalled {
-                    return Some(theta);
+                    return Ok(Some(theta));
                 }
                 break;
             }
@@ -271,18 +275,18 @@ fn newton(problem: &Problem<'_>, theta0: Vec<f64>, params: &LogisticParams) -> O
             if t < 1e-10 {
                 // No decrease along the Newton direction: we are at the optimum to
                 // machine precision.
-                return Some(theta);
+                return Ok(Some(theta));
             }
         }
     }
-    Some(theta)
+    Ok(Some(theta))
 }
 
 impl CostFunction for Problem<'_> {
     type Param = Vec<f64>;
     type Output = f64;
     fn cost(&self, theta: &Self::Param) -> std::result::Result<f64, argmin::core::Error> {
-        Ok(self.evaluate(theta).0)
+        Ok(self.evaluate(theta)?.0)
     }
 }
 
@@ -290,19 +294,28 @@ impl Gradient for Problem<'_> {
     type Param = Vec<f64>;
     type Gradient = Vec<f64>;
     fn gradient(&self, theta: &Self::Param) -> std::result::Result<Vec<f64>, argmin::core::Error> {
-        Ok(self.evaluate(theta).1)
+        Ok(self.evaluate(theta)?.1)
     }
 }
 
 /// Fits on a row-major matrix `x` (n × width) with labels 0/1 and sample weights.
-/// `interrupt` is called once per objective evaluation (the SQL layer checks for
-/// cancellation there).
-pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], params: &LogisticParams, interrupt: &(dyn Fn() + Sync)) -> Result<LogisticModel> {
+/// `should_stop` is polled on this thread between row chunks of every pass; when it
+/// answers true the fit ends with `CrmError::Canceled`.
+pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], params: &LogisticParams, should_stop: &dyn Fn() -> bool) -> Result<LogisticModel> {
     let total_weight: f64 = weight.iter().sum();
     if y.is_empty() || total_weight <= 0.0 {
         return Err(CrmError::InvalidArgument("no training rows".into()));
     }
-    let problem = Problem { x, width, y, weight, total_weight, c: params.c, interrupt, last: std::sync::Mutex::new(None) };
+    // argmin's L-BFGS ends without an error when a pass inside its line search fails, as a
+    // cancelled one does: whether `should_stop` answered true is kept here.
+    let stopped = std::cell::Cell::new(false);
+    let should_stop = &|| {
+        if !stopped.get() {
+            stopped.set(should_stop());
+        }
+        stopped.get()
+    };
+    let problem = Problem { x, width, y, weight, total_weight, c: params.c, should_stop, last: std::sync::Mutex::new(None) };
     // Start from the intercept of the base rate: fewer iterations than from zero.
     let rate = (y.iter().zip(weight).map(|(a, s)| a * s).sum::<f64>() / total_weight).clamp(1e-6, 1.0 - 1e-6);
     let mut theta0 = vec![0.0; width + 1];
@@ -323,19 +336,25 @@ pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], params: &Logistic
             // The penalty is per unit of total weight: scale C so the sample's
             // objective is the full one's, sampled.
             let c = params.c * total_weight / sample_weight.max(f64::MIN_POSITIVE);
-            let sample = Problem { x: &xs, width, y: &ys, weight: &ws, total_weight: sample_weight, c, interrupt, last: std::sync::Mutex::new(None) };
+            let sample = Problem { x: &xs, width, y: &ys, weight: &ws, total_weight: sample_weight, c, should_stop, last: std::sync::Mutex::new(None) };
             let loose = LogisticParams { tol: params.tol.max(1e-4), ..params.clone() };
-            newton(&sample, theta0.clone(), &loose).filter(|t| t.iter().all(|v| v.is_finite())).unwrap_or_else(|| theta0.clone())
+            newton(&sample, theta0.clone(), &loose)?.filter(|t| t.iter().all(|v| v.is_finite())).unwrap_or_else(|| theta0.clone())
         } else {
             theta0.clone()
         };
-        newton(&problem, start, params)
+        newton(&problem, start, params)?
     } else {
         None
     };
     let theta = match newton_result {
         Some(theta) => theta,
-        None => lbfgs(problem, theta0, params)?,
+        None => {
+            let theta = lbfgs(problem, theta0, params);
+            if stopped.get() {
+                return Err(Cancelled.into());
+            }
+            theta?
+        }
     };
     if theta.iter().any(|v| !v.is_finite()) {
         return Err(CrmError::InvalidArgument("logistic regression diverged (non-finite weights); try a smaller C".into()));
@@ -378,7 +397,7 @@ mod tests {
             y.push((r() < sigmoid(0.5 + 2.0 * a - b)) as u8 as f64);
         }
         let w = vec![1.0; n];
-        let m = fit(&x, 2, &y, &w, &LogisticParams { c: 100.0, ..Default::default() }, &|| {}).unwrap();
+        let m = fit(&x, 2, &y, &w, &LogisticParams { c: 100.0, ..Default::default() }, &|| false).unwrap();
         assert!((m.weights[0] - 2.0).abs() < 0.15, "{m:?}");
         assert!((m.weights[1] + 1.0).abs() < 0.15, "{m:?}");
         assert!((m.intercept - 0.5).abs() < 0.1, "{m:?}");
@@ -388,7 +407,7 @@ mod tests {
     fn separable_data_stays_finite_with_regularisation() {
         let x = vec![-2.0, -1.0, 1.0, 2.0];
         let y = vec![0.0, 0.0, 1.0, 1.0];
-        let m = fit(&x, 1, &y, &[1.0; 4], &LogisticParams::default(), &|| {}).unwrap();
+        let m = fit(&x, 1, &y, &[1.0; 4], &LogisticParams::default(), &|| false).unwrap();
         assert!(m.weights[0].is_finite() && m.weights[0] > 0.0);
     }
 
@@ -406,12 +425,31 @@ mod tests {
         let y: Vec<f64> = (0..n).map(|i| (r() < sigmoid(-1.0 + x[i * d] - 0.5 * x[i * d + 1] + 0.2 * x[i * d + 4])) as u8 as f64).collect();
         let w: Vec<f64> = y.iter().map(|&v| if v > 0.0 { 2.0 } else { 0.7 }).collect();
         let params = LogisticParams { c: 0.5, ..Default::default() };
-        let newton_fit = fit(&x, d, &y, &w, &params, &|| {}).unwrap();
+        let newton_fit = fit(&x, d, &y, &w, &params, &|| false).unwrap();
         let total: f64 = w.iter().sum();
-        let problem = Problem { x: &x, width: d, y: &y, weight: &w, total_weight: total, c: params.c, interrupt: &|| {}, last: std::sync::Mutex::new(None) };
+        let problem =
+            Problem { x: &x, width: d, y: &y, weight: &w, total_weight: total, c: params.c, should_stop: &|| false, last: std::sync::Mutex::new(None) };
         let theta = lbfgs(problem, vec![0.0; d + 1], &params).unwrap();
         for (a, b) in newton_fit.weights.iter().chain([&newton_fit.intercept]).zip(&theta) {
             assert!((a - b).abs() < 1e-4, "newton {newton_fit:?} vs lbfgs {theta:?}");
+        }
+    }
+
+    #[test]
+    fn a_cancel_stops_newton_and_lbfgs() {
+        // Narrow (Newton) and wide (L-BFGS) problems alike.
+        for d in [3, NEWTON_MAX_WIDTH + 1] {
+            let n = 2_000;
+            let x: Vec<f64> = (0..n * d).map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0).collect();
+            let y: Vec<f64> = (0..n).map(|i| (x[i * d] > 0.0) as u8 as f64).collect();
+            let polls = std::cell::Cell::new(0usize);
+            let later = || {
+                polls.set(polls.get() + 1);
+                polls.get() > 2
+            };
+            let outcome = fit(&x, d, &y, &vec![1.0; n], &LogisticParams::default(), &later);
+            assert!(matches!(outcome, Err(CrmError::Canceled(_))), "width {d}: {outcome:?}");
+            assert_eq!(polls.get(), 3, "width {d}: no poll after the one that cancelled");
         }
     }
 

@@ -12,6 +12,8 @@ use super::logistic::{self, sigmoid, LogisticModel, LogisticParams};
 use super::metrics::{self, Metrics};
 use super::options::{Algorithm, TrainOptions};
 use crate::error::{CrmError, Result};
+use crate::pool;
+use crate::rng::SplitMix64;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Predictor {
@@ -224,26 +226,6 @@ pub struct Trained {
     pub seconds: f64,
 }
 
-/// SplitMix64: a tiny seeded generator whose sequence never changes between releases
-/// (the `rand` crate's StdRng may), so a seed always gives the same split.
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
-
 /// Stratified holdout: `fraction` of each class, shuffled with `seed`.
 pub fn stratified_split(labels: &[bool], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut rng = SplitMix64::new(seed);
@@ -251,7 +233,7 @@ pub fn stratified_split(labels: &[bool], fraction: f64, seed: u64) -> (Vec<usize
     for class in [false, true] {
         let mut rows: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
         for i in (1..rows.len()).rev() {
-            rows.swap(i, rng.below(i + 1));
+            rows.swap(i, rng.below_modulo(i + 1));
         }
         let k = ((rows.len() as f64) * fraction).round() as usize;
         rows[..k].iter().for_each(|&r| is_test[r] = true);
@@ -276,23 +258,14 @@ fn fit_on(
     labels: &[bool],
     rows: &[usize],
     options: &TrainOptions,
-    interrupt: &(dyn Fn() + Sync),
+    should_stop: &dyn Fn() -> bool,
 ) -> Result<(FeatureSet, Predictor)> {
     // Each column's preprocessing (a median by selection, mean, deviation, levels) is
-    // independent: fitted on worker threads, in column order.
-    let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(columns.len().max(1));
-    let fitted: Vec<Feature> = if threads <= 1 || rows.len() < 50_000 {
-        columns.iter().map(|c| Feature::fit(c, rows, options.max_levels, options.min_level_count)).collect()
-    } else {
-        let per_thread = columns.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = columns
-                .chunks(per_thread)
-                .map(|chunk| scope.spawn(move || chunk.iter().map(|c| Feature::fit(c, rows, options.max_levels, options.min_level_count)).collect::<Vec<_>>()))
-                .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-        })
-    };
+    // independent: fitted on the pool, in column order; on few rows threads cost more
+    // than they save.
+    let threads = if rows.len() < 50_000 { 1 } else { 0 };
+    let fitted: Vec<Feature> =
+        pool::map_ranges(columns.len(), 1, threads, should_stop, |c, _| Feature::fit(&columns[c.start], rows, options.max_levels, options.min_level_count))?;
     let features = FeatureSet::new(fitted);
     let x = features.encode_rows(columns, rows);
     let y: Vec<f64> = rows.iter().map(|&r| labels[r] as u8 as f64).collect();
@@ -300,22 +273,22 @@ fn fit_on(
     let predictor = match algorithm {
         Algorithm::Logistic | Algorithm::Auto => {
             let params = LogisticParams { c: options.c, max_iter: options.max_iter, tol: options.tol };
-            Predictor::Logistic(logistic::fit(&x, features.width, &y, &w, &params, interrupt)?)
+            Predictor::Logistic(logistic::fit(&x, features.width, &y, &w, &params, should_stop)?)
         }
         Algorithm::GradientBoosting => {
             let params = boosting::BoostingParams { seed: options.seed, ..options.boosting.clone() };
-            Predictor::Boosting(boosting::fit(&x, features.width, &y, &w, &params, interrupt)?)
+            Predictor::Boosting(boosting::fit(&x, features.width, &y, &w, &params, should_stop)?)
         }
         Algorithm::RandomForest => {
             let params = forest::ForestParams { seed: options.seed, ..options.forest.clone() };
-            Predictor::Forest(forest::fit(&x, features.width, &y, &w, &params, interrupt)?)
+            Predictor::Forest(forest::fit(&x, features.width, &y, &w, &params, should_stop)?)
         }
         Algorithm::Ensemble => {
             let boosting_params = boosting::BoostingParams { seed: options.seed, ..options.boosting.clone() };
             let forest_params = forest::ForestParams { seed: options.seed, ..options.forest.clone() };
             Predictor::Ensemble(vec![
-                Predictor::Boosting(boosting::fit(&x, features.width, &y, &w, &boosting_params, interrupt)?),
-                Predictor::Forest(forest::fit(&x, features.width, &y, &w, &forest_params, interrupt)?),
+                Predictor::Boosting(boosting::fit(&x, features.width, &y, &w, &boosting_params, should_stop)?),
+                Predictor::Forest(forest::fit(&x, features.width, &y, &w, &forest_params, should_stop)?),
             ])
         }
     };
@@ -323,13 +296,15 @@ fn fit_on(
 }
 
 /// Trains, evaluates on the holdout, and (unless `refit` is off) refits on all rows.
+/// `should_stop` is polled on this thread throughout (worker threads never call it);
+/// when it answers true training ends with `CrmError::Canceled`.
 pub fn train(
     columns: &[RawColumn],
     labels: &[bool],
     test_mask: Option<&[bool]>,
     positive_class: &str,
     options: &TrainOptions,
-    interrupt: &(dyn Fn() + Sync),
+    should_stop: &dyn Fn() -> bool,
 ) -> Result<Trained> {
     let started = Instant::now();
     let (train_rows, test_rows) = match test_mask {
@@ -360,7 +335,7 @@ pub fn train(
     };
     let mut fitted: Vec<(Algorithm, Metrics, Classifier)> = Vec::new();
     for algorithm in candidates_to_try {
-        let (features, predictor) = fit_on(algorithm, columns, labels, &train_rows, options, interrupt)?;
+        let (features, predictor) = fit_on(algorithm, columns, labels, &train_rows, options, should_stop)?;
         let model = Classifier { features, predictor, positive_class: positive_class.to_string() };
         fitted.push((algorithm, holdout_metrics(&model), model));
     }
@@ -390,7 +365,7 @@ pub fn train(
     let (algorithm, metrics, features, predictor) = best.ok_or_else(|| CrmError::InvalidArgument("no algorithm to train".into()))?;
     let (features, predictor) = if options.refit {
         let all: Vec<usize> = (0..labels.len()).collect();
-        fit_on(algorithm, columns, labels, &all, options, interrupt)?
+        fit_on(algorithm, columns, labels, &all, options, should_stop)?
     } else {
         (features, predictor)
     };
@@ -427,19 +402,19 @@ mod tests {
         let mut plan = Vec::new();
         let mut labels = Vec::new();
         for i in 0..n {
-            let a = (rng.below(1000) as f64) / 100.0;
-            let p = rng.below(3) as u32;
+            let a = (rng.below_modulo(1000) as f64) / 100.0;
+            let p = rng.below_modulo(3) as u32;
             let z = -2.0 + 0.4 * a + if p == 2 { 1.5 } else { 0.0 };
             x1.push(if i % 50 == 0 { f64::NAN } else { a });
             plan.push(p);
-            labels.push((rng.below(10_000) as f64 / 10_000.0) < sigmoid(z));
+            labels.push((rng.below_modulo(10_000) as f64 / 10_000.0) < sigmoid(z));
         }
         let columns = vec![
             RawColumn::Numbers { name: "calls".into(), kind: ValueKind::Number, values: x1 },
             RawColumn::Categories { name: "plan".into(), codes: plan, levels: vec!["a".into(), "b".into(), "c".into()] },
         ];
         let opts = TrainOptions::default();
-        let t = train(&columns, &labels, None, "yes", &opts, &|| {}).unwrap();
+        let t = train(&columns, &labels, None, "yes", &opts, &|| false).unwrap();
         assert!(t.metrics.roc_auc > 0.75, "{:?}", t.metrics);
         let values = [Value::Number(7.0), Value::Text("c")];
         let (base, contributions) = t.classifier.explain(&values);
@@ -461,20 +436,20 @@ mod tests {
         let n = 3000;
         let (mut calls, mut tenure, mut plan, mut labels) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for i in 0..n {
-            let (a, t, p) = (rng.below(100) as f64 / 10.0, rng.below(60) as f64, rng.below(3) as u32);
+            let (a, t, p) = (rng.below_modulo(100) as f64 / 10.0, rng.below_modulo(60) as f64, rng.below_modulo(3) as u32);
             let risky = (a > 5.0) == (t < 30.0);
             calls.push(if i % 40 == 0 { f64::NAN } else { a });
             tenure.push(t);
             plan.push(p);
-            labels.push(rng.below(100) < if risky { 70 } else { 10 } + if p == 2 { 15 } else { 0 });
+            labels.push(rng.below_modulo(100) < if risky { 70 } else { 10 } + if p == 2 { 15 } else { 0 });
         }
         let columns = vec![
             RawColumn::Numbers { name: "calls".into(), kind: ValueKind::Number, values: calls },
             RawColumn::Numbers { name: "tenure".into(), kind: ValueKind::Number, values: tenure },
             RawColumn::Categories { name: "plan".into(), codes: plan, levels: vec!["a".into(), "b".into(), "c".into()] },
         ];
-        let rf = train(&columns, &labels, None, "yes", &TrainOptions::parse("random_forest", &serde_json::json!({"n_trees": 60})).unwrap(), &|| {}).unwrap();
-        let lr = train(&columns, &labels, None, "yes", &TrainOptions::parse("logistic", &serde_json::json!({})).unwrap(), &|| {}).unwrap();
+        let rf = train(&columns, &labels, None, "yes", &TrainOptions::parse("random_forest", &serde_json::json!({"n_trees": 60})).unwrap(), &|| false).unwrap();
+        let lr = train(&columns, &labels, None, "yes", &TrainOptions::parse("logistic", &serde_json::json!({})).unwrap(), &|| false).unwrap();
         assert_eq!(rf.classifier.algorithm(), "random_forest");
         assert!(rf.metrics.roc_auc > lr.metrics.roc_auc + 0.1, "forest {} vs logistic {}", rf.metrics.roc_auc, lr.metrics.roc_auc);
         let mut buf = Vec::new();
@@ -497,14 +472,14 @@ mod tests {
             None,
             "yes",
             &TrainOptions { forest: forest::ForestParams { n_trees: 30, ..Default::default() }, ..Default::default() },
-            &|| {},
+            &|| false,
         )
         .unwrap();
         let names: Vec<&str> = auto.candidates.iter().map(|(a, _)| a.as_str()).collect();
         assert_eq!(names, ["logistic", "gradient_boosting", "random_forest", "ensemble"]);
         assert_ne!(auto.classifier.algorithm(), "logistic");
         // the ensemble: the mean log-odds of its members, explained exactly, stored whole
-        let both = train(&columns, &labels, None, "yes", &TrainOptions::parse("ensemble", &serde_json::json!({"n_trees": 30})).unwrap(), &|| {}).unwrap();
+        let both = train(&columns, &labels, None, "yes", &TrainOptions::parse("ensemble", &serde_json::json!({"n_trees": 30})).unwrap(), &|| false).unwrap();
         assert_eq!(both.classifier.algorithm(), "ensemble");
         let Predictor::Ensemble(members) = &both.classifier.predictor else { panic!("not an ensemble") };
         assert_eq!(members.len(), 2);
@@ -612,7 +587,7 @@ mod mlc_churn {
         }
         for algorithm in ["logistic", "gradient_boosting", "random_forest", "ensemble", "auto"] {
             let opts = TrainOptions::parse(algorithm, &serde_json::json!({})).unwrap();
-            let t = train(&columns, &labels, Some(&test), "yes", &opts, &|| {}).unwrap();
+            let t = train(&columns, &labels, Some(&test), "yes", &opts, &|| false).unwrap();
             eprintln!(
                 "{algorithm}: ROC AUC {:.4}, log loss {:.4}, F1 {:.4}, {:.2}s, candidates {:?}",
                 t.metrics.roc_auc,
@@ -628,13 +603,13 @@ mod mlc_churn {
             let opts = TrainOptions::parse("random_forest", &serde_json::json!({})).unwrap();
             let opts = TrainOptions { forest: forest::ForestParams { threads, ..opts.forest.clone() }, ..opts };
             let started = Instant::now();
-            let (_, predictor) = fit_on(Algorithm::RandomForest, &columns, &labels, &train_rows, &opts, &|| {}).unwrap();
+            let (_, predictor) = fit_on(Algorithm::RandomForest, &columns, &labels, &train_rows, &opts, &|| false).unwrap();
             let Predictor::Forest(f) = predictor else { unreachable!() };
             eprintln!(
                 "random_forest fit on {} rows: {:.3}s with {} thread(s), {} nodes in {} trees",
                 train_rows.len(),
                 started.elapsed().as_secs_f64(),
-                if threads == 0 { std::thread::available_parallelism().map(|t| t.get()).unwrap_or(1) } else { threads },
+                if threads == 0 { pool::max_threads() } else { threads },
                 f.trees.iter().map(|t| t.nodes.len()).sum::<usize>(),
                 f.trees.len()
             );

@@ -16,7 +16,8 @@ use crate::error::{CrmError, Result};
 use crate::pg::memo;
 use crate::pg::row_reader::{check_row_type, for_each_feature, read_features, Cell, ModelFeatures, Reader, RowMapMemo};
 use crate::pg::source::{
-    check_new_model, deployed_metrics, describe, find_column, interrupt, quote_ident, read_in_batches, source_query, store_model, ColumnInfo, NewModel,
+    cancel_requested, check_new_model, deployed_metrics, describe, find_column, quote_ident, raise_pending_cancel, read_in_batches, source_query, store_model,
+    ColumnInfo, NewModel,
 };
 use crate::registry::sql::Deployed;
 use crate::registry::{self, sql::deployed, Kind};
@@ -237,7 +238,9 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
     let opts = TrainOptions::parse(algorithm, options)?;
     let query = source_query(source)?;
     let loaded = load(&query, target, &opts)?;
-    let trained = model::train(&loaded.columns, &loaded.labels, loaded.test_mask.as_deref(), &loaded.positive, &opts, &interrupt)?;
+    // Worker threads never call Postgres; this thread polls for a cancel and, once
+    // training stops, raises it as Postgres's own error.
+    let trained = raise_pending_cancel(model::train(&loaded.columns, &loaded.labels, loaded.test_mask.as_deref(), &loaded.positive, &opts, &cancel_requested))?;
     let bytes = registry::encode(Kind::Classifier, &trained.classifier)?;
     let mut metrics = serde_json::to_value(&trained.metrics).unwrap_or_default();
     metrics["training_seconds"] = json!(trained.seconds);

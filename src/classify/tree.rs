@@ -13,7 +13,7 @@ use std::collections::BinaryHeap;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// A node: a split (`feature` < `threshold` goes left) or a leaf (`left == 0`).
 /// `value` is the node's value (Newton step for boosting, positive fraction for the
@@ -183,7 +183,7 @@ fn best_split(data: &Binned, rows: &[u32], g: &[f64], h: &[f64], p: &GrowParams,
             if tried == p.max_features {
                 break;
             }
-            let pick = k + rng.below(m - k);
+            let pick = k + rng.below_modulo(m - k);
             order.swap(k, pick);
         }
         let j = order[k];

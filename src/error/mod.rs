@@ -89,6 +89,13 @@ impl fmt::Display for CrmError {
 
 impl std::error::Error for CrmError {}
 
+/// A computation stopped by its `should_stop` (a cancel or statement_timeout).
+impl From<crate::pool::Cancelled> for CrmError {
+    fn from(cancelled: crate::pool::Cancelled) -> Self {
+        CrmError::Canceled(cancelled.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,8 @@
 //! - `row_rewrite`: the planner rewrite of `crm.score(name, row)` into its column form;
 //! - `aggregate`: helpers of the `internal`-state aggregates;
 //! - `source`: SPI reading of training sources and storing of models;
-//! - `owner`: reading the registry's model bytes as the extension's owner.
+//! - `owner`: reading the registry's model bytes as the extension's owner;
+//! - `threads`: `crm.max_threads`, the worker pool's cap.
 //!
 //! The model cache itself is `registry::sql` (typed, resolved per statement). Algorithm
 //! code under the capability folders never imports pgrx.
@@ -20,3 +21,4 @@ pub mod owner;
 pub mod row_reader;
 pub mod row_rewrite;
 pub mod source;
+pub mod threads;

@@ -261,6 +261,17 @@ pub fn cancel_requested() -> bool {
     unsafe { pg_sys::QueryCancelPending != 0 || pg_sys::ProcDiePending != 0 }
 }
 
+/// The outcome of a computation that polled `cancel_requested`: when it failed with a
+/// cancel pending, Postgres's own error is raised here (57014 with Postgres's message for
+/// a cancel or statement_timeout, the FATAL of a terminate), as for any other statement.
+/// Should Postgres hold interrupts off, the computation's own error is returned instead.
+pub fn raise_pending_cancel<T, E>(outcome: std::result::Result<T, E>) -> std::result::Result<T, E> {
+    if outcome.is_err() && cancel_requested() {
+        interrupt();
+    }
+    outcome
+}
+
 /// What every training function checks first: the caller may store models (INSERT on
 /// crm.models, what crm_trainer has), so a refused training fails at once with 42501
 /// instead of after the fit; and the name is valid.

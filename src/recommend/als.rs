@@ -11,7 +11,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::interactions::SparseRows;
-use super::{invalid_option, parallel_ranges, thread_count, RecommendError, SplitMix64};
+use super::{invalid_option, RecommendError};
+use crate::pool;
+use crate::rng::SplitMix64;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlsOptions {
@@ -82,8 +84,12 @@ impl Als {
         ok.then_some(()).ok_or_else(|| format!("factor matrices inconsistent with {n_users} customers, {n_items} items and {f} factors"))
     }
 
-    pub fn fit(user_items: &SparseRows, options: &AlsOptions, threads: usize) -> Result<Als, RecommendError> {
-        Self::fit_with_callback(user_items, options, threads, |_, _| {})
+    /// Trains on `threads` threads (0 = as many as `pool::max_threads` allows).
+    /// `should_stop` is polled on this thread between blocks of rows (tens of
+    /// microseconds of work each); when it answers true the fit ends with
+    /// `RecommendError::Cancelled`.
+    pub fn fit(user_items: &SparseRows, options: &AlsOptions, threads: usize, should_stop: &dyn Fn() -> bool) -> Result<Als, RecommendError> {
+        Self::fit_with_callback(user_items, options, threads, should_stop, |_, _| {})
     }
 
     /// As [`Als::fit`], calling `after_iteration(iteration, &model)` after each alternation
@@ -92,10 +98,10 @@ impl Als {
         user_items: &SparseRows,
         options: &AlsOptions,
         threads: usize,
+        should_stop: &dyn Fn() -> bool,
         mut after_iteration: impl FnMut(usize, &Als),
     ) -> Result<Als, RecommendError> {
         options.validate()?;
-        let threads = thread_count(threads);
         let f = options.factors;
         let confidences = user_items.map_values(|_, _, w| options.alpha * w);
         let item_users = confidences.transpose();
@@ -105,9 +111,10 @@ impl Als {
         let user_factors = init(user_items.n_rows());
         let item_factors = init(user_items.n_columns());
         let mut model = Als { options: options.clone(), user_factors, item_factors };
+        let side = Side { options, threads, should_stop };
         for iteration in 0..options.iterations {
-            solve_side(&confidences, &mut model.user_factors, &model.item_factors, options, threads);
-            solve_side(&item_users, &mut model.item_factors, &model.user_factors, options, threads);
+            side.solve(&confidences, &mut model.user_factors, &model.item_factors)?;
+            side.solve(&item_users, &mut model.item_factors, &model.user_factors)?;
             after_iteration(iteration, &model);
         }
         Ok(model)
@@ -157,7 +164,10 @@ impl Als {
         if user_items.n_rows() != self.n_users() || user_items.n_columns() != self.n_items() {
             return f64::NAN;
         }
-        let yty = gram(&self.item_factors, f, 1);
+        // One thread and nothing that asks it to stop: `gram` cannot be cancelled here.
+        let Ok(yty) = gram(&self.item_factors, f, 1, &|| false) else {
+            return f64::NAN;
+        };
         let item_counts = user_items.column_counts();
         let mut loss = 0f64;
         let mut total_confidence = 0f64;
@@ -191,13 +201,13 @@ impl Als {
 }
 
 /// YᵀY (f × f, full symmetric, row-major), summed over row blocks in parallel.
-fn gram(y: &[f32], f: usize, threads: usize) -> Vec<f32> {
+fn gram(y: &[f32], f: usize, threads: usize, should_stop: &dyn Fn() -> bool) -> Result<Vec<f32>, pool::Cancelled> {
     let rows = y.len() / f;
-    let partials = parallel_ranges(rows, 1024, threads, |range| {
+    let partials = pool::map_ranges(rows, 1024, threads, should_stop, |range, _| {
         let mut g = vec![0f32; f * f];
         kernels::add_gram(&y[range.start * f..range.end * f], f, &mut g);
         g
-    });
+    })?;
     let mut total = vec![0f32; f * f];
     for g in partials {
         for (t, v) in total.iter_mut().zip(g) {
@@ -210,31 +220,43 @@ fn gram(y: &[f32], f: usize, threads: usize) -> Vec<f32> {
             total[a * f + b] = total[b * f + a];
         }
     }
-    total
+    Ok(total)
 }
 
-/// One half-step: every row of `x` re-solved against fixed `y` by `cg_steps` CG steps,
-/// warm-started from its current value. Rows without interactions become zero.
-fn solve_side(rows: &SparseRows, x: &mut [f32], y: &[f32], options: &AlsOptions, threads: usize) {
-    let f = options.factors;
-    let yty = gram(y, f, threads);
-    let current: &[f32] = x;
-    let solved = parallel_ranges(rows.n_rows(), 32, threads, |range| {
-        let mut out = current[range.start * f..range.end * f].to_vec();
-        let problems: Vec<kernels::Row> = range
-            .map(|r| {
-                let (indices, confidences) = rows.row(r);
-                let scale = if options.scale_regularization { indices.len() as f32 } else { 1.0 };
-                kernels::Row { indices, confidences, regularization: options.regularization * scale }
-            })
-            .collect();
-        kernels::solve_rows(&yty, y, &problems, &mut out, options.cg_steps);
-        out
-    });
-    let mut start = 0;
-    for block in solved {
-        x[start..start + block.len()].copy_from_slice(&block);
-        start += block.len();
+/// What every half-step of a fit shares.
+struct Side<'a> {
+    options: &'a AlsOptions,
+    threads: usize,
+    should_stop: &'a dyn Fn() -> bool,
+}
+
+impl Side<'_> {
+    /// One half-step: every row of `x` re-solved against fixed `y` by `cg_steps` CG
+    /// steps, warm-started from its current value. Rows without interactions become
+    /// zero. On a cancel `x` is left as it was.
+    fn solve(&self, rows: &SparseRows, x: &mut [f32], y: &[f32]) -> Result<(), pool::Cancelled> {
+        let options = self.options;
+        let f = options.factors;
+        let yty = gram(y, f, self.threads, self.should_stop)?;
+        let current: &[f32] = x;
+        let solved = pool::map_ranges(rows.n_rows(), 32, self.threads, self.should_stop, |range, _| {
+            let mut out = current[range.start * f..range.end * f].to_vec();
+            let problems: Vec<kernels::Row> = range
+                .map(|r| {
+                    let (indices, confidences) = rows.row(r);
+                    let scale = if options.scale_regularization { indices.len() as f32 } else { 1.0 };
+                    kernels::Row { indices, confidences, regularization: options.regularization * scale }
+                })
+                .collect();
+            kernels::solve_rows(&yty, y, &problems, &mut out, options.cg_steps);
+            out
+        })?;
+        let mut start = 0;
+        for block in solved {
+            x[start..start + block.len()].copy_from_slice(&block);
+            start += block.len();
+        }
+        Ok(())
     }
 }
 
@@ -603,8 +625,8 @@ mod kernels {
 
     #[cfg(test)]
     mod tests {
-        use super::super::super::SplitMix64;
         use super::*;
+        use crate::rng::SplitMix64;
 
         fn random(n: usize, rng: &mut SplitMix64) -> Vec<f32> {
             (0..n).map(|_| rng.next_f32() - 0.5).collect()
@@ -665,6 +687,11 @@ mod kernels {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    fn never() -> bool {
+        false
+    }
 
     /// Customers 0..6 like items 0..4 (group A), customers 6..12 like items 4..8 (group B);
     /// each customer misses one item of their group.
@@ -699,7 +726,7 @@ mod tests {
                 ..Default::default()
             };
             let mut losses = Vec::new();
-            let model = Als::fit_with_callback(&m, &options, 2, |_, model| losses.push(model.loss(&m))).unwrap();
+            let model = Als::fit_with_callback(&m, &options, 2, &never, |_, model| losses.push(model.loss(&m))).unwrap();
             for pair in losses.windows(2) {
                 assert!(pair[1] <= pair[0] * 1.0001, "loss went up: {losses:?}");
             }
@@ -720,15 +747,15 @@ mod tests {
     fn same_seed_same_model_and_threads_do_not_matter() {
         let (m, _) = planted();
         let options = AlsOptions { factors: 3, iterations: 3, ..Default::default() };
-        let a = Als::fit(&m, &options, 1).unwrap();
-        let b = Als::fit(&m, &options, 3).unwrap();
+        let a = Als::fit(&m, &options, 1, &never).unwrap();
+        let b = Als::fit(&m, &options, 3, &never).unwrap();
         assert_eq!(a, b);
     }
 
     #[test]
     fn rows_without_interactions_get_zero_factors() {
         let m = SparseRows::from_triples(3, 3, &[(0, 0, 1.0), (2, 2, 1.0)]);
-        let model = Als::fit(&m, &AlsOptions { factors: 2, iterations: 2, ..Default::default() }, 1).unwrap();
+        let model = Als::fit(&m, &AlsOptions { factors: 2, iterations: 2, ..Default::default() }, 1, &never).unwrap();
         assert_eq!(model.user_vector(1).unwrap(), [0.0, 0.0]);
         assert_eq!(model.item_vector(1).unwrap(), [0.0, 0.0]);
         assert!(model.user_vector(3).is_none());
@@ -744,9 +771,35 @@ mod tests {
             (AlsOptions { iterations: 0, ..Default::default() }, "iterations"),
             (AlsOptions { cg_steps: 0, ..Default::default() }, "cg_steps"),
         ] {
-            match Als::fit(&m, &options, 1) {
+            match Als::fit(&m, &options, 1, &never) {
                 Err(RecommendError::InvalidOption { option, .. }) => assert_eq!(option, name),
                 other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_cancel_stops_the_fit_inside_an_iteration() {
+        let m = crate::recommend::random_rows(20_000, 5);
+        let options = AlsOptions { factors: 16, iterations: 50, ..Default::default() };
+        for threads in [1, 2] {
+            assert_eq!(Als::fit(&m, &options, threads, &|| true), Err(RecommendError::Cancelled));
+            // Polled between blocks of rows: on one thread the first half-step alone (20,000
+            // customers, blocks of 32) polls 625 times, so the cancel stops it there.
+            let polls = Cell::new(0usize);
+            let iterations = Cell::new(0usize);
+            let later = || {
+                polls.set(polls.get() + 1);
+                polls.get() > 100
+            };
+            let fit = Als::fit_with_callback(&m, &options, threads, &later, |_, _| iterations.set(iterations.get() + 1));
+            assert_eq!(fit, Err(RecommendError::Cancelled));
+            assert_eq!(polls.get(), 101, "no poll after the one that cancelled");
+            if threads == 1 {
+                assert_eq!(iterations.get(), 0);
+            } else {
+                // The workers may take many blocks between two polls of the caller.
+                assert!(iterations.get() < options.iterations);
             }
         }
     }

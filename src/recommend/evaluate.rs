@@ -70,12 +70,13 @@ pub fn ranking_metrics(recommended: &[Vec<u32>], relevant: &[Vec<u32>], k: usize
 
 /// Evaluates a model trained on `split.train`: top `k` items (never one the customer has in
 /// train) for every test customer. Catalogue = items with at least one train row.
-pub fn evaluate(model: &Model, split: &Split, k: usize, threads: usize) -> Metrics {
+/// `should_stop` as for [`Model::recommend_many`].
+pub fn evaluate(model: &Model, split: &Split, k: usize, threads: usize, should_stop: &dyn Fn() -> bool) -> Result<Metrics, crate::pool::Cancelled> {
     let customers: Vec<Option<u32>> = split.test.iter().map(|t| Some(t.customer)).collect();
-    let recommended: Vec<Vec<u32>> =
-        model.recommend_many(&customers, k, true, &[], None, threads).into_iter().map(|list| list.into_iter().map(|(item, _)| item).collect()).collect();
+    let lists = model.recommend_many(&customers, k, true, &[], None, threads, should_stop)?;
+    let recommended: Vec<Vec<u32>> = lists.into_iter().map(|list| list.into_iter().map(|(item, _)| item).collect()).collect();
     let relevant: Vec<Vec<u32>> = split.test.iter().map(|t| t.items.clone()).collect();
-    ranking_metrics(&recommended, &relevant, k, model.popular().n_known())
+    Ok(ranking_metrics(&recommended, &relevant, k, model.popular().n_known()))
 }
 
 #[cfg(test)]

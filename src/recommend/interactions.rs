@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{invalid_option, RecommendError, SplitMix64};
+use super::{invalid_option, RecommendError};
+use crate::rng::SplitMix64;
 
 /// Compressed sparse rows: row `r` holds columns `indices[indptr[r]..indptr[r + 1]]`
 /// (strictly increasing) with `values` alongside.
@@ -335,7 +336,7 @@ impl Interactions {
             } else {
                 // Partial Fisher–Yates: the first n_test slots become a uniform sample.
                 for i in 0..n_test {
-                    let j = i + rng.below(n - i);
+                    let j = i + rng.below_multiply_shift(n - i);
                     rows.swap(i, j);
                     is_test[rows[i]] = true;
                 }

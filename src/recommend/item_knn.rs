@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::interactions::SparseRows;
-use super::{invalid_option, parallel_ranges, RecommendError};
+use super::{invalid_option, RecommendError};
+use crate::pool;
 
 /// How two items' customer vectors are compared.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -89,14 +90,18 @@ impl ItemKnn {
         ok.then_some(()).ok_or_else(|| format!("item neighbour lists inconsistent with {n_items} items"))
     }
 
-    pub fn fit(user_items: &SparseRows, options: &ItemKnnOptions, threads: usize) -> Result<ItemKnn, RecommendError> {
+    /// Computes every item's neighbours on `threads` threads (0 = as many as
+    /// `pool::max_threads` allows). `should_stop` is polled on this thread between items
+    /// (a popular item's co-occurrences can take milliseconds); when it answers true the
+    /// fit ends with `RecommendError::Cancelled`.
+    pub fn fit(user_items: &SparseRows, options: &ItemKnnOptions, threads: usize, should_stop: &dyn Fn() -> bool) -> Result<ItemKnn, RecommendError> {
         options.validate()?;
         let n_items = user_items.n_columns();
         let weighted = weigh(user_items, options.similarity);
         let item_users = weighted.transpose();
         let norms: Vec<f32> = (0..n_items).map(|i| item_users.row(i).1.iter().map(|w| w * w).sum::<f32>().sqrt()).collect();
         let chunk = 64;
-        let pieces = parallel_ranges(n_items, chunk, threads, |range| {
+        let pieces = pool::map_ranges(n_items, chunk, threads, should_stop, |range, checkpoint| {
             // Sparse accumulator (Gustavson's row-by-row product): dense sums plus the list
             // of touched columns, so each item costs only the work of its co-occurrences.
             // `stamp[j] == i + 1` marks j as already listed for item i; the list append is
@@ -107,6 +112,9 @@ impl ItemKnn {
             let mut scored: Vec<(u32, f32)> = Vec::new();
             let mut lists: Vec<Vec<(u32, f32)>> = Vec::with_capacity(range.len());
             for i in range {
+                if checkpoint.stop() {
+                    break;
+                }
                 let mark = i as u32 + 1;
                 let mut n_touched = 0usize;
                 let (users, user_weights) = item_users.row(i);
@@ -137,7 +145,7 @@ impl ItemKnn {
                 lists.push(top_neighbours(&mut scored, options.neighbours));
             }
             lists
-        });
+        })?;
         let mut indptr = Vec::with_capacity(n_items + 1);
         let mut neighbours = Vec::new();
         let mut similarities = Vec::new();
@@ -226,6 +234,11 @@ fn weigh(user_items: &SparseRows, similarity: Similarity) -> SparseRows {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    fn never() -> bool {
+        false
+    }
 
     fn close(a: f32, b: f32) -> bool {
         (a - b).abs() < 1e-5
@@ -238,7 +251,7 @@ mod tests {
         // c1: i0=2, i1=1, i2=1
         // c2: i2=3
         let m = SparseRows::from_triples(3, 3, &[(0, 0, 1.0), (0, 1, 1.0), (1, 0, 2.0), (1, 1, 1.0), (1, 2, 1.0), (2, 2, 3.0)]);
-        let knn = ItemKnn::fit(&m, &ItemKnnOptions { neighbours: 10, ..Default::default() }, 2).unwrap();
+        let knn = ItemKnn::fit(&m, &ItemKnnOptions { neighbours: 10, ..Default::default() }, 2, &never).unwrap();
         // i0 = (1,2,0), i1 = (1,1,0), i2 = (0,1,3)
         let cos01 = 3.0 / (5f32.sqrt() * 2f32.sqrt());
         let cos02 = 2.0 / (5f32.sqrt() * 10f32.sqrt());
@@ -251,11 +264,11 @@ mod tests {
         assert!(close(sims[0], cos02) && close(sims[1], cos12));
 
         // Shrinkage 1: dot / (|a||b| + 1).
-        let shrunk = ItemKnn::fit(&m, &ItemKnnOptions { neighbours: 10, shrinkage: 1.0, ..Default::default() }, 1).unwrap();
+        let shrunk = ItemKnn::fit(&m, &ItemKnnOptions { neighbours: 10, shrinkage: 1.0, ..Default::default() }, 1, &never).unwrap();
         assert!(close(shrunk.neighbours(0).1[0], 3.0 / (10f32.sqrt() + 1.0)));
 
         // Top-1 keeps only the best neighbour.
-        let one = ItemKnn::fit(&m, &ItemKnnOptions { neighbours: 1, ..Default::default() }, 1).unwrap();
+        let one = ItemKnn::fit(&m, &ItemKnnOptions { neighbours: 1, ..Default::default() }, 1, &never).unwrap();
         assert_eq!(one.neighbours(0).0, [1]);
 
         // Scores for customer c2 (only i2, weight 3): 3 × cos(2, j).
@@ -268,13 +281,13 @@ mod tests {
     fn bm25_matches_hand_computation() {
         // Two customers, three items; c0: i0, i1; c1: i0, i2 (all weight 1).
         let m = SparseRows::from_triples(2, 3, &[(0, 0, 1.0), (0, 1, 1.0), (1, 0, 1.0), (1, 2, 1.0)]);
-        let knn = ItemKnn::fit(&m, &ItemKnnOptions { similarity: Similarity::bm25(), neighbours: 10, shrinkage: 0.0 }, 1).unwrap();
+        let knn = ItemKnn::fit(&m, &ItemKnnOptions { similarity: Similarity::bm25(), neighbours: 10, shrinkage: 0.0 }, 1, &never).unwrap();
         // idf(c) = ln 3 - ln 3 = 0 for both customers: no similarity at all.
         assert!(knn.neighbours(0).0.is_empty());
 
         // Five items so that idf > 0: c0: i0, i1; c1: i0, i2; c2: i3; c3: i4.
         let m = SparseRows::from_triples(4, 5, &[(0, 0, 1.0), (0, 1, 1.0), (1, 0, 1.0), (1, 2, 1.0), (2, 3, 1.0), (3, 4, 1.0)]);
-        let knn = ItemKnn::fit(&m, &ItemKnnOptions { similarity: Similarity::bm25(), neighbours: 10, shrinkage: 0.0 }, 1).unwrap();
+        let knn = ItemKnn::fit(&m, &ItemKnnOptions { similarity: Similarity::bm25(), neighbours: 10, shrinkage: 0.0 }, 1, &never).unwrap();
         let (k1, b) = (1.2f64, 0.75f64);
         let idf = 5f64.ln() - 3f64.ln(); // customers c0, c1 have 2 items
         let mean_total = 6.0 / 5.0;
@@ -290,10 +303,35 @@ mod tests {
     fn options_are_validated() {
         let m = SparseRows::from_triples(1, 1, &[(0, 0, 1.0)]);
         let bad = ItemKnnOptions { neighbours: 0, ..Default::default() };
-        assert!(matches!(ItemKnn::fit(&m, &bad, 1), Err(RecommendError::InvalidOption { option: "neighbours", .. })));
+        assert!(matches!(ItemKnn::fit(&m, &bad, 1, &never), Err(RecommendError::InvalidOption { option: "neighbours", .. })));
         let bad = ItemKnnOptions { similarity: Similarity::Bm25 { k1: 1.2, b: 2.0 }, ..Default::default() };
-        assert!(matches!(ItemKnn::fit(&m, &bad, 1), Err(RecommendError::InvalidOption { option: "b", .. })));
+        assert!(matches!(ItemKnn::fit(&m, &bad, 1, &never), Err(RecommendError::InvalidOption { option: "b", .. })));
         let bad = ItemKnnOptions { shrinkage: f32::NAN, ..Default::default() };
-        assert!(matches!(ItemKnn::fit(&m, &bad, 1), Err(RecommendError::InvalidOption { option: "shrinkage", .. })));
+        assert!(matches!(ItemKnn::fit(&m, &bad, 1, &never), Err(RecommendError::InvalidOption { option: "shrinkage", .. })));
+    }
+
+    #[test]
+    fn a_cancel_stops_the_fit_between_items() {
+        let m = crate::recommend::random_rows(20_000, 8);
+        let options = ItemKnnOptions::default();
+        let counted = |threads: usize, cancel_after: usize| {
+            let polls = Cell::new(0usize);
+            let fit = ItemKnn::fit(&m, &options, threads, &|| {
+                polls.set(polls.get() + 1);
+                polls.get() > cancel_after
+            });
+            (fit, polls.get())
+        };
+        // On one thread a whole fit polls at least once per item (2,000 of them).
+        let (whole, polls) = counted(1, usize::MAX);
+        assert!(whole.is_ok() && polls >= 2_000, "{polls} polls");
+        for threads in [1, 2] {
+            assert_eq!(ItemKnn::fit(&m, &options, threads, &|| true), Err(RecommendError::Cancelled));
+        }
+        for threads in [1, 2] {
+            let (cancelled, polls) = counted(threads, 50);
+            assert_eq!(cancelled, Err(RecommendError::Cancelled));
+            assert_eq!(polls, 51, "no poll after the one that cancelled");
+        }
     }
 }

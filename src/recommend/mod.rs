@@ -26,10 +26,8 @@ pub use model::{auto, default_candidates, Algorithm, AutoOptions, AutoReport, Ca
 pub use popular::Popular;
 
 use std::fmt;
-use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Everything that can go wrong: bad input rows, bad options, or too little data.
+/// Everything that can go wrong: bad input rows, bad options, too little data, or a cancel.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RecommendError {
     /// A pushed row was rejected; `row` is its 0-based position among pushed rows.
@@ -38,6 +36,8 @@ pub enum RecommendError {
     InvalidOption { option: &'static str, message: String },
     /// Training needs at least one interaction.
     NoInteractions,
+    /// The caller's `should_stop` answered true; nothing was trained.
+    Cancelled,
 }
 
 impl fmt::Display for RecommendError {
@@ -50,95 +50,21 @@ impl fmt::Display for RecommendError {
                 write!(f, "option {option}: {message}")
             }
             RecommendError::NoInteractions => write!(f, "no interactions to train on"),
+            RecommendError::Cancelled => write!(f, "cancelled"),
         }
     }
 }
 
 impl std::error::Error for RecommendError {}
 
+impl From<crate::pool::Cancelled> for RecommendError {
+    fn from(_: crate::pool::Cancelled) -> Self {
+        RecommendError::Cancelled
+    }
+}
+
 pub(crate) fn invalid_option(option: &'static str, message: impl Into<String>) -> RecommendError {
     RecommendError::InvalidOption { option, message: message.into() }
-}
-
-/// Number of worker threads to use: `requested`, or every core when it is 0.
-pub(crate) fn thread_count(requested: usize) -> usize {
-    if requested > 0 {
-        requested
-    } else {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-    }
-}
-
-/// Runs `work` over `0..n` cut into ranges of `chunk` (dynamic scheduling: a thread takes the
-/// next range when done, so uneven rows balance out) and returns the results in range order.
-/// The closure is pure computation; with one thread or one chunk it runs inline.
-pub(crate) fn parallel_ranges<R, F>(n: usize, chunk: usize, threads: usize, work: F) -> Vec<R>
-where
-    R: Send,
-    F: Fn(Range<usize>) -> R + Sync,
-{
-    let chunk = chunk.max(1);
-    let n_chunks = n.div_ceil(chunk);
-    let range_of = |c: usize| c * chunk..((c + 1) * chunk).min(n);
-    let threads = thread_count(threads).min(n_chunks);
-    if threads <= 1 {
-        return (0..n_chunks).map(|c| work(range_of(c))).collect();
-    }
-    let next_chunk = AtomicUsize::new(0);
-    let mut pieces: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let c = next_chunk.fetch_add(1, Ordering::Relaxed);
-                        if c >= n_chunks {
-                            break done;
-                        }
-                        done.push((c, work(range_of(c))));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            // A worker only panics if `work` itself panicked: re-raise it on this thread.
-            .flat_map(|h| h.join().unwrap_or_else(|payload| std::panic::resume_unwind(payload)))
-            .collect()
-    });
-    pieces.sort_unstable_by_key(|(c, _)| *c);
-    pieces.into_iter().map(|(_, r)| r).collect()
-}
-
-/// Small deterministic generator (SplitMix64, Steele et al. 2014): seeds the holdout split
-/// and ALS initialisation so that a seed gives the same model on every platform.
-#[derive(Clone, Debug)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 24 random bits (all an f32 mantissa holds).
-    pub fn next_f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
-    }
-
-    /// Uniform integer in [0, n) (multiply-shift; bias below 2^-32 for any realistic n).
-    pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() as u128 * n as u128) >> 64) as usize
-    }
 }
 
 /// Keeps the best `k` (item, score) pairs seen so far: higher score first, ties broken by
@@ -208,6 +134,21 @@ impl TopK {
     }
 }
 
+/// `n` customers with 30 random items each (weight 1) out of `n / 10`: enough rows for
+/// fits that take a while.
+#[cfg(test)]
+pub(crate) fn random_rows(n: usize, seed: u64) -> SparseRows {
+    let mut rng = crate::rng::SplitMix64::new(seed);
+    let items = n / 10;
+    let mut triples = Vec::with_capacity(n * 30);
+    for customer in 0..n as u32 {
+        for _ in 0..30 {
+            triples.push((customer, rng.below(items) as u32, 1.0));
+        }
+    }
+    SparseRows::from_triples(n, items, &triples)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,27 +168,5 @@ mod tests {
         let mut empty = TopK::new(0);
         empty.push(1, 1.0);
         assert!(empty.into_sorted().is_empty());
-    }
-
-    #[test]
-    fn parallel_ranges_keeps_order() {
-        let sums = parallel_ranges(1000, 7, 4, |r| r.sum::<usize>());
-        assert_eq!(sums.iter().sum::<usize>(), (0..1000).sum::<usize>());
-        assert_eq!(sums[0], (0..7).sum::<usize>());
-        assert!(parallel_ranges(0, 7, 4, |r| r.len()).is_empty());
-    }
-
-    #[test]
-    fn splitmix_is_deterministic_and_in_range() {
-        let mut a = SplitMix64::new(7);
-        let mut b = SplitMix64::new(7);
-        for _ in 0..100 {
-            assert_eq!(a.next_u64(), b.next_u64());
-            let x = a.next_f32();
-            assert!((0.0..1.0).contains(&x));
-            assert!(a.below(10) < 10);
-            b.next_f32();
-            b.below(10);
-        }
     }
 }

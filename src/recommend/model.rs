@@ -10,7 +10,8 @@ use super::evaluate::{evaluate, Metrics};
 use super::interactions::{Interactions, SparseRows, SplitOptions};
 use super::item_knn::{ItemKnn, ItemKnnOptions, Similarity};
 use super::popular::Popular;
-use super::{invalid_option, parallel_ranges, RecommendError, TopK};
+use super::{invalid_option, RecommendError, TopK};
+use crate::pool;
 
 /// What to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -107,8 +108,10 @@ fn sorted_set(items: &[u32]) -> Vec<u32> {
 }
 
 impl Model {
-    /// Trains `algorithm` on all of `interactions`. `threads` = 0 uses every core.
-    pub fn fit(interactions: &Interactions, algorithm: &Algorithm, threads: usize) -> Result<Model, RecommendError> {
+    /// Trains `algorithm` on all of `interactions` on `threads` threads (0 = as many as
+    /// `pool::max_threads` allows). `should_stop` is polled on this thread throughout;
+    /// when it answers true the fit ends with `RecommendError::Cancelled`.
+    pub fn fit(interactions: &Interactions, algorithm: &Algorithm, threads: usize, should_stop: &dyn Fn() -> bool) -> Result<Model, RecommendError> {
         algorithm.validate()?;
         let history = interactions.user_items().clone();
         if history.nnz() == 0 {
@@ -116,8 +119,8 @@ impl Model {
         }
         let recommender = match algorithm {
             Algorithm::Popular => Recommender::Popular,
-            Algorithm::ItemKnn(options) => Recommender::ItemKnn(ItemKnn::fit(&history, options, threads)?),
-            Algorithm::Als(options) => Recommender::Als(Als::fit(&history, options, threads)?),
+            Algorithm::ItemKnn(options) => Recommender::ItemKnn(ItemKnn::fit(&history, options, threads, should_stop)?),
+            Algorithm::Als(options) => Recommender::Als(Als::fit(&history, options, threads, should_stop)?),
         };
         let customer_ids = interactions.customer_ids().to_vec();
         let item_ids = interactions.item_ids().to_vec();
@@ -181,7 +184,9 @@ impl Model {
     }
 
     /// [`Model::recommend`] for many customers at once (same options), spread over `threads`
-    /// (0 = every core). Results are in the order of `customers`.
+    /// (0 = as many as `pool::max_threads` allows). Results are in the order of `customers`.
+    /// `should_stop` is polled on this thread between blocks of 16 customers.
+    #[allow(clippy::too_many_arguments)]
     pub fn recommend_many(
         &self,
         customers: &[Option<u32>],
@@ -190,16 +195,15 @@ impl Model {
         exclude: &[u32],
         candidates: Option<&[u32]>,
         threads: usize,
-    ) -> Vec<Vec<(u32, f32)>> {
+        should_stop: &dyn Fn() -> bool,
+    ) -> Result<Vec<Vec<(u32, f32)>>, pool::Cancelled> {
         let exclude = sorted_set(exclude);
         let candidates = candidates.map(sorted_set);
-        parallel_ranges(customers.len(), 16, threads, |range| {
+        let blocks = pool::map_ranges(customers.len(), 16, threads, should_stop, |range, _| {
             let mut scores = Vec::new();
             customers[range].iter().map(|&c| self.recommend_prepared(&mut scores, c, k, exclude_seen, &exclude, candidates.as_deref())).collect::<Vec<_>>()
-        })
-        .into_iter()
-        .flatten()
-        .collect()
+        })?;
+        Ok(blocks.into_iter().flatten().collect())
     }
 
     /// `exclude` and `candidates` sorted and deduplicated; `scores` is reusable scratch.
@@ -369,7 +373,7 @@ pub struct AutoOptions {
     pub split: SplitOptions,
     /// List length the metrics are computed at. Default 10.
     pub k: usize,
-    /// Worker threads (0 = every core).
+    /// Worker threads (0 = as many as `pool::max_threads` allows).
     pub threads: usize,
     pub candidates: Vec<Candidate>,
 }
@@ -407,7 +411,8 @@ pub struct AutoReport {
 /// part, scores it by NDCG@k on the holdout (ties: the earlier candidate, so list simpler
 /// ones first), and refits the best on all data. When no customer has enough rows for a
 /// holdout, nothing can be compared: the first `Popular` candidate wins (else the first).
-pub fn auto(interactions: &Interactions, options: &AutoOptions) -> Result<(Model, AutoReport), RecommendError> {
+/// `should_stop` as for [`Model::fit`].
+pub fn auto(interactions: &Interactions, options: &AutoOptions, should_stop: &dyn Fn() -> bool) -> Result<(Model, AutoReport), RecommendError> {
     if options.k == 0 {
         return Err(invalid_option("k", "0 is not accepted: it must be at least 1"));
     }
@@ -427,9 +432,9 @@ pub fn auto(interactions: &Interactions, options: &AutoOptions) -> Result<(Model
             (None, 0.0)
         } else {
             let start = Instant::now();
-            let model = Model::fit(&split.train, &candidate.algorithm, options.threads)?;
+            let model = Model::fit(&split.train, &candidate.algorithm, options.threads, should_stop)?;
             let seconds = start.elapsed().as_secs_f64();
-            (Some(evaluate(&model, &split, options.k, options.threads)), seconds)
+            (Some(evaluate(&model, &split, options.k, options.threads, should_stop)?), seconds)
         };
         reports.push(CandidateReport { name: candidate.name.clone(), algorithm: candidate.algorithm.clone(), metrics, train_seconds });
     }
@@ -446,7 +451,7 @@ pub fn auto(interactions: &Interactions, options: &AutoOptions) -> Result<(Model
         best
     };
     let start = Instant::now();
-    let model = Model::fit(interactions, &reports[winner].algorithm, options.threads)?;
+    let model = Model::fit(interactions, &reports[winner].algorithm, options.threads, should_stop)?;
     let report =
         AutoReport { candidates: reports, winner, test_customers: split.test.len(), test_rows: split.test_rows, refit_seconds: start.elapsed().as_secs_f64() };
     Ok((model, report))
@@ -456,6 +461,10 @@ pub fn auto(interactions: &Interactions, options: &AutoOptions) -> Result<(Model
 mod tests {
     use super::super::interactions::InteractionsBuilder;
     use super::*;
+
+    fn never() -> bool {
+        false
+    }
 
     /// c0..c3 like a, b; c4, c5 like c, d; item e is liked by c0 only; c6 has only "a".
     fn shop() -> Interactions {
@@ -495,7 +504,7 @@ mod tests {
     fn every_algorithm_handles_edge_cases() {
         let data = shop();
         for algorithm in all_algorithms() {
-            let model = Model::fit(&data, &algorithm, 2).unwrap();
+            let model = Model::fit(&data, &algorithm, 2, &never).unwrap();
             let n = model.n_items();
             // Unknown customers get the popular list: a (5 customers), b (4), then c, d (2).
             let a = model.item_index("a").unwrap();
@@ -515,7 +524,7 @@ mod tests {
             assert!(model.recommend(Some(c6), 0, true, &[], None).is_empty());
             // Batch equals one by one.
             let customers = [Some(0), None, Some(c6), Some(4)];
-            let batch = model.recommend_many(&customers, 3, true, &[], None, 2);
+            let batch = model.recommend_many(&customers, 3, true, &[], None, 2, &never).unwrap();
             for (c, list) in customers.iter().zip(&batch) {
                 assert_eq!(*list, model.recommend(*c, 3, true, &[], None));
             }
@@ -529,7 +538,7 @@ mod tests {
     #[test]
     fn item_knn_uses_history_then_fills_with_popular() {
         let data = shop();
-        let model = Model::fit(&data, &Algorithm::ItemKnn(ItemKnnOptions::default()), 1).unwrap();
+        let model = Model::fit(&data, &Algorithm::ItemKnn(ItemKnnOptions::default()), 1, &never).unwrap();
         let c6 = model.customer_index("c6").unwrap();
         let (b, e) = (model.item_index("b").unwrap(), model.item_index("e").unwrap());
         let recs = model.recommend(Some(c6), 4, true, &[], None);
@@ -546,7 +555,7 @@ mod tests {
     fn als_separates_groups() {
         let data = shop();
         let options = AlsOptions { factors: 4, alpha: 10.0, iterations: 10, ..Default::default() };
-        let model = Model::fit(&data, &Algorithm::Als(options), 1).unwrap();
+        let model = Model::fit(&data, &Algorithm::Als(options), 1, &never).unwrap();
         let c1 = model.customer_index("c1").unwrap();
         let recs = model.recommend(Some(c1), 3, true, &[], None);
         assert_eq!(recs[0].0, model.item_index("e").unwrap(), "{recs:?}");
@@ -557,7 +566,7 @@ mod tests {
     #[test]
     fn model_round_trips_through_bincode_and_finds_ids() {
         let data = shop();
-        let model = Model::fit(&data, &Algorithm::ItemKnn(ItemKnnOptions::default()), 1).unwrap();
+        let model = Model::fit(&data, &Algorithm::ItemKnn(ItemKnnOptions::default()), 1, &never).unwrap();
         let bytes = bincode::serialize(&model).unwrap();
         let back: Model = bincode::deserialize(&bytes).unwrap();
         assert_eq!(back, model);
@@ -569,25 +578,25 @@ mod tests {
     #[test]
     fn empty_data_is_an_error_not_a_panic() {
         let empty = InteractionsBuilder::new().finish();
-        assert_eq!(Model::fit(&empty, &Algorithm::Popular, 1), Err(RecommendError::NoInteractions));
-        assert!(auto(&empty, &AutoOptions::default()).is_err());
+        assert_eq!(Model::fit(&empty, &Algorithm::Popular, 1, &never), Err(RecommendError::NoInteractions));
+        assert!(auto(&empty, &AutoOptions::default(), &never).is_err());
     }
 
     #[test]
     fn auto_reports_every_candidate_and_refits() {
         // Two taste groups, 10 items each, 30 customers with 8 timestamped rows each.
         let mut b = InteractionsBuilder::new();
-        let mut rng = super::super::SplitMix64::new(3);
+        let mut rng = crate::rng::SplitMix64::new(3);
         for c in 0..30 {
             let group = if c % 2 == 0 { 0 } else { 10 };
             for t in 0..8 {
-                let item = group + rng.below(10);
+                let item = group + rng.below_multiply_shift(10);
                 b.push(&format!("c{c}"), &format!("i{item}"), 1.0, Some(t as f64)).unwrap();
             }
         }
         let data = b.finish();
         let options = AutoOptions { threads: 2, ..AutoOptions::default() };
-        let (model, report) = auto(&data, &options).unwrap();
+        let (model, report) = auto(&data, &options, &never).unwrap();
         assert_eq!(report.candidates.len(), 4);
         assert!(report.test_customers > 0);
         let best = report.candidates[report.winner].metrics.unwrap().ndcg;
@@ -598,12 +607,12 @@ mod tests {
         // Too few rows per customer: no holdout, popular wins without metrics.
         let mut small = InteractionsBuilder::new();
         small.push("x", "y", 1.0, None).unwrap();
-        let (model, report) = auto(&small.finish(), &options).unwrap();
+        let (model, report) = auto(&small.finish(), &options, &never).unwrap();
         assert_eq!(report.candidates[report.winner].algorithm, Algorithm::Popular);
         assert!(report.candidates.iter().all(|r| r.metrics.is_none()));
         assert_eq!(model.recommend(Some(0), 5, false, &[], None).len(), 1);
 
         let bad = AutoOptions { k: 0, ..AutoOptions::default() };
-        assert!(matches!(auto(&data, &bad), Err(RecommendError::InvalidOption { option: "k", .. })));
+        assert!(matches!(auto(&data, &bad, &never), Err(RecommendError::InvalidOption { option: "k", .. })));
     }
 }

@@ -11,7 +11,8 @@ use super::InteractionsBuilder;
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
 use crate::pg::source::{
-    check_new_model, describe, find_column, interrupt, is_numeric, quote_ident, read_in_batches, source_query, store_model, ColumnInfo, NewModel,
+    cancel_requested, check_new_model, describe, find_column, interrupt, is_numeric, quote_ident, raise_pending_cancel, read_in_batches, source_query,
+    store_model, ColumnInfo, NewModel,
 };
 use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
 
@@ -164,13 +165,18 @@ fn train(name: &str, source: &str, algorithm: &str, options: &serde_json::Value)
         )));
     }
     interrupt();
-    let to_error = |e: super::RecommendError| CrmError::InvalidArgument(format!("train_recommender: {e}"));
+    let to_error = |e: super::RecommendError| match e {
+        super::RecommendError::Cancelled => CrmError::Canceled("train_recommender was cancelled".into()),
+        e => CrmError::InvalidArgument(format!("train_recommender: {e}")),
+    };
+    // Worker threads never call Postgres; this thread polls for a cancel and, once the
+    // fit stops, raises it as Postgres's own error.
     let (model, report) = if opts.evaluate || opts.choice == Choice::Auto {
-        let (model, report) = auto(&interactions, &opts.auto_options()).map_err(to_error)?;
+        let (model, report) = raise_pending_cancel(auto(&interactions, &opts.auto_options(), &cancel_requested)).map_err(to_error)?;
         (model, Some(report))
     } else {
         let candidate = opts.candidates().remove(0);
-        (Model::fit(&interactions, &candidate.algorithm, 0).map_err(to_error)?, None)
+        (raise_pending_cancel(Model::fit(&interactions, &candidate.algorithm, 0, &cancel_requested)).map_err(to_error)?, None)
     };
     interrupt();
     let mut metrics = json!({
@@ -306,7 +312,7 @@ fn recommend_all(
             None => (0..model.n_customers() as u32).map(|c| (model.customer_id(c).unwrap_or_default().to_string(), Some(c))).collect(),
         };
         let indices: Vec<Option<u32>> = who.iter().map(|(_, c)| *c).collect();
-        let lists = model.recommend_many(&indices, k, exclude_seen, &exclude, candidates.as_deref(), 0);
+        let lists = raise_pending_cancel(model.recommend_many(&indices, k, exclude_seen, &exclude, candidates.as_deref(), 0, &cancel_requested))?;
         let mut out = Vec::with_capacity(lists.len() * k);
         for ((id, _), list) in who.into_iter().zip(lists) {
             out.extend(ranked(model, list).map(|(item, score, rank)| (id.clone(), item, score, rank)));

@@ -17,11 +17,11 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::pool;
+use crate::rng::SplitMix64;
 
 /// How the Lloyd iterations find each row's nearest centre; both give the same clustering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -47,7 +47,7 @@ pub struct KMeansOptions {
     /// per-column variances.
     pub tol: f64,
     pub seed: u64,
-    /// Threads to compute with; 0 means as many as the machine has.
+    /// Threads to compute with; 0 means as many as `pool::max_threads` allows.
     pub threads: usize,
     pub algorithm: KMeansAlgorithm,
 }
@@ -173,6 +173,12 @@ impl fmt::Display for KMeansError {
 
 impl std::error::Error for KMeansError {}
 
+impl From<pool::Cancelled> for KMeansError {
+    fn from(_: pool::Cancelled) -> Self {
+        KMeansError::Cancelled
+    }
+}
+
 /// Clusters `n_rows` rows of `n_cols` values (row-major `data`) into `options.k` groups.
 ///
 /// `should_stop` is called on this thread every millisecond or so of work; when it
@@ -194,7 +200,7 @@ pub fn fit(data: &[f64], n_rows: usize, n_cols: usize, options: &KMeansOptions, 
     if !(options.tol.is_finite() && options.tol >= 0.0) {
         return Err(KMeansError::InvalidTol { tol: options.tol });
     }
-    let threads = resolve_threads(options.threads);
+    let threads = options.threads;
     let matrix = Matrix { data, n_rows, n_cols };
     let variance = mean_column_variance(&matrix, threads, should_stop)?;
     let restart =
@@ -835,14 +841,6 @@ pub(super) fn check_shape(data: &[f64], n_rows: usize, n_cols: usize) -> Result<
     Ok(())
 }
 
-pub(super) fn resolve_threads(requested: usize) -> usize {
-    if requested == 0 {
-        std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1)
-    } else {
-        requested
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Distance kernels.
 
@@ -1012,9 +1010,8 @@ impl Blocks {
 }
 
 /// Runs `work(state of slot, rows)` over every block of every slot, on up to `threads`
-/// threads of which the caller's is one. Only the caller's thread calls `should_stop`:
-/// between its blocks, and while it waits for the others, who then stop at their next
-/// block.
+/// threads of which the caller's is one (see `pool::run`): slots are the pool's tasks,
+/// and `should_stop` is polled between blocks.
 pub(super) fn run_parallel<S: Send>(
     blocks: &Blocks,
     states: &mut [S],
@@ -1022,116 +1019,20 @@ pub(super) fn run_parallel<S: Send>(
     should_stop: &dyn Fn() -> bool,
     work: &(dyn Fn(&mut S, Range<usize>) + Sync),
 ) -> Result<(), KMeansError> {
-    let threads = if blocks.total_work < PARALLEL_MIN_WORK { 1 } else { threads.clamp(1, blocks.slots.len().max(1)) };
-    let next_slot = AtomicUsize::new(0);
-    let cancelled = AtomicBool::new(false);
-    let states: Vec<Mutex<&mut S>> = states.iter_mut().map(Mutex::new).collect();
-    let run_slots = |poll: &dyn Fn() -> bool| loop {
-        let s = next_slot.fetch_add(1, Ordering::Relaxed);
-        let (Some(range), Some(state)) = (blocks.slots.get(s), states.get(s)) else {
-            return;
-        };
-        // Each slot is claimed once, so the lock is never contended (nor poisoned: the
-        // work does not panic); `into_inner` keeps that case from panicking too.
-        let mut state = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut start = range.start;
-        while start < range.end {
-            if cancelled.load(Ordering::Relaxed) {
-                return;
-            }
-            if poll() {
-                cancelled.store(true, Ordering::Relaxed);
-                return;
-            }
-            let end = (start + blocks.block_rows).min(range.end);
-            work(&mut state, start..end);
+    let threads = if blocks.total_work < PARALLEL_MIN_WORK { 1 } else { threads };
+    let mut slots: Vec<(Range<usize>, &mut S)> = blocks.slots.iter().cloned().zip(states).collect();
+    pool::run(&mut slots, threads, should_stop, &|(rows, state), checkpoint| {
+        let mut start = rows.start;
+        while start < rows.end {
+            let end = (start + blocks.block_rows).min(rows.end);
+            work(state, start..end);
             start = end;
-        }
-    };
-    if threads == 1 {
-        run_slots(should_stop);
-    } else {
-        // If `should_stop` unwinds (a Postgres error raised as a Rust panic), the scope
-        // still joins the workers before the panic goes on: tell them to stop.
-        struct StopOnUnwind<'f>(&'f AtomicBool);
-        impl Drop for StopOnUnwind<'_> {
-            fn drop(&mut self) {
-                if std::thread::panicking() {
-                    self.0.store(true, Ordering::Relaxed);
-                }
+            if start < rows.end && checkpoint.stop() {
+                return;
             }
         }
-        let finished = AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            let caller = std::thread::current();
-            let mut started = 0;
-            for _ in 1..threads {
-                let (caller, finished, run_slots) = (caller.clone(), &finished, &run_slots);
-                let spawned = std::thread::Builder::new().spawn_scoped(scope, move || {
-                    run_slots(&|| false);
-                    finished.fetch_add(1, Ordering::Release);
-                    caller.unpark();
-                });
-                // A thread that cannot be started leaves its share to the others.
-                if spawned.is_ok() {
-                    started += 1;
-                }
-            }
-            let _stop_on_unwind = StopOnUnwind(&cancelled);
-            run_slots(should_stop);
-            while finished.load(Ordering::Acquire) < started {
-                if !cancelled.load(Ordering::Relaxed) && should_stop() {
-                    cancelled.store(true, Ordering::Relaxed);
-                }
-                std::thread::park_timeout(Duration::from_millis(5));
-            }
-        });
-    }
-    if cancelled.load(Ordering::Relaxed) {
-        Err(KMeansError::Cancelled)
-    } else {
-        Ok(())
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-
-/// SplitMix64 (Steele, Lea & Flood 2014): a small, well-mixed seeded generator; k-means
-/// needs reproducible draws, not cryptographic ones.
-pub(super) struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub(super) fn new(seed: u64) -> SplitMix64 {
-        SplitMix64(seed)
-    }
-
-    pub(super) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub(super) fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Uniform in 0..n (0 when n is 0), without modulo bias (Lemire 2019).
-    pub(super) fn below(&mut self, n: usize) -> usize {
-        let n = n as u64;
-        if n == 0 {
-            return 0;
-        }
-        let threshold = n.wrapping_neg() % n;
-        loop {
-            let product = u128::from(self.next_u64()) * u128::from(n);
-            if (product as u64) >= threshold {
-                return (product >> 64) as usize;
-            }
-        }
-    }
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1395,20 +1296,5 @@ mod tests {
         // Past the total (rounding): the last row of positive weight.
         assert_eq!(sample_by_weight(&weights, &blocks, &totals, 3.5), Some(3));
         assert_eq!(sample_by_weight(&[0.0; 5], &blocks, &[0.0], 0.0), None);
-    }
-
-    #[test]
-    fn random_draws_are_in_range() {
-        let mut rng = SplitMix64::new(1);
-        for n in [1usize, 2, 3, 1000] {
-            for _ in 0..1000 {
-                assert!(rng.below(n) < n);
-            }
-        }
-        assert_eq!(rng.below(0), 0);
-        for _ in 0..1000 {
-            let u = rng.next_f64();
-            assert!((0.0..1.0).contains(&u));
-        }
     }
 }

@@ -235,7 +235,7 @@ pub struct Trained {
 
 fn kmeans_error(e: KMeansError) -> CrmError {
     match e {
-        KMeansError::Cancelled => CrmError::InvalidArgument("train_segments was cancelled".into()),
+        KMeansError::Cancelled => CrmError::Canceled("train_segments was cancelled".into()),
         KMeansError::KTooSmall { k } => CrmError::bad_argument("k", k, "NULL (choose by silhouette) or an integer from 1 to the number of rows"),
         KMeansError::KExceedsRows { k, n_rows } => {
             CrmError::InvalidArgument(format!("invalid value for argument \"k\": \"{k}\"; accepted: NULL or 1 to the number of usable rows ({n_rows})"))
@@ -352,7 +352,16 @@ pub fn train(names: &[String], mut data: Vec<f64>, k: Option<i64>, opts: &Segmen
     for &label in &fit.labels {
         fit.sizes[label as usize] += 1;
     }
-    let silhouette_score = if k >= 2 { silhouette::silhouette(&data, n, d, &fit.labels, k, sample, 0, should_stop).ok() } else { None };
+    // Undefined (fewer than 2 distinct labels among the scored rows) leaves it out of the
+    // metrics; a cancel stops the training.
+    let silhouette_score = if k < 2 {
+        None
+    } else {
+        match silhouette::silhouette(&data, n, d, &fit.labels, k, sample, 0, should_stop) {
+            Err(KMeansError::Cancelled) => return Err(kmeans_error(KMeansError::Cancelled)),
+            outcome => outcome.ok(),
+        }
+    };
 
     // Number segments by size, largest first (ties by the fit's order), so segment 1 is
     // the biggest group whatever the seed.

@@ -7,7 +7,8 @@
 
 use std::ops::{Range, RangeInclusive};
 
-use super::kmeans::{check_shape, fit, resolve_threads, run_parallel, Blocks, KMeansError, KMeansFit, KMeansOptions, SplitMix64};
+use super::kmeans::{check_shape, fit, run_parallel, Blocks, KMeansError, KMeansFit, KMeansOptions};
+use crate::rng::SplitMix64;
 
 /// Rows scored when a table is larger than this: the exact score costs O(n²).
 pub const DEFAULT_SILHOUETTE_SAMPLE: usize = 10_000;
@@ -65,7 +66,7 @@ pub fn silhouette(
     let mut slots: Vec<Slot> = (0..blocks.slots.len()).map(|_| Slot { total: 0.0, to_cluster: vec![0.0; k] }).collect();
     let clusters = &clusters;
     let rows = &rows;
-    run_parallel(&blocks, &mut slots, resolve_threads(threads), should_stop, &|slot, positions| {
+    run_parallel(&blocks, &mut slots, threads, should_stop, &|slot, positions| {
         for position in positions {
             let i = rows[position];
             let row = &data[i * n_cols..(i + 1) * n_cols];

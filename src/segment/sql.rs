@@ -12,7 +12,8 @@ use crate::error::{required, CrmError, Result};
 use crate::pg::memo;
 use crate::pg::row_reader::{check_row, for_each_feature, Cell, ModelFeatures, RowMapMemo};
 use crate::pg::source::{
-    cancel_requested, check_new_model, describe, find_column, interrupt, is_numeric, quote_ident, read_in_batches, source_query, store_model, NewModel,
+    cancel_requested, check_new_model, describe, find_column, is_numeric, quote_ident, raise_pending_cancel, read_in_batches, source_query, store_model,
+    NewModel,
 };
 use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
 
@@ -104,13 +105,7 @@ fn train(name: &str, source: &str, k: Option<i32>, options: &serde_json::Value) 
     let data = read_matrix(&query, &columns)?;
     // Worker threads never call Postgres; this thread polls for a cancel and, once the
     // fit stops, raises it as Postgres's own error.
-    let trained = match model::train(&columns, data, k.map(i64::from), &opts, &cancel_requested) {
-        Err(e) if cancel_requested() => {
-            interrupt();
-            return Err(e);
-        }
-        other => other?,
-    };
+    let trained = raise_pending_cancel(model::train(&columns, data, k.map(i64::from), &opts, &cancel_requested))?;
     let bytes = registry::encode(Kind::Segments, &trained.model)?;
     let hyper = json!({
         "k": k, "n_init": opts.n_init, "max_iter": opts.max_iter, "tol": opts.tol, "seed": opts.seed,

@@ -22,9 +22,10 @@
 
 use std::collections::HashMap;
 
-use crate::classify::model::SplitMix64;
 use crate::clean::similarity::{phonetic_key, similarity, Method};
 use crate::clean::text::nfkc;
+use crate::pool::{self, Cancelled};
+use crate::rng::SplitMix64;
 
 /// Comparison levels of one field for one pair.
 pub const MISSING: u8 = 0;
@@ -226,11 +227,20 @@ impl Rule {
 /// Candidate pairs (a < b) from every rule, without repeats. Blocks larger than
 /// `max_block` are skipped, and blocks are taken smallest first until `max_pairs` pairs
 /// (counted with repeats) are reached, so the work stays bounded on any table.
-/// `interrupt` is polled between rules and blocks.
-pub fn candidate_pairs(records: &Records, rules: &[Rule], task: Task, max_block: usize, max_pairs: usize, interrupt: &dyn Fn()) -> Vec<(u32, u32)> {
+/// `should_stop` is polled between rules and blocks.
+pub fn candidate_pairs(
+    records: &Records,
+    rules: &[Rule],
+    task: Task,
+    max_block: usize,
+    max_pairs: usize,
+    should_stop: &dyn Fn() -> bool,
+) -> Result<Vec<(u32, u32)>, Cancelled> {
     let mut blocks: Vec<Vec<u32>> = Vec::new();
     for rule in rules {
-        interrupt();
+        if should_stop() {
+            return Err(Cancelled);
+        }
         let mut by_key: HashMap<String, Vec<u32>> = HashMap::new();
         for (r, record) in records.fields.iter().enumerate() {
             if let Some(key) = rule.key(record) {
@@ -248,8 +258,8 @@ pub fn candidate_pairs(records: &Records, rules: &[Rule], task: Task, max_block:
             break;
         }
         budget -= size;
-        if i % 4096 == 0 {
-            interrupt();
+        if i % 4096 == 0 && should_stop() {
+            return Err(Cancelled);
         }
         for (j, &a) in members.iter().enumerate() {
             for &b in &members[j + 1..] {
@@ -261,38 +271,29 @@ pub fn candidate_pairs(records: &Records, rules: &[Rule], task: Task, max_block:
     }
     pairs.sort_unstable();
     pairs.dedup();
-    pairs
+    Ok(pairs)
 }
 
 /// The levels of every field for each pair, row-major (pairs × fields), computed on
-/// worker threads that never call Postgres (`interrupt` runs on the calling thread,
-/// between chunks).
-pub fn compare_pairs(records: &Records, identifiers: &[bool], pairs: &[(u32, u32)], interrupt: &dyn Fn()) -> Vec<u8> {
+/// worker threads that never call Postgres; `should_stop` is polled on the calling
+/// thread between chunks of 1,024 pairs (milliseconds of work each).
+pub fn compare_pairs(records: &Records, identifiers: &[bool], pairs: &[(u32, u32)], should_stop: &dyn Fn() -> bool) -> Result<Vec<u8>, Cancelled> {
     let width = records.fields.first().map_or(0, Vec::len);
     let mut out = vec![MISSING; pairs.len() * width];
     if width == 0 {
-        return out;
+        return Ok(out);
     }
-    let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(16);
-    // Chunks of pairs: the calling thread checks for a cancel between rounds.
-    const CHUNK: usize = 65_536;
-    for (round_pairs, round_out) in pairs.chunks(CHUNK * threads).zip(out.chunks_mut(CHUNK * threads * width)) {
-        interrupt();
-        let per_thread = round_pairs.len().div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            for (chunk, chunk_out) in round_pairs.chunks(per_thread).zip(round_out.chunks_mut(per_thread * width)) {
-                scope.spawn(move || {
-                    for (&(a, b), row) in chunk.iter().zip(chunk_out.chunks_mut(width)) {
-                        let (ra, rb) = (&records.fields[a as usize], &records.fields[b as usize]);
-                        for (c, cell) in row.iter_mut().enumerate() {
-                            *cell = field_level(ra[c].as_deref(), rb[c].as_deref(), identifiers[c]);
-                        }
-                    }
-                });
+    const CHUNK: usize = 1024;
+    let mut chunks: Vec<_> = pairs.chunks(CHUNK).zip(out.chunks_mut(CHUNK * width)).collect();
+    pool::run(&mut chunks, 0, should_stop, &|(chunk, chunk_out), _| {
+        for (&(a, b), row) in chunk.iter().zip(chunk_out.chunks_mut(width)) {
+            let (ra, rb) = (&records.fields[a as usize], &records.fields[b as usize]);
+            for (c, cell) in row.iter_mut().enumerate() {
+                *cell = field_level(ra[c].as_deref(), rb[c].as_deref(), identifiers[c]);
             }
-        });
-    }
-    out
+        }
+    })?;
+    Ok(out)
 }
 
 /// Fellegi–Sunter parameters: per field and level, m = P(level | match) and
@@ -337,7 +338,14 @@ impl Parameters {
 
 /// `u` on random pairs (nearly all of them different people), smoothed so no level has
 /// probability 0: where EM starts.
-pub fn estimate_u(records: &Records, identifiers: &[bool], task: Task, sample: usize, seed: u64, interrupt: &dyn Fn()) -> Vec<[f64; LEVELS]> {
+pub fn estimate_u(
+    records: &Records,
+    identifiers: &[bool],
+    task: Task,
+    sample: usize,
+    seed: u64,
+    should_stop: &dyn Fn() -> bool,
+) -> Result<Vec<[f64; LEVELS]>, Cancelled> {
     let width = records.fields.first().map_or(0, Vec::len);
     let n = records.len();
     let mut counts = vec![[1.0f64; LEVELS]; width];
@@ -346,10 +354,10 @@ pub fn estimate_u(records: &Records, identifiers: &[bool], task: Task, sample: u
     let mut tries = 0;
     while taken < sample && tries < sample * 4 && n >= 2 {
         tries += 1;
-        if tries % 16_384 == 0 {
-            interrupt();
+        if tries % 16_384 == 0 && should_stop() {
+            return Err(Cancelled);
         }
-        let (a, b) = (rng.below(n), rng.below(n));
+        let (a, b) = (rng.below_modulo(n), rng.below_modulo(n));
         if !task.allowed(a, b) {
             continue;
         }
@@ -359,7 +367,7 @@ pub fn estimate_u(records: &Records, identifiers: &[bool], task: Task, sample: u
             count[l as usize] += 1.0;
         }
     }
-    counts.iter().map(normalised_levels).collect()
+    Ok(counts.iter().map(normalised_levels).collect())
 }
 
 /// Level counts → probabilities over the present levels (index 0, missing, stays 1).
@@ -396,15 +404,17 @@ fn estimate_m(
     comparable_pairs: f64,
     max_matches: f64,
     max_iterations: usize,
-    interrupt: &dyn Fn(),
-) -> Parameters {
+    should_stop: &dyn Fn() -> bool,
+) -> Result<Parameters, Cancelled> {
     let mut params = Parameters { m: vec![M_START; width], u: u.to_vec(), lambda: 0.0, iterations: 0 };
     if width == 0 || levels.is_empty() {
         params.lambda = (1.0 / comparable_pairs.max(1.0)).clamp(1e-12, 0.5);
-        return params;
+        return Ok(params);
     }
     for iteration in 0..max_iterations {
-        interrupt();
+        if should_stop() {
+            return Err(Cancelled);
+        }
         // The first rounds learn m from the pairs the model already calls matches (a
         // hard posterior): soft EM from the starting guess is pulled by the mass of
         // near-misses (see `max_matches`) into a state where fields the near-misses
@@ -420,7 +430,7 @@ fn estimate_m(
                 w[VERY_SIMILAR as usize] = w[VERY_SIMILAR as usize].min(0.0);
             }
         }
-        params.lambda = estimate_prior(levels, width, &weights, comparable_pairs, max_matches, hard);
+        params.lambda = estimate_prior(levels, width, &weights, comparable_pairs, max_matches, hard, should_stop)?;
         let prior = (params.lambda / (1.0 - params.lambda)).ln();
         let mut counts = vec![[1e-3f64; LEVELS]; width];
         for row in levels.chunks(width) {
@@ -438,8 +448,8 @@ fn estimate_m(
             break;
         }
     }
-    params.lambda = estimate_prior(levels, width, &params.weights(), comparable_pairs, max_matches, false);
-    params
+    params.lambda = estimate_prior(levels, width, &params.weights(), comparable_pairs, max_matches, false, should_stop)?;
+    Ok(params)
 }
 
 /// The probability that two records drawn at random are a match, given m and u: the
@@ -457,20 +467,33 @@ fn posterior(weight: f64, hard: bool) -> f64 {
     }
 }
 
-fn estimate_prior(levels: &[u8], width: usize, weights: &[[f64; LEVELS]], comparable_pairs: f64, max_matches: f64, hard: bool) -> f64 {
+/// `should_stop` is polled before each of its up to 100 passes over the pairs.
+#[allow(clippy::too_many_arguments)]
+fn estimate_prior(
+    levels: &[u8],
+    width: usize,
+    weights: &[[f64; LEVELS]],
+    comparable_pairs: f64,
+    max_matches: f64,
+    hard: bool,
+    should_stop: &dyn Fn() -> bool,
+) -> Result<f64, Cancelled> {
     let scores: Vec<f64> = levels.chunks(width.max(1)).map(|row| row.iter().enumerate().map(|(c, &l)| weights[c][l as usize]).sum()).collect();
     // From the most matches there can be, down to the fixed point.
     let mut prior = (max_matches / comparable_pairs.max(1.0)).clamp(1e-12, 0.5);
     for _ in 0..100 {
+        if should_stop() {
+            return Err(Cancelled);
+        }
         let logit = (prior / (1.0 - prior)).ln();
         let expected: f64 = scores.iter().map(|w| posterior(logit + w, hard)).sum();
         let next = (expected.min(max_matches) / comparable_pairs.max(1.0)).clamp(1e-12, 0.5);
         if (next - prior).abs() <= 1e-6 * prior {
-            return next;
+            return Ok(next);
         }
         prior = next;
     }
-    prior
+    Ok(prior)
 }
 
 /// Connected components of the records linked by `pairs`: the component of each
@@ -503,19 +526,19 @@ pub struct Matched {
 }
 
 /// Blocking, comparison and estimation: every candidate pair with its probability.
-pub fn match_records(records: &Records, task: Task, options: &MatchOptions, interrupt: &dyn Fn()) -> Matched {
+/// `should_stop` is polled on this thread throughout (comparisons run on worker
+/// threads); when it answers true, matching ends with `Cancelled`.
+pub fn match_records(records: &Records, task: Task, options: &MatchOptions, should_stop: &dyn Fn() -> bool) -> Result<Matched, Cancelled> {
     let width = records.fields.first().map_or(0, Vec::len);
     let rules = if options.blocking.is_empty() {
         auto_blocking(records)
     } else {
         options.blocking.iter().map(|fields| Rule { fields: fields.clone(), phonetic: false }).collect()
     };
-    let pairs = candidate_pairs(records, &rules, task, options.max_block, options.max_pairs, interrupt);
-    interrupt();
+    let pairs = candidate_pairs(records, &rules, task, options.max_block, options.max_pairs, should_stop)?;
     let identifiers = identifier_fields(records);
-    let levels = compare_pairs(records, &identifiers, &pairs, interrupt);
-    interrupt();
-    let u = estimate_u(records, &identifiers, task, options.u_sample, options.seed, interrupt);
+    let levels = compare_pairs(records, &identifiers, &pairs, should_stop)?;
+    let u = estimate_u(records, &identifiers, task, options.u_sample, options.seed, should_stop)?;
     let n = records.len() as f64;
     // Every pair the task could compare, and at most how many of them can be matches:
     // twice the records (a table of duplicates has about one duplicate pair per record;
@@ -527,14 +550,18 @@ pub fn match_records(records: &Records, task: Task, options: &MatchOptions, inte
         Task::Dedupe => (n * (n - 1.0) / 2.0, 2.0 * n),
         Task::Link { left } => (left as f64 * (n - left as f64), 2.0 * (left as f64).max(n - left as f64)),
     };
-    let parameters = estimate_m(&levels, width, &u, comparable, max_matches, options.max_em_iterations, interrupt);
+    let parameters = estimate_m(&levels, width, &u, comparable, max_matches, options.max_em_iterations, should_stop)?;
     let probabilities = parameters.probabilities(&levels, width);
-    Matched { pairs, probabilities, parameters }
+    Ok(Matched { pairs, probabilities, parameters })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn never() -> bool {
+        false
+    }
 
     /// The FEBRL protocol's pairwise counts over every pair of records: (true positives,
     /// false positives, false negatives, precision, recall) of "same cluster" against
@@ -584,10 +611,10 @@ mod tests {
     fn link_compares_only_across_sources() {
         let records = Records { fields: vec![record(&["ann", "1"]), record(&["ann", "2"]), record(&["ann", "1"])] };
         let rules = vec![Rule { fields: vec![0], phonetic: false }];
-        assert_eq!(candidate_pairs(&records, &rules, Task::Link { left: 2 }, 10, 100, &|| {}), vec![(0, 2), (1, 2)]);
-        assert_eq!(candidate_pairs(&records, &rules, Task::Dedupe, 10, 100, &|| {}).len(), 3);
-        assert!(candidate_pairs(&records, &rules, Task::Dedupe, 2, 100, &|| {}).is_empty(), "a block over max_block is skipped");
-        assert!(candidate_pairs(&records, &rules, Task::Dedupe, 10, 2, &|| {}).is_empty(), "a block over the pair budget is skipped");
+        assert_eq!(candidate_pairs(&records, &rules, Task::Link { left: 2 }, 10, 100, &never).unwrap(), vec![(0, 2), (1, 2)]);
+        assert_eq!(candidate_pairs(&records, &rules, Task::Dedupe, 10, 100, &never).unwrap().len(), 3);
+        assert!(candidate_pairs(&records, &rules, Task::Dedupe, 2, 100, &never).unwrap().is_empty(), "a block over max_block is skipped");
+        assert!(candidate_pairs(&records, &rules, Task::Dedupe, 10, 2, &never).unwrap().is_empty(), "a block over the pair budget is skipped");
     }
 
     /// People with typo'd duplicates: the unsupervised model must find the duplicates
@@ -601,11 +628,11 @@ mod tests {
         let mut fields = Vec::new();
         let mut truth = Vec::new();
         for person in 0..400 {
-            let first = firsts[rng.below(firsts.len())];
-            let last = lasts[rng.below(lasts.len())];
-            let town = towns[rng.below(towns.len())];
-            let dob = format!("19{:02}{:02}{:02}", 40 + rng.below(60), 1 + rng.below(12), 1 + rng.below(28));
-            let phone = format!("{:07}", rng.below(10_000_000));
+            let first = firsts[rng.below_modulo(firsts.len())];
+            let last = lasts[rng.below_modulo(lasts.len())];
+            let town = towns[rng.below_modulo(towns.len())];
+            let dob = format!("19{:02}{:02}{:02}", 40 + rng.below_modulo(60), 1 + rng.below_modulo(12), 1 + rng.below_modulo(28));
+            let phone = format!("{:07}", rng.below_modulo(10_000_000));
             fields.push(record(&[first, last, town, &dob, &phone]));
             truth.push(person);
             if person % 3 == 0 {
@@ -616,11 +643,34 @@ mod tests {
             }
         }
         let records = Records { fields };
-        let matched = match_records(&records, Task::Dedupe, &MatchOptions::default(), &|| {});
+        let matched = match_records(&records, Task::Dedupe, &MatchOptions::default(), &never).unwrap();
         let linked = matched.pairs.iter().zip(&matched.probabilities).filter(|(_, &p)| p >= 0.5).map(|(&pair, _)| pair);
         let cluster = clusters(records.len(), linked);
         let (tp, fp, fneg, precision, recall) = pairwise(&truth, &cluster);
         assert!(precision > 0.95 && recall > 0.95, "precision {precision}, recall {recall}, tp {tp} fp {fp} fn {fneg}, {:?}", matched.parameters);
+    }
+
+    #[test]
+    fn a_cancel_stops_pair_comparison_between_chunks() {
+        let mut rng = SplitMix64::new(9);
+        let fields: Vec<Vec<Option<String>>> = (0..500)
+            .map(|_| record(&[&format!("name{}", rng.below_modulo(50)), &format!("town{}", rng.below_modulo(20)), &rng.next_u64().to_string()]))
+            .collect();
+        let records = Records { fields };
+        let pairs: Vec<(u32, u32)> = (0..500u32).flat_map(|a| (a + 1..500).map(move |b| (a, b))).collect();
+        let identifiers = identifier_fields(&records);
+        let whole = compare_pairs(&records, &identifiers, &pairs, &never).unwrap();
+        assert_eq!(whole.len(), pairs.len() * 3);
+        assert_eq!(compare_pairs(&records, &identifiers, &pairs, &|| true), Err(Cancelled));
+        let polls = std::cell::Cell::new(0usize);
+        let later = || {
+            polls.set(polls.get() + 1);
+            polls.get() > 10
+        };
+        // 124,750 pairs are 122 chunks: the cancel at the 11th poll leaves most of them.
+        assert_eq!(compare_pairs(&records, &identifiers, &pairs, &later), Err(Cancelled));
+        assert_eq!(polls.get(), 11, "no poll after the one that cancelled");
+        assert!(match_records(&records, Task::Dedupe, &MatchOptions::default(), &|| true).is_err());
     }
 
     /// The FEBRL protocol (../shared/datasets/README.md) on the three datasets, when they
@@ -640,7 +690,7 @@ mod tests {
             }
             let records = Records { fields };
             let started = std::time::Instant::now();
-            let matched = match_records(&records, Task::Dedupe, &MatchOptions::default(), &|| {});
+            let matched = match_records(&records, Task::Dedupe, &MatchOptions::default(), &never).unwrap();
             let linked = matched.pairs.iter().zip(&matched.probabilities).filter(|(_, &p)| p >= 0.5).map(|(&pair, _)| pair);
             let cluster = clusters(records.len(), linked);
             let secs = started.elapsed().as_secs_f64();

@@ -10,7 +10,7 @@ use super::matching::{clusters, match_records, normalise, MatchOptions, Records,
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
 use crate::options;
-use crate::pg::source::{describe, find_column, interrupt, quote_ident, read_in_batches, source_query};
+use crate::pg::source::{cancel_requested, describe, find_column, quote_ident, raise_pending_cancel, read_in_batches, source_query};
 
 const ACCEPTED: &str = "columns, exclude, threshold, max_block, max_pairs, blocking, seed";
 
@@ -151,7 +151,9 @@ fn dedupe_rows(source: Option<&str>, id: Option<&str>, options: Option<JsonB>) -
     let (mut records, mut ids) = (Records::default(), Vec::new());
     read_records(&query, id, &columns, &mut records, &mut ids, "source")?;
 
-    let matched = match_records(&records, Task::Dedupe, &matching, &interrupt);
+    // Worker threads never call Postgres; this thread polls for a cancel and, once
+    // matching stops, raises it as Postgres's own error.
+    let matched = raise_pending_cancel(match_records(&records, Task::Dedupe, &matching, &cancel_requested))?;
     let linked: Vec<((u32, u32), f64)> =
         matched.pairs.iter().copied().zip(matched.probabilities.iter().copied()).filter(|(_, p)| *p >= matching.threshold).collect();
     let cluster = clusters(records.len(), linked.iter().map(|(pair, _)| *pair));
@@ -210,7 +212,7 @@ fn link_rows(left: Option<&str>, right: Option<&str>, id: Option<&str>, options:
     records.fields.append(&mut right_records.fields);
     ids.append(&mut right_ids);
 
-    let matched = match_records(&records, Task::Link { left: left_count }, &matching, &interrupt);
+    let matched = raise_pending_cancel(match_records(&records, Task::Link { left: left_count }, &matching, &cancel_requested))?;
     let mut rows: Vec<(String, String, f64)> = matched
         .pairs
         .iter()
