@@ -1,9 +1,23 @@
 //! Top-k ranking metrics on a holdout.
+//!
+//! Evaluation knows recommenders only through [`Recommends`], which `Model` implements
+//! (in `model.rs`), so this module does not depend on the model.
 
 use serde::{Deserialize, Serialize};
 
 use super::interactions::Split;
-use super::model::Model;
+use crate::pool::Cancelled;
+
+/// What evaluation needs of a recommender trained on a holdout's train part.
+pub trait Recommends {
+    /// Top `k` item indices for each of `customers` (in that order), best first, never an
+    /// item the customer has in train; spread over `threads` (0 = as many as
+    /// `pool::max_threads` allows). `should_stop` is polled on this thread.
+    fn recommend_top_k(&self, customers: &[u32], k: usize, threads: usize, should_stop: &dyn Fn() -> bool) -> Result<Vec<Vec<u32>>, Cancelled>;
+
+    /// The number of items that could be recommended (for coverage).
+    fn catalogue_size(&self) -> usize;
+}
 
 /// Averages over the evaluated customers (binary relevance).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -69,14 +83,14 @@ pub fn ranking_metrics(recommended: &[Vec<u32>], relevant: &[Vec<u32>], k: usize
 }
 
 /// Evaluates a model trained on `split.train`: top `k` items (never one the customer has in
-/// train) for every test customer. Catalogue = items with at least one train row.
-/// `should_stop` as for [`Model::recommend_many`].
-pub fn evaluate(model: &Model, split: &Split, k: usize, threads: usize, should_stop: &dyn Fn() -> bool) -> Result<Metrics, crate::pool::Cancelled> {
-    let customers: Vec<Option<u32>> = split.test.iter().map(|t| Some(t.customer)).collect();
-    let lists = model.recommend_many(&customers, k, true, &[], None, threads, should_stop)?;
-    let recommended: Vec<Vec<u32>> = lists.into_iter().map(|list| list.into_iter().map(|(item, _)| item).collect()).collect();
+/// train) for every test customer. Catalogue = [`Recommends::catalogue_size`] (for
+/// `Model`, items with at least one train row). `should_stop` as for
+/// [`Recommends::recommend_top_k`].
+pub fn evaluate<R: Recommends + ?Sized>(model: &R, split: &Split, k: usize, threads: usize, should_stop: &dyn Fn() -> bool) -> Result<Metrics, Cancelled> {
+    let customers: Vec<u32> = split.test.iter().map(|t| t.customer).collect();
+    let recommended = model.recommend_top_k(&customers, k, threads, should_stop)?;
     let relevant: Vec<Vec<u32>> = split.test.iter().map(|t| t.items.clone()).collect();
-    Ok(ranking_metrics(&recommended, &relevant, k, model.popular().n_known()))
+    Ok(ranking_metrics(&recommended, &relevant, k, model.catalogue_size()))
 }
 
 #[cfg(test)]
@@ -113,6 +127,41 @@ mod tests {
         assert!(close(m.recall, 0.4));
         assert!(close(m.precision, 1.0));
         assert!(close(m.coverage, 0.5));
+    }
+
+    /// Recommends fixed lists, whatever `k`, and records what it was asked.
+    struct Fixed {
+        lists: Vec<Vec<u32>>,
+        asked: std::cell::RefCell<Vec<(Vec<u32>, usize)>>,
+    }
+
+    impl Recommends for Fixed {
+        fn recommend_top_k(&self, customers: &[u32], k: usize, _threads: usize, should_stop: &dyn Fn() -> bool) -> Result<Vec<Vec<u32>>, Cancelled> {
+            if should_stop() {
+                return Err(Cancelled);
+            }
+            self.asked.borrow_mut().push((customers.to_vec(), k));
+            Ok(customers.iter().map(|&c| self.lists[c as usize].clone()).collect())
+        }
+
+        fn catalogue_size(&self) -> usize {
+            10
+        }
+    }
+
+    #[test]
+    fn evaluate_scores_the_recommender_on_the_test_customers() {
+        use super::super::interactions::{InteractionsBuilder, TestCustomer};
+        let split = Split {
+            train: InteractionsBuilder::new().finish(),
+            test: vec![TestCustomer { customer: 2, items: vec![3, 2, 1] }, TestCustomer { customer: 0, items: vec![5] }],
+            test_rows: 4,
+        };
+        let fixed = Fixed { lists: vec![vec![6, 7], vec![], vec![1, 9, 3, 8]], asked: Default::default() };
+        let m = evaluate(&fixed, &split, 4, 1, &|| false).unwrap();
+        assert_eq!(m, ranking_metrics(&[vec![1, 9, 3, 8], vec![6, 7]], &[vec![3, 2, 1], vec![5]], 4, 10));
+        assert_eq!(*fixed.asked.borrow(), vec![(vec![2, 0], 4)]);
+        assert_eq!(evaluate(&fixed, &split, 4, 1, &|| true), Err(Cancelled));
     }
 
     #[test]

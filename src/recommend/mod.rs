@@ -19,7 +19,7 @@ pub mod popular;
 pub mod sql;
 
 pub use als::{Als, AlsOptions};
-pub use evaluate::{evaluate, ranking_metrics, Metrics};
+pub use evaluate::{evaluate, ranking_metrics, Metrics, Recommends};
 pub use interactions::{Interactions, InteractionsBuilder, SparseRows, Split, SplitOptions, TestCustomer};
 pub use item_knn::{ItemKnn, ItemKnnOptions, Similarity};
 pub use model::{auto, default_candidates, Algorithm, AutoOptions, AutoReport, Candidate, CandidateReport, Model, Recommender};

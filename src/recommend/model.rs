@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::als::{Als, AlsOptions};
-use super::evaluate::{evaluate, Metrics};
+use super::evaluate::{evaluate, Metrics, Recommends};
 use super::interactions::{Interactions, SparseRows, SplitOptions};
 use super::item_knn::{ItemKnn, ItemKnnOptions, Similarity};
 use super::popular::Popular;
@@ -341,6 +341,20 @@ impl Model {
                 top.into_sorted()
             }
         }
+    }
+}
+
+impl Recommends for Model {
+    /// [`Model::recommend_many`] with the training items excluded, items only.
+    fn recommend_top_k(&self, customers: &[u32], k: usize, threads: usize, should_stop: &dyn Fn() -> bool) -> Result<Vec<Vec<u32>>, pool::Cancelled> {
+        let customers: Vec<Option<u32>> = customers.iter().map(|&c| Some(c)).collect();
+        let lists = self.recommend_many(&customers, k, true, &[], None, threads, should_stop)?;
+        Ok(lists.into_iter().map(|list| list.into_iter().map(|(item, _)| item).collect()).collect())
+    }
+
+    /// Items with at least one training row.
+    fn catalogue_size(&self) -> usize {
+        self.popular().n_known()
     }
 }
 
