@@ -133,3 +133,34 @@ fn update_from_0_1_0_keeps_every_model_and_matches_a_fresh_install() {
         "update script differs from a fresh install:\nonly after update: {only_updated:#?}\nonly in fresh install: {only_installed:#?}"
     );
 }
+
+/// pg_dump / pg_restore carry every model kind, the deployments and the deploy log: the
+/// restored database gives the same outputs.
+#[test]
+fn dump_and_restore_carry_every_model_kind_and_the_deploy_log() {
+    let Some(url) = common::server_url() else { return };
+    let source_url = database(&url, "it_dump_all_src");
+    let target_url = database(&url, "it_dump_all_dst");
+    let mut c = connect(&source_url);
+    c.batch_execute("CREATE EXTENSION pg_crm").unwrap();
+    c.batch_execute(DATA).unwrap();
+    c.batch_execute(TRAIN).unwrap();
+    c.batch_execute("SELECT * FROM crm.deploy('churn', 1, 'before the dump')").unwrap();
+    let before = outputs(&mut c);
+    let log_query =
+        "SELECT string_agg(concat_ws(' ', id, name, action, version, previous_version, reason, logged_at), E'\\n' ORDER BY id) FROM crm.deployment_log";
+    let log_before: String = c.query_one(log_query, &[]).unwrap().get(0);
+    let pg_bin = "/usr/lib/postgresql/15/bin";
+    let dump = std::process::Command::new(format!("{pg_bin}/pg_dump")).args(["--dbname", &source_url, "--format", "custom"]).output().unwrap();
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let dump_file = std::env::temp_dir().join("pg_crm_it_dump_all.dump");
+    std::fs::write(&dump_file, &dump.stdout).unwrap();
+    let restore = std::process::Command::new(format!("{pg_bin}/pg_restore")).args(["--dbname", &target_url]).arg(&dump_file).output().unwrap();
+    assert!(restore.status.success(), "{}", String::from_utf8_lossy(&restore.stderr));
+    let mut t = connect(&target_url);
+    let after = outputs(&mut t);
+    assert_eq!(after.len(), before.len());
+    assert!(after == before, "a restored model's output differs");
+    let log_after: String = t.query_one(log_query, &[]).unwrap().get(0);
+    assert_eq!(log_before, log_after);
+}

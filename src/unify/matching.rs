@@ -252,16 +252,22 @@ pub fn candidate_pairs(
     blocks.sort_by_key(Vec::len);
     let mut pairs: Vec<(u32, u32)> = Vec::new();
     let mut budget = max_pairs;
-    for (i, members) in blocks.iter().enumerate() {
+    // A cancel is honoured every ~million pairs generated, also inside one large block.
+    const POLL_EVERY: usize = 1 << 20;
+    let mut next_poll = POLL_EVERY;
+    for members in &blocks {
         let size = members.len() * (members.len() - 1) / 2;
         if size > budget {
             break;
         }
         budget -= size;
-        if i % 4096 == 0 && should_stop() {
-            return Err(Cancelled);
-        }
         for (j, &a) in members.iter().enumerate() {
+            if pairs.len() >= next_poll {
+                if should_stop() {
+                    return Err(Cancelled);
+                }
+                next_poll = pairs.len() + POLL_EVERY;
+            }
             for &b in &members[j + 1..] {
                 if task.allowed(a as usize, b as usize) {
                     pairs.push((a.min(b), a.max(b)));
@@ -269,9 +275,40 @@ pub fn candidate_pairs(
             }
         }
     }
-    pairs.sort_unstable();
-    pairs.dedup();
-    Ok(pairs)
+    sorted_unique(pairs, 1 << 22, should_stop)
+}
+
+/// `pairs` sorted and without repeats (a pair found by several blocking rules). Up to a
+/// `run` pairs (4M in use), one sort; beyond, runs are sorted on worker threads and merged,
+/// so that a cancel is honoured within a run's sort (about half a second), not after
+/// sorting hundreds of millions of pairs at once.
+fn sorted_unique(mut pairs: Vec<(u32, u32)>, run: usize, should_stop: &dyn Fn() -> bool) -> Result<Vec<(u32, u32)>, Cancelled> {
+    if pairs.len() <= run {
+        pairs.sort_unstable();
+        pairs.dedup();
+        return Ok(pairs);
+    }
+    let mut runs: Vec<&mut [(u32, u32)]> = pairs.chunks_mut(run).collect();
+    pool::run(&mut runs, 0, should_stop, &|slice, _| slice.sort_unstable())?;
+    // k-way merge of the sorted runs, dropping repeats
+    let runs: Vec<&[(u32, u32)]> = pairs.chunks(run).collect();
+    let mut heads: std::collections::BinaryHeap<std::cmp::Reverse<((u32, u32), usize)>> =
+        runs.iter().enumerate().map(|(r, slice)| std::cmp::Reverse((slice[0], r))).collect();
+    let mut positions = vec![0usize; runs.len()];
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(pairs.len());
+    while let Some(std::cmp::Reverse((pair, r))) = heads.pop() {
+        if out.last() != Some(&pair) {
+            out.push(pair);
+            if out.len().is_multiple_of(1 << 20) && should_stop() {
+                return Err(Cancelled);
+            }
+        }
+        positions[r] += 1;
+        if let Some(&next) = runs[r].get(positions[r]) {
+            heads.push(std::cmp::Reverse((next, r)));
+        }
+    }
+    Ok(out)
 }
 
 /// The levels of every field for each pair, row-major (pairs × fields), computed on
@@ -583,6 +620,19 @@ mod tests {
 
     fn record(values: &[&str]) -> Vec<Option<String>> {
         values.iter().map(|v| normalise(v)).collect()
+    }
+
+    #[test]
+    fn pairs_sorted_in_runs_equal_one_sort_and_stop_on_cancel() {
+        let mut rng = crate::rng::SplitMix64::new(5);
+        let pairs: Vec<(u32, u32)> = (0..5000).map(|_| (rng.below(60) as u32, rng.below(60) as u32)).collect();
+        let mut expected = pairs.clone();
+        expected.sort_unstable();
+        expected.dedup();
+        for run in [7, 100, 4999, 5000, 1 << 22] {
+            assert_eq!(sorted_unique(pairs.clone(), run, &|| false).unwrap(), expected, "runs of {run}");
+        }
+        assert_eq!(sorted_unique(pairs, 7, &|| true), Err(Cancelled));
     }
 
     #[test]
