@@ -13,6 +13,7 @@ use super::model::{self, Classifier};
 use super::options::TrainOptions;
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
+use crate::pg::json_options::JsonOptions;
 use crate::pg::memo;
 use crate::pg::row_reader::{check_row_type, for_each_feature, read_features, Cell, ModelFeatures, Reader, RowMapMemo};
 use crate::pg::source::{
@@ -224,10 +225,10 @@ fn train_classifier(
     source: &str,
     target: &str,
     algorithm: default!(&str, "'auto'"),
-    options: default!(JsonB, "'{}'"),
+    options: default!(JsonOptions, "'{}'"),
 ) -> TableIterator<'static, (name!(id, i64), name!(name, String), name!(version, i32), name!(algorithm, String), name!(deployed, bool), name!(metrics, JsonB))>
 {
-    let row = train(name, source, target, algorithm, &options.0).or_raise();
+    let row = options.value("options").and_then(|options| train(name, source, target, algorithm, options)).or_raise();
     TableIterator::once(row)
 }
 

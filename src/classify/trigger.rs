@@ -91,7 +91,7 @@ unsafe fn make_memo(trigger: *mut pg_sys::Trigger, tupdesc: pg_sys::TupleDesc) -
         Some((attnum, pg_sys::FLOAT8OID)) => attnum,
         _ => return Err(bad(format!("column \"{score_column}\" must exist in the table and be of type double precision (float8)"))),
     };
-    let reasons = match reasons_column {
+    let reasons = match reasons_column.clone() {
         None => None,
         Some(name) => match unsafe { column(tupdesc, &name) } {
             Some((attnum, pg_sys::TEXTOID)) => Some((attnum, ReasonsType::Text)),
@@ -100,7 +100,17 @@ unsafe fn make_memo(trigger: *mut pg_sys::Trigger, tupdesc: pg_sys::TupleDesc) -
         },
     };
     let model = classifier_of(&model_name)?;
-    let feature_names = feature_list(&model.model).into_iter().map(|(name, _)| name).collect();
+    let feature_names: Vec<String> = feature_list(&model.model).into_iter().map(|(name, _)| name).collect();
+    // The trigger writes these columns: writing one the model reads would change the
+    // row's features under the score.
+    for (what, written) in std::iter::once(("score", &score_column)).chain(reasons_column.iter().map(|r| ("reasons", r))) {
+        if feature_names.contains(written) {
+            return Err(bad(format!("the {what} column \"{written}\" is one of the model's features; give the trigger a column of its own")));
+        }
+    }
+    if reasons_column.as_ref() == Some(&score_column) {
+        return Err(bad(format!("the score and reasons columns must differ (both \"{score_column}\")")));
+    }
     Ok(TriggerMemo {
         trigger_oid: unsafe { (*trigger).tgoid },
         generation: generation(),

@@ -27,6 +27,11 @@ pub enum CrmError {
     DatatypeMismatch(String),
     /// 42501 insufficient_privilege: the caller may not do this.
     InsufficientPrivilege(String),
+    /// 25006 read_only_sql_transaction: a write (training, deploying) where none is
+    /// allowed: a hot standby, a READ ONLY transaction.
+    ReadOnly(String),
+    /// 22003 numeric_value_out_of_range: a result that does not fit a double precision.
+    OutOfRange(String),
     /// 57014 query_canceled: a cancel or statement_timeout stopped a long computation.
     Canceled(String),
     /// 0A000 feature_not_supported: a valid request that this build or machine cannot serve.
@@ -49,6 +54,8 @@ impl CrmError {
             CrmError::DatatypeMismatch(_) => "42804",
             CrmError::InsufficientPrivilege(_) => "42501",
             CrmError::Canceled(_) => "57014",
+            CrmError::OutOfRange(_) => "22003",
+            CrmError::ReadOnly(_) => "25006",
             CrmError::Unsupported(_) => "0A000",
             CrmError::CorruptModel(_) => "XX001",
         }
@@ -64,6 +71,8 @@ impl CrmError {
             | CrmError::DatatypeMismatch(m)
             | CrmError::InsufficientPrivilege(m)
             | CrmError::Canceled(m)
+            | CrmError::OutOfRange(m)
+            | CrmError::ReadOnly(m)
             | CrmError::Unsupported(m)
             | CrmError::CorruptModel(m) => m,
         }

@@ -15,6 +15,8 @@ impl CrmError {
             CrmError::DatatypeMismatch(_) => PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
             CrmError::InsufficientPrivilege(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             CrmError::Canceled(_) => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+            CrmError::OutOfRange(_) => PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+            CrmError::ReadOnly(_) => PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
             CrmError::Unsupported(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             CrmError::CorruptModel(_) => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
         }

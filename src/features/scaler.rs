@@ -159,16 +159,19 @@ impl ScalerState {
         Ok(state)
     }
 
-    /// The summary, or `None` for an empty group.
-    pub fn finish(&self) -> Option<ScalerParams> {
+    /// The summary, `None` for an empty group, or 22003 when the values' mean, spread or
+    /// quantiles overflow a double (finite inputs beyond about ±1e154 square past the
+    /// largest double): never a summary with non-finite fields, which its own text input
+    /// would refuse on restore.
+    pub fn finish(&self) -> Result<Option<ScalerParams>> {
         if self.n == 0 {
-            return None;
+            return Ok(None);
         }
         let (median, q1, q3) = match &self.sketch {
             Some(s) => (s.quantile(0.5), s.quantile(0.25), s.quantile(0.75)),
             None => (None, None, None),
         };
-        Some(ScalerParams {
+        let params = ScalerParams {
             method: self.method,
             n: self.n,
             mean: self.mean,
@@ -178,7 +181,14 @@ impl ScalerState {
             median,
             q1,
             q3,
-        })
+        };
+        let quantiles_finite = [median, q1, q3].iter().all(|q| q.is_none_or(f64::is_finite));
+        if ![params.mean, params.stddev, params.min, params.max].iter().all(|v| v.is_finite()) || !quantiles_finite {
+            return Err(CrmError::OutOfRange(
+                "crm.scaler_agg: the values' mean, spread or quartiles overflow double precision (values beyond about ±1e154); rescale the column first".into(),
+            ));
+        }
+        Ok(Some(params))
     }
 }
 
@@ -264,7 +274,7 @@ mod tests {
         let xs: Vec<f64> = (0..100_000).map(|_| 1e6 + r() * 10.0).collect();
         let mut s = ScalerState::new(Method::Zscore);
         xs.iter().for_each(|&x| s.add(x));
-        let p = s.finish().unwrap();
+        let p = s.finish().unwrap().unwrap();
         let mean = xs.iter().sum::<f64>() / xs.len() as f64;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
         assert!(((p.mean - mean) / mean).abs() < 1e-12);
@@ -288,7 +298,7 @@ mod tests {
                 let back = ScalerState::from_bytes(&p.to_bytes()).unwrap();
                 merged.merge(&back).unwrap();
             }
-            let (a, b) = (whole.finish().unwrap(), merged.finish().unwrap());
+            let (a, b) = (whole.finish().unwrap().unwrap(), merged.finish().unwrap().unwrap());
             assert_eq!(a.n, b.n);
             assert!(((a.mean - b.mean) / a.mean).abs() < 1e-12);
             assert!(((a.stddev - b.stddev) / a.stddev).abs() < 1e-12);
@@ -300,7 +310,7 @@ mod tests {
     fn robust_quartiles_and_scaling() {
         let mut s = ScalerState::new(Method::Robust);
         (1..=1001).for_each(|x| s.add(x as f64));
-        let p = s.finish().unwrap();
+        let p = s.finish().unwrap().unwrap();
         assert!((p.median.unwrap() - 501.0).abs() <= 501.0 * 1e-3);
         assert!((p.q1.unwrap() - 251.0).abs() <= 251.0 * 1e-3);
         assert!((p.q3.unwrap() - 751.0).abs() <= 751.0 * 1e-3);
@@ -312,15 +322,15 @@ mod tests {
         let mut s = ScalerState::new(Method::Zscore);
         s.add(f64::NAN);
         s.add(f64::INFINITY);
-        assert!(s.finish().is_none());
+        assert!(s.finish().unwrap().is_none());
         (0..10).for_each(|_| s.add(5.0));
-        let p = s.finish().unwrap();
+        let p = s.finish().unwrap().unwrap();
         assert_eq!(p.stddev, 0.0);
         assert_eq!(p.scale(5.0), 0.0);
         assert_eq!(p.scale(7.0), 2.0);
         let mut m = ScalerState::new(Method::Minmax);
         m.add(3.0);
-        assert_eq!(m.finish().unwrap().scale(3.0), 0.0);
+        assert_eq!(m.finish().unwrap().unwrap().scale(3.0), 0.0);
     }
 
     #[test]
@@ -343,7 +353,7 @@ mod tests {
         for _ in 0..2_000 {
             let mut s = ScalerState::new(Method::Robust);
             (0..50).for_each(|_| s.add((r() - 0.5) * 10f64.powi((r() * 40.0) as i32 - 20)));
-            let p = s.finish().unwrap();
+            let p = s.finish().unwrap().unwrap();
             let back: ScalerParams = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
             assert_eq!(back, p);
         }
@@ -355,7 +365,7 @@ mod tests {
         assert_eq!(Method::parse("foo").unwrap_err().sqlstate(), "22023");
         let mut s = ScalerState::new(Method::Robust);
         (0..100).for_each(|x| s.add(x as f64));
-        let p = s.finish().unwrap();
+        let p = s.finish().unwrap().unwrap();
         assert!(p.validate().is_ok());
         let mut broken = p.clone();
         broken.median = None;
@@ -363,5 +373,20 @@ mod tests {
         broken = p;
         broken.n = 0;
         assert!(broken.validate().is_err());
+    }
+
+    #[test]
+    fn summaries_that_overflow_a_double_are_an_error_not_null_fields() {
+        for (method, values) in
+            [(Method::Zscore, [1e308, -1e308, 0.0]), (Method::Zscore, [1e154, -1e154, 3e154]), (Method::Robust, [1.7e308, 1.7e308, -1.7e308])]
+        {
+            let mut s = ScalerState::new(method);
+            values.iter().for_each(|&x| s.add(x));
+            let err = s.finish().unwrap_err();
+            assert_eq!(err.sqlstate(), "22003", "{method:?} {values:?}: {err}");
+        }
+        let mut s = ScalerState::new(Method::Zscore);
+        [1e150, -1e150].iter().for_each(|&x| s.add(x));
+        assert!(s.finish().unwrap().unwrap().stddev.is_finite(), "large but representable values still summarise");
     }
 }

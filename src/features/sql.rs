@@ -21,8 +21,42 @@ use crate::pg::aggregate::{aggregate_context, combine, deserial, leak_into, seri
 /// `{"method":"zscore","n":1000,"mean":4.2,"stddev":1.3,"min":0.0,"max":9.5}`.
 #[derive(PostgresType, Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[inoutfuncs]
-#[pg_binary_protocol]
 pub struct Scaler(ScalerParams);
+
+/// Binary input of `crm.scaler` (COPY ... BINARY, binary parameters): the CBOR body
+/// `crm.scaler_send` writes, decoded and checked as the text input checks — bytes that do
+/// not decode, or decode to an impossible summary (n = 0, negative stddev, min > max,
+/// non-finite fields), are 22P02. Written here instead of pgrx's `pg_binary_protocol`,
+/// which decoded unchecked bytes with a panic (XX000) and accepted impossible values.
+/// Same SQL name and C symbol as before, so existing types keep using it.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn scaler_recv(mut internal: Internal) -> Scaler {
+    // SAFETY: a type's receive function gets the StringInfo of the message being read.
+    let Some(buffer) = (unsafe { internal.get_mut::<pg_sys::StringInfoData>() }) else {
+        CrmError::InvalidText("invalid binary crm.scaler: no message".into()).raise();
+    };
+    let bytes: &[u8] = if buffer.data.is_null() || buffer.len <= buffer.cursor {
+        &[]
+    } else {
+        // SAFETY: the message's unread bytes, [cursor, len) of its data.
+        unsafe { std::slice::from_raw_parts(buffer.data.add(buffer.cursor as usize) as *const u8, (buffer.len - buffer.cursor) as usize) }
+    };
+    let parsed = serde_cbor::from_slice::<ScalerParams>(bytes)
+        .map_err(|e| CrmError::InvalidText(format!("invalid binary crm.scaler: {e}")))
+        .and_then(|params| params.validate().map(|_| params));
+    let params = parsed.or_raise();
+    buffer.cursor = buffer.len;
+    Scaler(params)
+}
+
+/// Binary output of `crm.scaler`: its CBOR body (what `crm.scaler_recv` reads).
+#[pg_extern(immutable, strict, parallel_safe)]
+fn scaler_send(input: Scaler) -> Vec<u8> {
+    // Serialising plain numbers and an enum cannot fail.
+    serde_cbor::to_vec(&input.0).unwrap_or_default()
+}
+
+extension_sql!("ALTER TYPE scaler SET (RECEIVE = scaler_recv, SEND = scaler_send);", name = "scaler_binary_io", requires = [Scaler, scaler_recv, scaler_send]);
 
 impl InOutFuncs for Scaler {
     fn input(input: &CStr) -> Self {
@@ -123,7 +157,7 @@ fn scaler_agg_deserial(bytes: &[u8], _unused: Internal) -> Internal {
 #[pg_extern(immutable, parallel_safe)]
 fn scaler_agg_final(state: Internal) -> Option<Scaler> {
     // SAFETY: see scaler_agg_combine.
-    unsafe { state.get::<ScalerState>() }.and_then(ScalerState::finish).map(Scaler)
+    unsafe { state.get::<ScalerState>() }.and_then(|s| s.finish().or_raise()).map(Scaler)
 }
 
 // pgrx's #[pg_aggregate] cannot express an `internal` state with serial/deserial functions

@@ -16,6 +16,7 @@
 
 pub mod aggregate;
 pub mod invalidation;
+pub mod json_options;
 pub mod memo;
 pub mod owner;
 pub mod row_reader;

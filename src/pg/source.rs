@@ -277,11 +277,27 @@ pub fn raise_pending_cancel<T, E>(outcome: std::result::Result<T, E>) -> std::re
 /// instead of after the fit; and the name is valid.
 pub fn check_new_model(name: &str) -> Result<()> {
     check_model_name(name)?;
+    check_writable(&format!("train model \"{name}\""))?;
     let allowed = read_one::<bool>("SELECT pg_catalog.has_table_privilege('crm.models', 'INSERT')", &[]).ok().flatten().unwrap_or(false);
     if !allowed {
         return Err(CrmError::InsufficientPrivilege(format!(
             "permission denied to train model \"{name}\": training stores models in crm.models, which needs the crm_trainer role (GRANT crm_trainer TO ...)"
         )));
+    }
+    Ok(())
+}
+
+/// 25006 when this transaction cannot write the registry (a hot standby, a READ ONLY
+/// transaction): checked before any write, because pgrx's SPI asks for a transaction id
+/// first, which a standby refuses with an internal error (XX000).
+pub fn check_writable(action: &str) -> Result<()> {
+    // SAFETY: plain reads of the backend's recovery and transaction state.
+    let (standby, read_only) = unsafe { (pg_sys::RecoveryInProgress(), pg_sys::XactReadOnly) };
+    if standby {
+        return Err(CrmError::ReadOnly(format!("cannot {action} on a hot standby: train and deploy on the primary; standbys score with what it deploys")));
+    }
+    if read_only {
+        return Err(CrmError::ReadOnly(format!("cannot {action} in a read-only transaction")));
     }
     Ok(())
 }

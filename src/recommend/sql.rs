@@ -10,6 +10,7 @@ use super::options::{Choice, RecommenderOptions};
 use super::InteractionsBuilder;
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
+use crate::pg::json_options::JsonOptions;
 use crate::pg::source::{
     cancel_requested, check_new_model, describe, find_column, interrupt, is_numeric, quote_ident, raise_pending_cancel, read_in_batches, source_query,
     store_model, ColumnInfo, NewModel,
@@ -141,10 +142,10 @@ fn train_recommender(
     name: &str,
     source: &str,
     algorithm: default!(&str, "'auto'"),
-    options: default!(JsonB, "'{}'"),
+    options: default!(JsonOptions, "'{}'"),
 ) -> TableIterator<'static, (name!(id, i64), name!(name, String), name!(version, i32), name!(algorithm, String), name!(deployed, bool), name!(metrics, JsonB))>
 {
-    TableIterator::once(train(name, source, algorithm, &options.0).or_raise())
+    TableIterator::once(options.value("options").and_then(|options| train(name, source, algorithm, options)).or_raise())
 }
 
 type TrainRow = (i64, String, i32, String, bool, JsonB);

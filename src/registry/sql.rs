@@ -94,24 +94,46 @@ unsafe extern "C-unwind" fn relcache_callback(_arg: pg_sys::Datum, relid: pg_sys
     });
 }
 
-/// Statement trigger on crm.models and crm.deployments: queue the invalidation.
-#[pg_trigger]
-fn registry_changed<'a>(trigger: &'a pgrx::PgTrigger<'a>) -> std::result::Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
-    let relid = trigger.relation()?.oid();
-    // SAFETY: a valid relation oid inside a transaction.
-    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
-    Ok(None)
+#[no_mangle]
+pub extern "C" fn pg_finfo_registry_changed_wrapper() -> &'static pg_sys::Pg_finfo_record {
+    &crate::pg::aggregate::V1_FINFO
+}
+
+/// Statement trigger on crm.models and crm.deployments: queue the invalidation. A raw V1
+/// function (the symbol pgrx's `#[pg_trigger]` gave it in 0.1.0) so that a direct call
+/// (`SELECT crm.registry_changed()`) is a 0A000 error like any trigger function's, not
+/// pgrx's XX000.
+///
+/// # Safety
+/// Called by Postgres only, as the trigger function `crm.registry_changed()`.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn registry_changed_wrapper(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: fcinfo is the live call; its context, when TriggerData, holds the relation.
+    unsafe {
+        let context = (*fcinfo).context;
+        if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_TriggerData {
+            CrmError::Unsupported("crm.registry_changed() is a trigger function: it can only be called as a trigger".into()).raise();
+        }
+        let data = context as *mut pg_sys::TriggerData;
+        pg_sys::CacheInvalidateRelcacheByRelid((*(*data).tg_relation).rd_id);
+        // An AFTER trigger's result is ignored; a null pointer, not an SQL NULL (which
+        // the trigger manager refuses).
+        pg_sys::Datum::from(0)
+    }
 }
 
 extension_sql!(
     r#"
+CREATE FUNCTION registry_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'registry_changed_wrapper';
 CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON models
     FOR EACH STATEMENT EXECUTE FUNCTION registry_changed();
 CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON deployments
     FOR EACH STATEMENT EXECUTE FUNCTION registry_changed();
 "#,
     name = "registry_triggers",
-    requires = ["registry", registry_changed]
+    requires = ["registry"]
 );
 
 /// The deployment of a name as the caller sees it now.
@@ -259,6 +281,7 @@ fn deploy(
 
 /// Points `name` at `version`; returns the version deployed before, if any.
 pub fn deploy_version(name: &str, version: i32, reason: &str) -> CrmResult<Option<i32>> {
+    crate::pg::source::check_writable(&format!("deploy model \"{name}\""))?;
     let model_id = Spi::get_one_with_args::<i64>(
         "SELECT id FROM crm.models WHERE name OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2",
         &[name.into(), version.into()],
@@ -288,6 +311,7 @@ fn drop_model(name: &str, version: i32, force: default!(bool, false)) {
 }
 
 fn drop_version(name: &str, version: i32, force: bool) -> CrmResult<()> {
+    crate::pg::source::check_writable(&format!("drop model \"{name}\""))?;
     let model_id = Spi::get_one_with_args::<i64>(
         "SELECT id FROM crm.models WHERE name OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2",
         &[name.into(), version.into()],

@@ -9,6 +9,7 @@ use super::model::{self, SegmentModel, SegmentOptions};
 use crate::classify::features::ValueKind;
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
+use crate::pg::json_options::JsonOptions;
 use crate::pg::memo;
 use crate::pg::row_reader::{check_row, for_each_feature, Cell, ModelFeatures, RowMapMemo};
 use crate::pg::source::{
@@ -89,9 +90,15 @@ fn train_segments(
     name: Option<&str>,
     source: Option<&str>,
     k: default!(Option<i32>, "NULL"),
-    options: default!(Option<JsonB>, "'{}'"),
+    options: default!(Option<JsonOptions>, "'{}'"),
 ) -> TableIterator<'static, (name!(id, i64), name!(name, String), name!(version, i32), name!(k, i32), name!(deployed, bool), name!(metrics, JsonB))> {
-    let run = || train(required(name, "name")?, required(source, "source")?, k, &options.map_or(serde_json::Value::Null, |o| o.0));
+    let run = || {
+        let options = match &options {
+            Some(o) => o.value("options")?.clone(),
+            None => serde_json::Value::Null,
+        };
+        train(required(name, "name")?, required(source, "source")?, k, &options)
+    };
     TableIterator::once(run().or_raise())
 }
 

@@ -3,13 +3,13 @@
 use std::collections::HashSet;
 
 use pgrx::prelude::*;
-use pgrx::JsonB;
 use serde_json::{Map, Value};
 
 use super::matching::{clusters, match_records, normalise, MatchOptions, Records, Task};
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
 use crate::options;
+use crate::pg::json_options::JsonOptions;
 use crate::pg::source::{cancel_requested, describe, find_column, quote_ident, raise_pending_cancel, read_in_batches, source_query};
 
 const ACCEPTED: &str = "columns, exclude, threshold, max_block, max_pairs, blocking, seed";
@@ -130,14 +130,14 @@ fn implausible(found: &str) -> CrmError {
 fn dedupe(
     source: Option<&str>,
     id: Option<&str>,
-    options: default!(Option<JsonB>, "'{}'"),
+    options: default!(Option<JsonOptions>, "'{}'"),
 ) -> TableIterator<'static, (name!(id, String), name!(cluster_id, String), name!(match_probability, Option<f64>))> {
     TableIterator::new(dedupe_rows(source, id, options).or_raise())
 }
 
-fn dedupe_rows(source: Option<&str>, id: Option<&str>, options: Option<JsonB>) -> Result<Vec<(String, String, Option<f64>)>> {
+fn dedupe_rows(source: Option<&str>, id: Option<&str>, options: Option<JsonOptions>) -> Result<Vec<(String, String, Option<f64>)>> {
     let (source, id) = (required(source, "source")?, required(id, "id")?);
-    let opts = parse_options(&options.map(|j| j.0).unwrap_or(Value::Null), "dedupe")?;
+    let opts = parse_options(options.as_ref().map(|o| o.value("options")).transpose()?.unwrap_or(&Value::Null), "dedupe")?;
     let query = source_query(source)?;
     let described = describe(&query)?;
     find_column(&described, id, "id")?;
@@ -182,14 +182,14 @@ fn link(
     left_source: Option<&str>,
     right_source: Option<&str>,
     id: Option<&str>,
-    options: default!(Option<JsonB>, "'{}'"),
+    options: default!(Option<JsonOptions>, "'{}'"),
 ) -> TableIterator<'static, (name!(left_id, String), name!(right_id, String), name!(match_probability, f64))> {
     TableIterator::new(link_rows(left_source, right_source, id, options).or_raise())
 }
 
-fn link_rows(left: Option<&str>, right: Option<&str>, id: Option<&str>, options: Option<JsonB>) -> Result<Vec<(String, String, f64)>> {
+fn link_rows(left: Option<&str>, right: Option<&str>, id: Option<&str>, options: Option<JsonOptions>) -> Result<Vec<(String, String, f64)>> {
     let (left, right, id) = (required(left, "left_source")?, required(right, "right_source")?, required(id, "id")?);
-    let opts = parse_options(&options.map(|j| j.0).unwrap_or(Value::Null), "link")?;
+    let opts = parse_options(options.as_ref().map(|o| o.value("options")).transpose()?.unwrap_or(&Value::Null), "link")?;
     let (left_query, right_query) = (source_query(left)?, source_query(right)?);
     let (left_columns, right_columns) = (describe(&left_query)?, describe(&right_query)?);
     find_column(&left_columns, id, "id (left_source)")?;
