@@ -89,12 +89,7 @@ const MAX_COMPARED_CHARS: usize = 100;
 pub fn normalise(raw: &str) -> Option<String> {
     let mut out = String::with_capacity(raw.len().min(4 * MAX_COMPARED_CHARS));
     let mut pending_space = false;
-    let mut kept = 0;
-    for c in nfkc(raw).chars() {
-        if kept >= MAX_COMPARED_CHARS {
-            break;
-        }
-        kept += 1;
+    for c in nfkc(raw).chars().take(MAX_COMPARED_CHARS) {
         // '@' stays: it tells an e-mail address (see `identifier_fields`).
         if c.is_alphanumeric() || c == '@' {
             if pending_space && !out.is_empty() {
