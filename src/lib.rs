@@ -34,8 +34,8 @@ pub extern "C-unwind" fn _PG_init() {
     }
     classify::sql::register_gucs();
     gpu::sql::register_gucs();
-    registry::sql::register_gucs();
-    registry::sql::register_invalidation();
+    pg::model_cache::register_gucs();
+    pg::model_cache::register_invalidation();
     pg::invalidation::register();
     pg::threads::register_gucs();
     // A typo in a crm.* setting (`SET crm.chrun_model = ...`) is an error, as for other

@@ -128,3 +128,18 @@ FROM visits v JOIN tokyo k USING (id);
 RESET TimeZone;
 -- rfm_agg counts calendar days of the session zone: STABLE, not IMMUTABLE
 SELECT p.provolatile FROM pg_proc p JOIN pg_aggregate a ON a.aggtransfn = p.oid WHERE a.aggfnoid = 'crm.rfm_agg'::regproc;
+
+-- crm.segment and crm.segment_distance follow schema changes too.
+CREATE TABLE seg_rows AS SELECT g::int AS id, (g % 10)::float8 AS a, (g % 7)::float8 AS b FROM generate_series(1, 600) g;
+SELECT k FROM crm.train_segments('segm', 'SELECT a, b FROM seg_rows', 3);
+CREATE TEMP TABLE seg_before AS SELECT id, crm.segment('segm', s) AS segment, crm.segment_distance('segm', s) AS distance FROM seg_rows s;
+ALTER TABLE seg_rows ALTER COLUMN id TYPE bigint;
+SELECT count(*) AS rows, bool_and(b.segment = crm.segment('segm', s) AND b.distance = crm.segment_distance('segm', s)) AS same_after_rewrite
+FROM seg_rows s JOIN seg_before b USING (id);
+ALTER TABLE seg_rows ALTER COLUMN a TYPE text;
+SELECT pg_temp.try('SELECT crm.segment(''segm'', s) FROM seg_rows s') AS segment_after_type_change;
+SELECT pg_temp.try('SELECT crm.segment_distance(''segm'', s) FROM seg_rows s') AS distance_after_type_change;
+ALTER TABLE seg_rows ALTER COLUMN a TYPE numeric USING a::numeric;
+SELECT count(*) AS rows, bool_and(b.segment = crm.segment('segm', s)) AS same_as_numeric FROM seg_rows s JOIN seg_before b USING (id);
+ALTER TABLE seg_rows DROP COLUMN b;
+SELECT pg_temp.try('SELECT crm.segment(''segm'', s) FROM seg_rows s') AS segment_after_drop;

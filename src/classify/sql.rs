@@ -15,13 +15,14 @@ use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::pg::json_options::JsonOptions;
 use crate::pg::memo;
+use crate::pg::model_cache::deployed;
+use crate::pg::model_cache::Deployed;
 use crate::pg::row_reader::{check_row_type, for_each_feature, read_features, Cell, ModelFeatures, Reader, RowMapMemo};
 use crate::pg::source::{
     cancel_requested, check_new_model, deployed_metrics, describe, find_column, quote_ident, raise_pending_cancel, read_in_batches, source_query, store_model,
     ColumnInfo, NewModel,
 };
-use crate::registry::sql::Deployed;
-use crate::registry::{self, sql::deployed, Kind};
+use crate::registry::{self, Kind};
 use std::rc::Rc;
 
 pub static CHURN_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"churn"));

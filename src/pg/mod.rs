@@ -9,17 +9,21 @@
 //! - `aggregate`: helpers of the `internal`-state aggregates;
 //! - `source`: SPI reading of training sources and storing of models;
 //! - `owner`: reading the registry's model bytes as the extension's owner;
+//! - `model_cache`: deployed models, typed, resolved per statement, bounded;
+//! - `json_options`: the `options jsonb` argument, read without panics;
+//! - `tuple`: the scoring trigger's reading and writing of heap tuples;
 //! - `threads`: `crm.max_threads`, the worker pool's cap.
 //!
-//! The model cache itself is `registry::sql` (typed, resolved per statement). Algorithm
-//! code under the capability folders never imports pgrx.
+//! Algorithm code under the capability folders never imports pgrx.
 
 pub mod aggregate;
 pub mod invalidation;
 pub mod json_options;
 pub mod memo;
+pub mod model_cache;
 pub mod owner;
 pub mod row_reader;
 pub mod row_rewrite;
 pub mod source;
 pub mod threads;
+pub mod tuple;

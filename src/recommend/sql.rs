@@ -11,11 +11,12 @@ use super::InteractionsBuilder;
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
 use crate::pg::json_options::JsonOptions;
+use crate::pg::model_cache::{deployed, Deployed};
 use crate::pg::source::{
     cancel_requested, check_new_model, describe, find_column, interrupt, is_numeric, quote_ident, raise_pending_cancel, read_in_batches, source_query,
     store_model, ColumnInfo, NewModel,
 };
-use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
+use crate::registry::{self, Kind};
 
 /// Column names tried, in order, when `options` does not name the column.
 const CUSTOMER_NAMES: &[&str] = &["customer", "customer_id", "user", "user_id", "userid", "client_id", "account_id"];

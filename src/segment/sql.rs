@@ -11,12 +11,13 @@ use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
 use crate::pg::json_options::JsonOptions;
 use crate::pg::memo;
+use crate::pg::model_cache::{deployed, Deployed};
 use crate::pg::row_reader::{check_row, for_each_feature, Cell, ModelFeatures, RowMapMemo};
 use crate::pg::source::{
     cancel_requested, check_new_model, describe, find_column, is_numeric, quote_ident, raise_pending_cancel, read_in_batches, source_query, store_model,
     NewModel,
 };
-use crate::registry::{self, sql::deployed, sql::Deployed, Kind};
+use crate::registry::{self, Kind};
 
 /// Reads the chosen columns of `query` as one row-major float8 matrix (NaN for NULL),
 /// a batch per SPI session so fetched tuples are freed as it goes.
