@@ -16,6 +16,7 @@ starts one). Run through ./scripts/bench --only memory, or with PG_CRM_BENCH_DSN
 """
 import os
 import re
+import threading
 import time
 
 import psycopg
@@ -39,13 +40,29 @@ def reset_peak(pid):
 
 
 def peak_of(conn, pid, sql):
+    """Peak total RSS (VmHWM: includes the shared buffers the backend touched) and peak
+    private memory (RssAnon, sampled every 50 ms: the backend's own heap, where hash
+    tables and aggregate states live), in MiB, with the seconds taken."""
     reset_peak(pid)
-    before = status_kb(pid, "VmRSS")
+    before = status_kb(pid, "RssAnon")
+    peak_anon = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.05):
+            peak_anon[0] = max(peak_anon[0], status_kb(pid, "RssAnon"))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     t0 = time.perf_counter()
-    with conn.cursor() as cur:
-        cur.execute(sql)
-        rows = cur.fetchall()
-    return status_kb(pid, "VmHWM") / 1024, before / 1024, time.perf_counter() - t0, rows
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            cur.fetchall()
+    finally:
+        done.set()
+        sampler.join()
+    return status_kb(pid, "VmHWM") / 1024, peak_anon[0] / 1024, before / 1024, time.perf_counter() - t0
 
 
 def main():
@@ -78,11 +95,11 @@ def main():
             plan = "\n".join(r[0] for r in conn.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql).fetchall())
             batches = re.findall(r"Batches: (\d+)", plan)
             disk = re.findall(r"Disk Usage: (\d+)kB", plan)
-            strategy = "HashAggregate" if "HashAggregate" in plan else ("GroupAggregate" if "GroupAggregate" in plan else "?")
-            peak, base, secs, _ = peak_of(conn, pid, sql)
+            strategy = next((w for line in plan.splitlines() for w in ("HashAggregate", "GroupAggregate") if w in line), "?")
+            peak, peak_private, base_private, secs = peak_of(conn, pid, sql)
             print(
-                f"   {label:34s} peak RSS {peak:8.0f} MiB (idle {base:5.0f} MiB)  {secs:6.1f} s  {strategy}"
-                f" batches {','.join(batches) or '-'} spilled {sum(map(int, disk)) // 1024 if disk else 0} MiB"
+                f"   {label:34s} private peak {peak_private:6.0f} MiB (idle {base_private:4.0f})  total RSS peak {peak:6.0f} MiB"
+                f"  {secs:5.1f} s  {strategy} batches {','.join(batches) or '-'} spilled {sum(map(int, disk)) // 1024 if disk else 0} MiB"
             )
 
         print("\n2. 1,000 statements scoring with 50 models in turn (1,000 rows each)")
