@@ -38,6 +38,7 @@ pub extern "C-unwind" fn _PG_init() {
     pg::model_cache::register_invalidation();
     pg::invalidation::register();
     pg::threads::register_gucs();
+    pg::source::register_gucs();
     // A typo in a crm.* setting (`SET crm.chrun_model = ...`) is an error, as for other
     // extensions' prefixes, not a silently kept placeholder.
     // SAFETY: called once from _PG_init after the crm.* settings are defined.

@@ -143,3 +143,11 @@ ALTER TABLE seg_rows ALTER COLUMN a TYPE numeric USING a::numeric;
 SELECT count(*) AS rows, bool_and(b.segment = crm.segment('segm', s)) AS same_as_numeric FROM seg_rows s JOIN seg_before b USING (id);
 ALTER TABLE seg_rows DROP COLUMN b;
 SELECT pg_temp.try('SELECT crm.segment(''segm'', s) FROM seg_rows s') AS segment_after_drop;
+
+-- A source larger than crm.source_memory_mb is refused with 53200 before it fills memory.
+CREATE TABLE wide AS SELECT g AS id, repeat('x', 500) AS pad, g % 7 AS a, g % 5 = 0 AS y FROM generate_series(1, 5000) g;
+SET crm.source_memory_mb = 1;
+SELECT pg_temp.try('SELECT * FROM crm.train_classifier(''wide_m'', ''wide'', ''y'', ''logistic'', ''{"key": "id"}'')') AS over_the_bound;
+RESET crm.source_memory_mb;
+SELECT count(*) AS models_left FROM crm.models WHERE name = 'wide_m';
+SELECT version FROM crm.train_classifier('wide_m', 'wide', 'y', 'logistic', '{"key": "id"}');

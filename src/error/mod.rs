@@ -30,6 +30,8 @@ pub enum CrmError {
     /// 25006 read_only_sql_transaction: a write (training, deploying) where none is
     /// allowed: a hot standby, a READ ONLY transaction.
     ReadOnly(String),
+    /// 53200 out_of_memory: a call would hold more data than its memory setting allows.
+    OutOfMemory(String),
     /// 22003 numeric_value_out_of_range: a result that does not fit a double precision.
     OutOfRange(String),
     /// 57014 query_canceled: a cancel or statement_timeout stopped a long computation.
@@ -56,6 +58,7 @@ impl CrmError {
             CrmError::Canceled(_) => "57014",
             CrmError::OutOfRange(_) => "22003",
             CrmError::ReadOnly(_) => "25006",
+            CrmError::OutOfMemory(_) => "53200",
             CrmError::Unsupported(_) => "0A000",
             CrmError::CorruptModel(_) => "XX001",
         }
@@ -73,6 +76,7 @@ impl CrmError {
             | CrmError::Canceled(m)
             | CrmError::OutOfRange(m)
             | CrmError::ReadOnly(m)
+            | CrmError::OutOfMemory(m)
             | CrmError::Unsupported(m)
             | CrmError::CorruptModel(m) => m,
         }

@@ -17,6 +17,7 @@ impl CrmError {
             CrmError::Canceled(_) => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
             CrmError::OutOfRange(_) => PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
             CrmError::ReadOnly(_) => PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            CrmError::OutOfMemory(_) => PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY,
             CrmError::Unsupported(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             CrmError::CorruptModel(_) => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
         }

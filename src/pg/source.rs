@@ -3,7 +3,7 @@
 //! and storing a trained model as the next version of its name.
 
 use pgrx::prelude::*;
-use pgrx::JsonB;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, JsonB};
 
 use crate::error::{CrmError, Result};
 use crate::registry::Kind;
@@ -132,6 +132,26 @@ pub fn is_numeric(type_oid: pg_sys::Oid) -> bool {
 /// Rows fetched per batch when reading a source.
 const BATCH_ROWS: i64 = 10_000;
 
+/// `crm.source_memory_mb`: the most source data one call (a training, matching, batch
+/// scoring) reads into memory, counted as the rows' size as Postgres stores them. What a
+/// call keeps (compact columns, interned text) lives in Rust's heap, which Postgres's
+/// memory accounting does not see; this bound turns a source too large for the machine
+/// into an ERROR 53200 instead of an out-of-memory kill of the backend.
+pub static SOURCE_MEMORY_MB: GucSetting<i32> = GucSetting::<i32>::new(8192);
+
+pub fn register_gucs() {
+    GucRegistry::define_int_guc(
+        c"crm.source_memory_mb",
+        c"Most source data one training, matching or batch-scoring call reads into memory, in MB (0 = no limit).",
+        c"Counted as the size of the source rows as Postgres stores them; beyond it the call stops with 53200.",
+        &SOURCE_MEMORY_MB,
+        0,
+        1 << 30,
+        GucContext::Userset,
+        GucFlags::UNIT_MB,
+    );
+}
+
 /// Runs `query` through a cursor and calls `each` on every row, in batches of 10,000,
 /// each fetched in an SPI session of its own so its tuples are freed before the next
 /// (memory holds what `each` keeps, not the fetched rows); a cancel is honoured between
@@ -168,7 +188,15 @@ pub fn read_in_batches(query: &str, mut each: impl FnMut(&SourceRow) -> std::res
         }
     }
     let _close = Close(&name);
+    let limit = SOURCE_MEMORY_MB.get().max(0) as u64 * 1024 * 1024;
+    let mut read_bytes: u64 = 0;
     loop {
+        if limit > 0 && read_bytes > limit {
+            return Err(CrmError::OutOfMemory(format!(
+                "the source holds more than crm.source_memory_mb ({} MB) of rows; sample it (TABLESAMPLE, a WHERE clause) or raise the setting",
+                limit / (1024 * 1024)
+            )));
+        }
         interrupt();
         let _spi = ReadOnlySpi::connect()?;
         // SAFETY: the portal opened above, fetched forward in this session; its tuple
@@ -193,6 +221,8 @@ pub fn read_in_batches(query: &str, mut each: impl FnMut(&SourceRow) -> std::res
         for i in 0..count {
             // SAFETY: i < SPI_processed.
             let row = SourceRow { tuple: unsafe { *vals.add(i) }, tupdesc };
+            // SAFETY: a tuple of the live tuple table.
+            read_bytes += u64::from(unsafe { (*row.tuple).t_len });
             if !each(&row).map_err(spi_error)? {
                 return Ok(());
             }
