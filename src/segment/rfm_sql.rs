@@ -11,6 +11,7 @@ use super::rfm::{self, QuintileState, RfmQuintiles, RfmState};
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::pg::aggregate::{aggregate_context, combine, deserial, into_context, leak_into, serial, PartialState, V1_FINFO};
+use crate::pg::memo;
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 /// Julian day number of 2000-01-01, Postgres's date epoch.
@@ -56,22 +57,13 @@ impl Calendar {
     }
 }
 
-/// The session calendar, kept in the transition function's `fn_extra` so the zone is
+/// The session calendar, kept as the transition function's call-site memo so the zone is
 /// examined once per query, not per row (and again if the session zone changes).
 unsafe fn calendar(fcinfo: pg_sys::FunctionCallInfo) -> Calendar {
-    // SAFETY (whole function): flinfo lives as long as the query; fn_extra is ours.
-    unsafe {
-        let flinfo = (*fcinfo).flinfo;
-        let cached = (*flinfo).fn_extra as *mut Calendar;
-        if !cached.is_null() && (*cached).zone == pg_sys::session_timezone {
-            return *cached;
-        }
-        let fresh = Calendar::for_session();
-        let slot = if cached.is_null() { pg_sys::MemoryContextAlloc((*flinfo).fn_mcxt, std::mem::size_of::<Calendar>()) as *mut Calendar } else { cached };
-        slot.write(fresh);
-        (*flinfo).fn_extra = slot.cast();
-        fresh
-    }
+    // SAFETY: the live call info of crm.rfm_agg's transition function, whose fn_extra
+    // holds only this memo; session_timezone is a plain read.
+    let memo = unsafe { memo::call_site(fcinfo, |c: &Calendar| c.zone == pg_sys::session_timezone, || Ok(Calendar::for_session())) };
+    *memo.or_raise()
 }
 
 #[no_mangle]
@@ -155,7 +147,7 @@ pub extern "C" fn pg_finfo_crm_rfm_agg_final() -> &'static pg_sys::Pg_finfo_reco
 }
 
 /// Final function of `crm.rfm_agg`: the `crm.rfm` composite, built with the row type's
-/// descriptor cached in `fn_extra` (once per query, not per customer).
+/// descriptor kept as its call-site memo (once per query, not per customer).
 ///
 /// # Safety
 /// Called by Postgres only, as the final function of `crm.rfm_agg`.
@@ -197,26 +189,27 @@ pub unsafe extern "C-unwind" fn crm_rfm_agg_final(fcinfo: pg_sys::FunctionCallIn
     }
 }
 
-/// The blessed descriptor of the function's composite result, cached in `fn_extra`.
+/// The blessed descriptor of the function's composite result (in the call site's memory
+/// context, made once per query).
+struct ResultDescriptor(pg_sys::TupleDesc);
+
+/// The blessed descriptor of the function's composite result, the final function's
+/// call-site memo (once per query, not per customer).
 unsafe fn result_descriptor(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::TupleDesc {
-    // SAFETY (whole function): flinfo and its memory context live as long as the query.
-    unsafe {
-        let flinfo = (*fcinfo).flinfo;
-        if !(*flinfo).fn_extra.is_null() {
-            return (*flinfo).fn_extra as pg_sys::TupleDesc;
-        }
-        let old = pg_sys::MemoryContextSwitchTo((*flinfo).fn_mcxt);
-        let mut descriptor: pg_sys::TupleDesc = std::ptr::null_mut();
-        let class = pg_sys::get_call_result_type(fcinfo, std::ptr::null_mut(), &mut descriptor);
-        if class != pg_sys::TypeFuncClass::TYPEFUNC_COMPOSITE || descriptor.is_null() {
+    let make = || {
+        // SAFETY: flinfo and its memory context live as long as the query.
+        unsafe {
+            let old = pg_sys::MemoryContextSwitchTo((*(*fcinfo).flinfo).fn_mcxt);
+            let mut descriptor: pg_sys::TupleDesc = std::ptr::null_mut();
+            let class = pg_sys::get_call_result_type(fcinfo, std::ptr::null_mut(), &mut descriptor);
+            let blessed = (class == pg_sys::TypeFuncClass::TYPEFUNC_COMPOSITE && !descriptor.is_null()).then(|| pg_sys::BlessTupleDesc(descriptor));
             pg_sys::MemoryContextSwitchTo(old);
-            CrmError::Unsupported("rfm_agg_final must return the composite type crm.rfm".into()).raise();
+            blessed.map(ResultDescriptor).ok_or_else(|| CrmError::Unsupported("rfm_agg_final must return the composite type crm.rfm".into()))
         }
-        let blessed = pg_sys::BlessTupleDesc(descriptor);
-        pg_sys::MemoryContextSwitchTo(old);
-        (*flinfo).fn_extra = blessed.cast();
-        blessed
-    }
+    };
+    // SAFETY: the live call info of crm.rfm_agg's final function, whose fn_extra holds
+    // only this memo.
+    unsafe { memo::call_site(fcinfo, |_: &ResultDescriptor| true, make) }.or_raise().0
 }
 
 impl PartialState for RfmState {
