@@ -1,5 +1,5 @@
 //! Client integration test of serving under concurrent deploys, on a cluster of its own:
-//! 8 sessions score continuously while another deploys 20 versions of the model in turn
+//! 8 sessions score continuously while another deploys 20 new versions of the model in turn
 //! (and trains another model between deploys).
 //!
 //! Every version scores the test row differently (measured beforehand, one deploy each),
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use ops::{prerequisites, Cluster};
 
-const VERSIONS: i32 = 20;
+const VERSIONS: i32 = 21;
 const READERS: usize = 8;
 
 /// Version v is trained with a positive rate that grows with v, so the test row's score
