@@ -22,6 +22,9 @@ SELECT pg_temp.try('UPDATE t SET a = a WHERE id < 10') AS trigger_after_type_cha
 SELECT pg_temp.try('SELECT crm.score(''m'', t) FROM t') AS score_after_type_change;
 SELECT pg_temp.try('SELECT * FROM t, crm.explain(''m'', t) LIMIT 1') AS explain_after_type_change;
 SELECT pg_temp.try('SELECT crm.score(''m'', ROW(t.*)::t) FROM t') AS whole_row_after_type_change;
+SELECT pg_temp.try('SET crm.churn_model = ''m''; SELECT crm.churn_score(t) FROM t') AS churn_score_after_type_change;
+RESET crm.churn_model;
+SELECT pg_temp.try('SELECT * FROM crm.score_batch(''m'', ''t'', ''id'')') AS score_batch_after_type_change;
 SELECT 1 AS backend_alive;
 -- back to a number the model reads (integer now): scores are right again
 ALTER TABLE t ALTER COLUMN a TYPE int USING a::int;
