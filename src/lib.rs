@@ -11,6 +11,7 @@ pub mod clean;
 pub mod error;
 pub mod features;
 pub mod gpu;
+pub mod lifecycle;
 pub mod options;
 pub mod pg;
 pub mod pool;

@@ -42,4 +42,32 @@ fn mlc_churn_holdout_auc_through_sql() {
         eprintln!("mlc_churn {algorithm}: holdout ROC AUC {auc:.4}");
         assert!(auc >= at_least, "{algorithm}: ROC AUC {auc:.4} < {at_least}");
     }
+    // Monitoring on real data: the test rows evaluate as the holdout did (refit off, so the
+    // model never saw them); one feature scaled by 1.3 is flagged, and no other.
+    let auc: f64 = c
+        .query_one(
+            "SELECT (metrics->>'roc_auc')::float8 FROM crm.train_classifier('mlc_monitor', 'mlc', 'churn', 'gradient_boosting', '{\"key\": \"row_number\", \"split\": \"is_test\", \"refit\": false}')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let evaluated: f64 = c.query_one("SELECT (crm.evaluate('mlc_monitor', 'SELECT * FROM mlc WHERE is_test')->>'roc_auc')::float8", &[]).unwrap().get(0);
+    assert_eq!(evaluated, auc);
+    let flagged: Vec<String> = c
+        .query("SELECT feature FROM crm.drift('mlc_monitor', 'SELECT * FROM mlc WHERE is_test') WHERE flagged", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(flagged.is_empty(), "the test rows are the training population: {flagged:?}");
+    let shifted = "SELECT row_number, state, account_length, area_code, international_plan, voice_mail_plan, number_vmail_messages, total_day_minutes * 1.3 AS total_day_minutes,
+        total_day_calls, total_day_charge, total_eve_minutes, total_eve_calls, total_eve_charge, total_night_minutes, total_night_calls, total_night_charge,
+        total_intl_minutes, total_intl_calls, total_intl_charge, number_customer_service_calls FROM mlc";
+    let flagged: Vec<String> = c
+        .query(&format!("SELECT feature FROM crm.drift('mlc_monitor', $${shifted}$$) WHERE flagged AND feature <> '(score)' ORDER BY 1"), &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(flagged, ["total_day_minutes"]);
 }

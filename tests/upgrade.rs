@@ -1,9 +1,9 @@
-//! Upgrades keep models: a database made with pg_crm 0.1.0's SQL, holding one model of
+//! Upgrades keep models: a database made with pg_crm 0.1.0's (or 0.2.0's) SQL, holding one model of
 //! every kind, is updated in place with `ALTER EXTENSION pg_crm UPDATE`; scores,
 //! explanations, segments and recommendations are identical afterwards, the new objects
 //! exist, and the upgraded catalog is the same as a fresh install's.
 //!
-//! Needs `sql/pg_crm--0.1.0.sql` (the frozen 0.1.0 install script) in the server's
+//! Needs `sql/pg_crm--0.1.0.sql` and `sql/pg_crm--0.2.0.sql` (the frozen install scripts) in the server's
 //! extension directory, which `scripts/lib.sh`'s `install_extension` copies there.
 
 mod common;
@@ -74,6 +74,9 @@ fn catalog(c: &mut Client) -> Vec<String> {
     UNION ALL
     SELECT 'type ' || t.oid::regtype::text FROM members m JOIN pg_type t ON m.classid = 'pg_type'::regclass AND t.oid = m.objid
     UNION ALL
+    SELECT 'constraint ' || c.conrelid::regclass::text || ' ' || c.conname || ' ' || pg_get_constraintdef(c.oid)
+    FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'crm'
+    UNION ALL
     SELECT 'schema acl ' || coalesce(n.nspacl::text, '') FROM pg_namespace n WHERE n.nspname = 'crm'
     ORDER BY 1";
     c.query(q, &[]).unwrap().into_iter().map(|r| r.get::<_, String>(0)).collect()
@@ -88,20 +91,37 @@ fn database(url: &str, name: &str) -> String {
 
 #[test]
 fn update_from_0_1_0_keeps_every_model_and_matches_a_fresh_install() {
+    update_keeps_every_model_and_matches_a_fresh_install("0.1.0");
+}
+
+#[test]
+fn update_from_0_2_0_keeps_every_model_and_matches_a_fresh_install() {
+    update_keeps_every_model_and_matches_a_fresh_install("0.2.0");
+}
+
+/// A database made with the frozen install script of release `from`, holding one model of
+/// every kind, updated to this version.
+fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
     let Some(url) = common::server_url() else { return };
-    let old_url = database(&url, "it_upgrade_old");
+    let tag = from.replace('.', "_");
+    let old_url = database(&url, &format!("it_upgrade_old_{tag}"));
     let mut old = connect(&old_url);
-    old.batch_execute("CREATE EXTENSION pg_crm VERSION '0.1.0'").expect("the 0.1.0 install script is in the extension directory (scripts/lib.sh copies it)");
+    old.batch_execute(&format!("CREATE EXTENSION pg_crm VERSION '{from}'"))
+        .unwrap_or_else(|e| panic!("the {from} install script is in the extension directory (scripts/lib.sh copies it): {e}"));
     old.batch_execute(DATA).unwrap();
     old.batch_execute(TRAIN).unwrap();
     let before = outputs(&mut old);
     assert!(before.len() > 3000, "{} output lines", before.len());
-    // 0.1.0 had no cache_stats: the update brings it
-    assert_eq!(sqlstate(&old.batch_execute("SELECT crm.cache_stats()").unwrap_err()), "42883");
+    if from == "0.1.0" {
+        // 0.1.0 had no cache_stats: the update brings it
+        assert_eq!(sqlstate(&old.batch_execute("SELECT crm.cache_stats()").unwrap_err()), "42883");
+    }
+    // before 0.3.0 there was no evaluate
+    assert_eq!(sqlstate(&old.batch_execute("SELECT crm.evaluate('churn', 'customers')").unwrap_err()), "42883");
 
     old.batch_execute("ALTER EXTENSION pg_crm UPDATE").unwrap();
     let version: String = old.query_one("SELECT extversion FROM pg_extension WHERE extname = 'pg_crm'", &[]).unwrap().get(0);
-    assert_ne!(version, "0.1.0");
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
     // the same session, and a new one (nothing cached from before the update)
     assert_eq!(outputs(&mut old), before, "outputs changed in the updating session");
     let mut fresh_session = connect(&old_url);
@@ -111,18 +131,40 @@ fn update_from_0_1_0_keeps_every_model_and_matches_a_fresh_install() {
         assert_eq!(a, b, "a model's output changed across the update");
     }
     fresh_session.query_one("SELECT crm.cache_stats()", &[]).unwrap();
+    // a model of the old release evaluates and explains its importance on a source; drift
+    // needs the training profile new models store, and says so. (The server runs this
+    // build's library whatever the SQL version, so the models trained above have profiles:
+    // they are removed as a model trained by 0.2.0 would lack them.)
+    fresh_session
+        .batch_execute(
+            "UPDATE crm.models SET features = (SELECT jsonb_agg(f - 'profile' - 'importance' - 'direction') FROM jsonb_array_elements(features) f),
+                    metrics = metrics - 'score_profile' WHERE name = 'churn_gb'",
+        )
+        .unwrap();
+    let err = fresh_session.query("SELECT * FROM crm.feature_importance('churn_gb')", &[]).unwrap_err();
+    assert_eq!(sqlstate(&err), "22023", "{err}");
+    let auc: f64 = fresh_session.query_one("SELECT (crm.evaluate('churn_gb', 'customers')->>'roc_auc')::float8", &[]).unwrap().get(0);
+    assert!(auc > 0.8, "{auc}");
+    let features: i64 = fresh_session.query_one("SELECT count(*) FROM crm.feature_importance('churn_gb', 'customers')", &[]).unwrap().get(0);
+    assert_eq!(features, 3);
+    let err = fresh_session.query("SELECT * FROM crm.drift('churn_gb', 'customers')", &[]).unwrap_err();
+    assert_eq!(sqlstate(&err), "22023", "{err}");
+    let message = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+    assert!(message.contains("retrain"), "{message}");
     let log_rows: i64 = fresh_session.query_one("SELECT count(*) FROM crm.deployment_log", &[]).unwrap().get(0);
-    assert_eq!(log_rows, 0, "the log starts at the update");
+    if from == "0.1.0" {
+        assert_eq!(log_rows, 0, "the log starts at the update");
+    }
     fresh_session.batch_execute("SELECT * FROM crm.deploy('churn', 1, 'after the update')").unwrap();
-    let log_rows: i64 = fresh_session.query_one("SELECT count(*) FROM crm.deployment_log", &[]).unwrap().get(0);
-    assert_eq!(log_rows, 1);
+    let log_after: i64 = fresh_session.query_one("SELECT count(*) FROM crm.deployment_log", &[]).unwrap().get(0);
+    assert_eq!(log_after, log_rows + 1);
     // training after the update: a new version next to the old ones
     fresh_session
         .batch_execute("SELECT * FROM crm.train_classifier('churn', 'SELECT support_calls, tenure_months, plan, customer_since, churned FROM customers', 'churned', 'logistic')")
         .unwrap();
 
     // the updated catalog is exactly a fresh install's
-    let new_url = database(&url, "it_upgrade_new");
+    let new_url = database(&url, &format!("it_upgrade_new_{tag}"));
     let mut new = connect(&new_url);
     new.batch_execute("CREATE EXTENSION pg_crm").unwrap();
     let (updated, installed) = (catalog(&mut fresh_session), catalog(&mut new));

@@ -21,6 +21,9 @@ pub struct Metrics {
     pub confusion_matrix: [[u64; 2]; 2],
     pub positive_rate: f64,
     pub rows: u64,
+    pub expected_calibration_error: f64,
+    /// Mean prediction and observed rate per decile of the predictions.
+    pub calibration: Vec<CalibrationBin>,
 }
 
 /// ROC AUC by ranks (ties get their average rank): the probability that a random positive
@@ -148,12 +151,101 @@ pub fn evaluate(p: &[f64], y: &[bool]) -> Metrics {
         confusion_matrix: cm,
         positive_rate: pos / n,
         rows: p.len() as u64,
+        expected_calibration_error: expected_calibration_error(p, y),
+        calibration: calibration_by_decile(p, y),
     }
+}
+
+/// One decile of the predicted probabilities: rows, mean prediction, observed rate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CalibrationBin {
+    pub bin: usize,
+    pub rows: u64,
+    pub min_predicted: f64,
+    pub max_predicted: f64,
+    pub mean_predicted: f64,
+    pub observed_rate: f64,
+}
+
+/// The calibration table by decile: rows sorted by prediction and cut into ten groups of
+/// (nearly) equal size; a calibrated model has mean prediction ≈ observed rate in each.
+pub fn calibration_by_decile(p: &[f64], y: &[bool]) -> Vec<CalibrationBin> {
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let n = order.len();
+    (0..10)
+        .filter_map(|d| {
+            let rows = &order[d * n / 10..(d + 1) * n / 10];
+            if rows.is_empty() {
+                return None;
+            }
+            let k = rows.len() as f64;
+            Some(CalibrationBin {
+                bin: d + 1,
+                rows: rows.len() as u64,
+                min_predicted: p[rows[0]],
+                max_predicted: p[rows[rows.len() - 1]],
+                mean_predicted: rows.iter().map(|&r| p[r]).sum::<f64>() / k,
+                observed_rate: rows.iter().filter(|&&r| y[r]).count() as f64 / k,
+            })
+        })
+        .collect()
+}
+
+/// Expected calibration error: Σ over ten equal-width probability bins of
+/// (rows in bin / rows) × |mean prediction − observed rate| (the usual definition, as in
+/// Guo et al. 2017 and scikit-learn's calibration_curve with strategy='uniform').
+pub fn expected_calibration_error(p: &[f64], y: &[bool]) -> f64 {
+    let mut sums = [(0.0f64, 0.0f64, 0u64); 10];
+    for (&q, &t) in p.iter().zip(y) {
+        let b = ((q * 10.0) as usize).min(9);
+        sums[b].0 += q;
+        sums[b].1 += t as u8 as f64;
+        sums[b].2 += 1;
+    }
+    let n = p.len().max(1) as f64;
+    // (k/n)·|sp/k − sy/k| = |sp − sy|/n
+    sums.iter().map(|&(sp, sy, _)| (sp - sy).abs() / n).sum()
+}
+
+/// Precision, recall, F1 and the confusion matrix at `threshold` (a row is positive when
+/// its probability is at least the threshold).
+pub fn at_threshold(p: &[f64], y: &[bool], threshold: f64) -> serde_json::Value {
+    let mut cm = [[0u64; 2]; 2];
+    for (&q, &t) in p.iter().zip(y) {
+        cm[t as usize][(q >= threshold) as usize] += 1;
+    }
+    let (precision, recall, f1) = prf(cm[1][1] as f64, cm[0][1] as f64, cm[1][0] as f64);
+    serde_json::json!({"threshold": threshold, "precision": precision, "recall": recall, "f1": f1, "confusion_matrix": cm})
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calibration_table_and_ece() {
+        // predictions equal to the observed rate in every bin: ECE 0
+        let mut p = Vec::new();
+        let mut y = Vec::new();
+        for d in 0..10 {
+            let q = d as f64 / 10.0 + 0.05;
+            for i in 0..100 {
+                p.push(q);
+                y.push(i < 10 * d + 5);
+            }
+        }
+        assert!(expected_calibration_error(&p, &y) < 1e-9);
+        let table = calibration_by_decile(&p, &y);
+        assert_eq!(table.len(), 10);
+        assert!(table.iter().all(|b| b.rows == 100 && (b.mean_predicted - b.observed_rate).abs() < 1e-9));
+        // everything predicted 0.9, observed 0.5: ECE 0.4
+        let p = vec![0.9; 100];
+        let y: Vec<bool> = (0..100).map(|i| i % 2 == 0).collect();
+        assert!((expected_calibration_error(&p, &y) - 0.4).abs() < 1e-12);
+        let m = at_threshold(&[0.9, 0.4, 0.6], &[true, true, false], 0.5);
+        assert_eq!(m["confusion_matrix"], serde_json::json!([[0, 1], [1, 1]]));
+    }
 
     #[test]
     fn auc_reference_values() {

@@ -223,7 +223,23 @@ pub struct Trained {
     pub candidates: Vec<(String, Metrics)>,
     pub training_rows: usize,
     pub holdout_rows: usize,
+    /// The holdout rows (indexes into the training columns).
+    pub holdout: Vec<usize>,
     pub seconds: f64,
+}
+
+impl crate::lifecycle::Monitored for Classifier {
+    fn feature_set(&self) -> &FeatureSet {
+        &self.features
+    }
+
+    fn output_encoded(&self, x: &[f64]) -> f64 {
+        sigmoid(self.log_odds_encoded(x))
+    }
+
+    fn contributions(&self, values: &[Value<'_>]) -> Vec<f64> {
+        self.explain(values).1.into_iter().map(|c| c.contribution).collect()
+    }
 }
 
 /// Stratified holdout: `fraction` of each class, shuffled with `seed`.
@@ -375,6 +391,7 @@ pub fn train(
         candidates,
         training_rows: train_rows.len(),
         holdout_rows: test_rows.len(),
+        holdout: test_rows,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -244,7 +244,13 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
     // training stops, raises it as Postgres's own error.
     let trained = raise_pending_cancel(model::train(&loaded.columns, &loaded.labels, loaded.test_mask.as_deref(), &loaded.positive, &opts, &cancel_requested))?;
     let bytes = registry::encode(Kind::Classifier, &trained.classifier)?;
+    // What monitoring compares new rows with (crm.drift, crm.feature_importance).
+    let summaries = crate::lifecycle::summarize(&trained.classifier, &loaded.columns, &trained.holdout, opts.seed);
+    let mut spec = feature_spec(&trained.classifier);
+    summaries.annotate(&mut spec);
     let mut metrics = serde_json::to_value(&trained.metrics).unwrap_or_default();
+    metrics["score_profile"] = serde_json::to_value(&summaries.output).unwrap_or_default();
+    metrics["importance_rows"] = json!(summaries.importance_rows);
     metrics["training_seconds"] = json!(trained.seconds);
     metrics["candidates"] =
         json!(trained.candidates.iter().map(|(a, m)| json!({"algorithm": a, "roc_auc": m.roc_auc, "log_loss": m.log_loss})).collect::<Vec<_>>());
@@ -266,7 +272,7 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
         algorithm: &algorithm_name,
         target: Some(target),
         positive_class: Some(&loaded.positive),
-        features: feature_spec(&trained.classifier),
+        features: spec,
         hyperparameters: hyper,
         metrics: metrics.clone(),
         training_rows: trained.training_rows as i64,

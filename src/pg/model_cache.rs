@@ -210,6 +210,39 @@ pub fn deployed<T: StoredModel>(name: &str) -> CrmResult<Rc<Deployed<T>>> {
             kind.training_function()
         )));
     };
+    load(name, resolved)
+}
+
+/// Version `version` of model `name` (deployed or not), or the deployed version when
+/// `version` is None: what evaluation and monitoring read. The row is found with the
+/// caller's privileges (the registry's metadata columns), the bytes read as its owner.
+pub fn version<T: StoredModel>(name: &str, version: Option<i32>) -> CrmResult<Rc<Deployed<T>>> {
+    let Some(version) = version else {
+        return deployed::<T>(name);
+    };
+    let found = crate::pg::source::read_one::<pgrx::JsonB>(
+        "SELECT pg_catalog.jsonb_build_array(m.id, m.kind, c.oid::pg_catalog.int8, c.relowner::pg_catalog.int8) \
+         FROM crm.models m CROSS JOIN pg_catalog.pg_class c \
+         WHERE m.name OPERATOR(pg_catalog.=) $1 AND m.version OPERATOR(pg_catalog.=) $2 \
+         AND c.oid OPERATOR(pg_catalog.=) 'crm.models'::pg_catalog.regclass",
+        &[name.into(), version.into()],
+    )?;
+    let Some(pgrx::JsonB(row)) = found else {
+        return Err(CrmError::UnknownModel(format!("model \"{name}\" has no version {version} (crm.model_summary lists the versions)")));
+    };
+    let resolved = Resolved {
+        id: row[0].as_i64().unwrap_or(0),
+        version,
+        kind: row[1].as_str().unwrap_or_default().to_string(),
+        models_oid: pg_sys::Oid::from(row[2].as_i64().unwrap_or(0) as u32),
+        owner: pg_sys::Oid::from(row[3].as_i64().unwrap_or(0) as u32),
+    };
+    load(name, resolved)
+}
+
+/// The model row `resolved`, from the cache or decoded (and validated) on a miss.
+fn load<T: StoredModel>(name: &str, resolved: Resolved) -> CrmResult<Rc<Deployed<T>>> {
+    let kind = T::KIND;
     if resolved.kind != kind.name() {
         return Err(CrmError::InvalidArgument(format!("model \"{name}\" is a {} model, not a {} model", resolved.kind, kind.name())));
     }
