@@ -17,6 +17,7 @@ pub mod pg;
 pub mod pool;
 pub mod recommend;
 pub mod registry;
+pub mod regress;
 pub mod rng;
 pub mod segment;
 pub mod unify;

@@ -70,13 +70,20 @@ impl BoostedTrees {
     /// split is credited to the split's feature. Per encoded column; with `expected` (the
     /// base plus every root's value) they add up exactly to the log-odds.
     pub fn contributions(&self, x: &[f64], width: usize) -> (f64, Vec<f64>) {
-        let mut out = vec![0.0; width];
-        let mut expected = self.base;
-        for tree in &self.trees {
-            expected += tree.path_contributions(x, &mut out);
-        }
-        (expected, out)
+        path_contributions(self.base, &self.trees, x, width)
     }
+}
+
+/// Saabas path contributions of a sum of trees started at `base` (per encoded column),
+/// and the expected value (base plus every root's value): together they add up exactly to
+/// base + Σ leaf values. Shared by the classifier's and the regressor's boosted trees.
+pub fn path_contributions(base: f64, trees: &[Tree], x: &[f64], width: usize) -> (f64, Vec<f64>) {
+    let mut out = vec![0.0; width];
+    let mut expected = base;
+    for tree in trees {
+        expected += tree.path_contributions(x, &mut out);
+    }
+    (expected, out)
 }
 
 impl BoostingParams {
@@ -93,10 +100,65 @@ impl BoostingParams {
     }
 }
 
+/// What boosting minimises, per row (sample weights are applied by the loop): the
+/// classifier's log-loss here, the regressor's losses in `regress::boosting`. One loop
+/// (`boost`) serves both, so early stopping and tree growth behave the same everywhere.
+pub trait Loss {
+    /// The constant raw prediction (link scale) the trees start from, fitted on `rows`.
+    fn base(&self, y: &[f64], weight: &[f64], rows: &[u32]) -> f64;
+    /// (gradient, hessian) of the loss in the raw prediction `f` at target `y`; the
+    /// hessian must be positive.
+    fn gradient(&self, f: f64, y: f64) -> (f64, f64);
+    /// The loss at raw prediction `f` and target `y`: early stopping compares its
+    /// weighted sum over the validation slice.
+    fn loss(&self, f: f64, y: f64) -> f64;
+}
+
+/// Binary log-loss on log-odds, the classifier's.
+pub struct LogLoss;
+
+impl Loss for LogLoss {
+    fn base(&self, y: &[f64], weight: &[f64], rows: &[u32]) -> f64 {
+        let total_w: f64 = rows.iter().map(|&r| weight[r as usize]).sum();
+        let rate = (rows.iter().map(|&r| y[r as usize] * weight[r as usize]).sum::<f64>() / total_w).clamp(1e-6, 1.0 - 1e-6);
+        (rate / (1.0 - rate)).ln()
+    }
+
+    #[inline]
+    fn gradient(&self, f: f64, y: f64) -> (f64, f64) {
+        let q = sigmoid(f);
+        (q - y, (q * (1.0 - q)).max(1e-16))
+    }
+
+    #[inline]
+    fn loss(&self, f: f64, y: f64) -> f64 {
+        let q = sigmoid(f).clamp(1e-15, 1.0 - 1e-15);
+        -(y * q.ln() + (1.0 - y) * (1.0 - q).ln())
+    }
+}
+
 /// Fits on a row-major matrix `x` (n × width), labels 0/1 and sample weights.
 /// `should_stop` is polled before each tree; when it answers true the fit ends with
 /// `CrmError::Canceled`.
 pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], p: &BoostingParams, should_stop: &dyn Fn() -> bool) -> Result<BoostedTrees> {
+    let (base, trees) = boost(x, width, y, weight, p, &LogLoss, should_stop)?;
+    Ok(BoostedTrees { base, trees })
+}
+
+/// The boosting loop for any `Loss`: (base, trees), the raw prediction of a row being
+/// base + Σ its leaves' values. An internal validation slice (drawn with `p.seed`) stops
+/// the loop once its loss has not improved for `early_stopping_rounds` trees, and the
+/// trees past its best are dropped. `should_stop` is polled before each tree; when it
+/// answers true the fit ends with `CrmError::Canceled`.
+pub fn boost<L: Loss>(
+    x: &[f64],
+    width: usize,
+    y: &[f64],
+    weight: &[f64],
+    p: &BoostingParams,
+    loss: &L,
+    should_stop: &dyn Fn() -> bool,
+) -> Result<(f64, Vec<Tree>)> {
     let n = y.len();
     if n < 2 * p.min_samples_leaf {
         return Err(CrmError::InvalidArgument(format!("gradient boosting needs at least {} rows", 2 * p.min_samples_leaf)));
@@ -108,9 +170,7 @@ pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], p: &BoostingParam
     let is_validation: Vec<bool> = (0..n).map(|_| early && (rng.next_u64() as f64 / u64::MAX as f64) < p.validation_fraction).collect();
     let train_rows: Vec<u32> = (0..n as u32).filter(|&i| !is_validation[i as usize]).collect();
     let valid_rows: Vec<u32> = (0..n as u32).filter(|&i| is_validation[i as usize]).collect();
-    let total_w: f64 = train_rows.iter().map(|&r| weight[r as usize]).sum();
-    let rate = (train_rows.iter().map(|&r| y[r as usize] * weight[r as usize]).sum::<f64>() / total_w).clamp(1e-6, 1.0 - 1e-6);
-    let base = (rate / (1.0 - rate)).ln();
+    let base = loss.base(y, weight, &train_rows);
     let data = Binned::new(x, width, n, p.max_bins);
     let grow = p.grow();
     let mut f = vec![base; n];
@@ -118,24 +178,15 @@ pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], p: &BoostingParam
     let mut h = vec![0.0; n];
     let mut trees: Vec<Tree> = Vec::new();
     let (mut best_loss, mut best_len) = (f64::INFINITY, 0);
-    let valid_loss = |f: &[f64]| {
-        valid_rows
-            .iter()
-            .map(|&r| {
-                let (z, t) = (f[r as usize], y[r as usize]);
-                let q = sigmoid(z).clamp(1e-15, 1.0 - 1e-15);
-                -(t * q.ln() + (1.0 - t) * (1.0 - q).ln()) * weight[r as usize]
-            })
-            .sum::<f64>()
-    };
+    let valid_loss = |f: &[f64]| valid_rows.iter().map(|&r| loss.loss(f[r as usize], y[r as usize]) * weight[r as usize]).sum::<f64>();
     for _ in 0..max_iter {
         if should_stop() {
             return Err(Cancelled.into());
         }
         for i in 0..n {
-            let q = sigmoid(f[i]);
-            g[i] = (q - y[i]) * weight[i];
-            h[i] = (q * (1.0 - q)).max(1e-16) * weight[i];
+            let (gi, hi) = loss.gradient(f[i], y[i]);
+            g[i] = gi * weight[i];
+            h[i] = hi * weight[i];
         }
         let tree = grow_tree(&data, train_rows.clone(), &g, &h, &grow, 0);
         if tree.nodes.len() == 1 && tree.nodes[0].value.abs() < 1e-12 {
@@ -158,7 +209,7 @@ pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], p: &BoostingParam
         }
     }
     trees.truncate(best_len.max(1));
-    Ok(BoostedTrees { base, trees })
+    Ok((base, trees))
 }
 
 #[cfg(test)]

@@ -245,6 +245,20 @@ impl FeatureSet {
         feature.encode(value, &mut buffer[at..at + feature.width()]);
     }
 
+    /// Encodes one row of raw cells (one per feature, in `features` order; anything that
+    /// yields a `Value`, such as the scorer's row cells) into `buffer`, without collecting
+    /// the values first.
+    pub fn encode_cells<T>(&self, cells: &[T], buffer: &mut Vec<f64>)
+    where
+        for<'v> &'v T: Into<Value<'v>>,
+    {
+        buffer.clear();
+        buffer.resize(self.width, 0.0);
+        for (i, cell) in cells.iter().enumerate().take(self.features.len()) {
+            self.encode_into(i, cell.into(), buffer);
+        }
+    }
+
     /// Row-major encoded matrix of `rows` (rows.len() × width).
     pub fn encode_rows(&self, columns: &[RawColumn], rows: &[usize]) -> Vec<f64> {
         let mut out = vec![0.0; rows.len() * self.width];

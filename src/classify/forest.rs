@@ -153,7 +153,8 @@ fn tree_seed(seed: u64, t: usize) -> u64 {
     SplitMix64::new(seed ^ (t as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64()
 }
 
-/// One tree: its bootstrap sample, the Gini gradients, then growth.
+/// One tree: its bootstrap sample, the gradients `g = −y·h`, `h` = weight × bootstrap
+/// count (node values: weighted means of `y`; for 0/1 labels the Gini splits), then growth.
 fn one_tree(data: &Binned, y: &[f64], weight: &[f64], p: &ForestParams, grow: &GrowParams, t: usize) -> Tree {
     let n = y.len();
     let mut rng = SplitMix64::new(tree_seed(p.seed, t));
@@ -168,7 +169,7 @@ fn one_tree(data: &Binned, y: &[f64], weight: &[f64], p: &ForestParams, grow: &G
     };
     // zero-weight rows (out of bag) stay out of the tree: they would count as rows
     let rows: Vec<u32> = (0..n as u32).filter(|&i| h[i as usize] > 0.0).collect();
-    // g = −y·h exactly (y is 0 or 1), which `stop_pure` relies on
+    // g = −y·h exactly (for 0/1 labels `stop_pure` relies on it)
     let g: Vec<f64> = y.iter().zip(&h).map(|(&y, &h)| -(y * h)).collect();
     grow_tree(data, rows, &g, &h, grow, rng.next_u64())
 }
@@ -179,6 +180,16 @@ fn one_tree(data: &Binned, y: &[f64], weight: &[f64], p: &ForestParams, grow: &G
 /// trees and while it waits, and when it answers true the fit ends with
 /// `CrmError::Canceled` once the trees being grown are done.
 pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], p: &ForestParams, should_stop: &dyn Fn() -> bool) -> Result<RandomForest> {
+    // A node whose rows all hold one class cannot gain from a split: stop there.
+    Ok(RandomForest { trees: grow_forest(x, width, y, weight, p, true, should_stop)? })
+}
+
+/// The forest's trees on a real target `y` (0/1 labels for the classifier, any finite
+/// value for the regressor): each tree's node values are weighted means of `y` over its
+/// bootstrap rows, its splits the largest weighted variance reductions. `stop_pure`
+/// (never split a node of one class) is only valid for 0/1 labels. Threads, seeds and
+/// cancellation as `fit`.
+pub fn grow_forest(x: &[f64], width: usize, y: &[f64], weight: &[f64], p: &ForestParams, stop_pure: bool, should_stop: &dyn Fn() -> bool) -> Result<Vec<Tree>> {
     let n = y.len();
     if n < 2 || p.n_trees == 0 {
         return Err(CrmError::InvalidArgument("random forest needs at least 2 rows and 1 tree".into()));
@@ -194,10 +205,9 @@ pub fn fit(x: &[f64], width: usize, y: &[f64], weight: &[f64], p: &ForestParams,
         l2: 0.0,
         scale: 1.0,
         max_features: p.max_features.resolve(width),
-        stop_pure: true,
+        stop_pure,
     };
-    let trees = pool::map_ranges(p.n_trees, 1, p.threads, should_stop, |t, _| one_tree(&data, y, weight, p, &grow, t.start))?;
-    Ok(RandomForest { trees })
+    Ok(pool::map_ranges(p.n_trees, 1, p.threads, should_stop, |t, _| one_tree(&data, y, weight, p, &grow, t.start))?)
 }
 
 #[cfg(test)]

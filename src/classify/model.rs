@@ -145,11 +145,7 @@ impl Classifier {
     where
         for<'v> &'v T: Into<Value<'v>>,
     {
-        buffer.clear();
-        buffer.resize(self.features.width, 0.0);
-        for (i, cell) in cells.iter().enumerate().take(self.features.features.len()) {
-            self.features.encode_into(i, cell.into(), buffer);
-        }
+        self.features.encode_cells(cells, buffer)
     }
 
     pub fn probability(&self, values: &[Value<'_>], buffer: &mut Vec<f64>) -> f64 {
@@ -165,29 +161,7 @@ impl Classifier {
         let Predictor::Logistic(m) = &self.predictor else {
             return None;
         };
-        let mut intercept = m.intercept;
-        let mut terms = Vec::new();
-        for (i, feature) in self.features.features.iter().enumerate() {
-            let at = self.features.offsets[i];
-            let names = feature.encoded_names();
-            match feature {
-                super::features::Feature::Numeric { mean, std, .. } => {
-                    terms.push((names[0].clone(), m.weights[at] / std));
-                    intercept -= m.weights[at] * mean / std;
-                    for (k, name) in names.iter().enumerate().skip(1) {
-                        terms.push((name.clone(), m.weights[at + k]));
-                    }
-                }
-                super::features::Feature::Categorical { .. } => {
-                    for (k, name) in names.iter().enumerate() {
-                        terms.push((name.clone(), m.weights[at + k]));
-                    }
-                }
-            }
-        }
-        let mut out = vec![("(intercept)".to_string(), intercept)];
-        out.extend(terms);
-        Some(out)
+        Some(original_units(&self.features, &m.weights, m.intercept))
     }
 
     /// (base value, per-feature contributions): they add up to the row's log-odds.
@@ -202,18 +176,53 @@ impl Classifier {
         self.encode(values, &mut x);
         // contributions per encoded column, then summed per input feature
         let (base, per_column) = self.predictor.contributions(&x, self.features.width);
-        let contributions = self
-            .features
-            .features
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let at = self.features.offsets[i];
-                Contribution { feature: i, contribution: per_column[at..at + f.width()].iter().sum() }
-            })
-            .collect();
-        (base, contributions)
+        (base, per_feature(&self.features, &per_column))
     }
+}
+
+/// Contributions per encoded column summed per input feature (a categorical feature's
+/// one-hot columns are one feature). Shared with the regressor.
+pub(crate) fn per_feature(features: &FeatureSet, per_column: &[f64]) -> Vec<Contribution> {
+    features
+        .features
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let at = features.offsets[i];
+            Contribution { feature: i, contribution: per_column[at..at + f.width()].iter().sum() }
+        })
+        .collect()
+}
+
+/// A linear model on encoded columns in original units: (term, coefficient), the
+/// intercept first. A numeric column's weight is divided by its standard deviation and
+/// its mean folded into the intercept, so `b0 + Σ bᵢ·xᵢ` over raw columns (no NULLs) is
+/// the model's linear predictor. Indicator and one-hot terms are 0/1 columns. Shared by
+/// logistic regression and ridge.
+pub(crate) fn original_units(features: &FeatureSet, weights: &[f64], intercept: f64) -> Vec<(String, f64)> {
+    let mut intercept = intercept;
+    let mut terms = Vec::new();
+    for (i, feature) in features.features.iter().enumerate() {
+        let at = features.offsets[i];
+        let names = feature.encoded_names();
+        match feature {
+            Feature::Numeric { mean, std, .. } => {
+                terms.push((names[0].clone(), weights[at] / std));
+                intercept -= weights[at] * mean / std;
+                for (k, name) in names.iter().enumerate().skip(1) {
+                    terms.push((name.clone(), weights[at + k]));
+                }
+            }
+            Feature::Categorical { .. } => {
+                for (k, name) in names.iter().enumerate() {
+                    terms.push((name.clone(), weights[at + k]));
+                }
+            }
+        }
+    }
+    let mut out = vec![("(intercept)".to_string(), intercept)];
+    out.extend(terms);
+    out
 }
 
 /// What training produced: the final model, its holdout metrics and bookkeeping.

@@ -77,7 +77,7 @@ pub const KNOWN_OPTIONS: &str = "test_fraction, seed, split, refit, exclude, key
 /// `max_features`: an integer count, "sqrt", "log2" or a fraction in (0, 1] of the
 /// encoded columns (a JSON integer is a count, a JSON number with a fraction part or
 /// written as 1.0 a fraction).
-fn max_features(v: &Value) -> Result<super::forest::MaxFeatures> {
+pub(crate) fn max_features(v: &Value) -> Result<super::forest::MaxFeatures> {
     use super::forest::MaxFeatures;
     let accepted = "an integer count of columns, 'sqrt', 'log2' or a fraction in (0, 1]";
     let bad = || CrmError::bad_argument("options.max_features", v, accepted);

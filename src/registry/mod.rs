@@ -25,6 +25,7 @@ pub enum Kind {
     Segments = 2,
     Recommender = 3,
     Clv = 4,
+    Regressor = 5,
 }
 
 impl Kind {
@@ -34,6 +35,7 @@ impl Kind {
             Kind::Segments => "segments",
             Kind::Recommender => "recommender",
             Kind::Clv => "clv",
+            Kind::Regressor => "regressor",
         }
     }
 
@@ -44,6 +46,7 @@ impl Kind {
             Kind::Segments => "train_segments",
             Kind::Recommender => "train_recommender",
             Kind::Clv => "train_clv",
+            Kind::Regressor => "train_regressor",
         }
     }
 
@@ -53,6 +56,7 @@ impl Kind {
             2 => Kind::Segments,
             3 => Kind::Recommender,
             4 => Kind::Clv,
+            5 => Kind::Regressor,
             _ => return None,
         })
     }
