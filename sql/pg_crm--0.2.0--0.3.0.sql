@@ -48,3 +48,54 @@ CREATE FUNCTION drift(
 STABLE PARALLEL RESTRICTED
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'drift_wrapper';
+
+-- New: regressors (purchase prediction: next-period spend, order value).
+ALTER TABLE models DROP CONSTRAINT models_kind_check,
+    ADD CONSTRAINT models_kind_check CHECK (kind IN ('classifier', 'segments', 'recommender', 'clv', 'regressor'));
+
+CREATE FUNCTION train_regressor(
+	"name" TEXT,
+	"source" TEXT,
+	"target" TEXT,
+	"algorithm" TEXT DEFAULT 'auto',
+	"options" jsonb DEFAULT '{}'
+) RETURNS TABLE (
+	"id" bigint,
+	"name" TEXT,
+	"version" INT,
+	"algorithm" TEXT,
+	"deployed" bool,
+	"metrics" jsonb
+)
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'train_regressor_wrapper';
+
+CREATE FUNCTION predict(name text, "row" anyelement) RETURNS float8
+    AS 'MODULE_PATHNAME', 'crm_predict' LANGUAGE C STABLE STRICT PARALLEL SAFE
+    SUPPORT row_columns_support;
+COMMENT ON FUNCTION predict(text, anyelement) IS 'The deployed model''s output for a row: a regressor''s prediction, a classifier''s probability';
+CREATE FUNCTION predict_columns(name text, column_names text[], VARIADIC "columns" "any") RETURNS float8
+    AS 'MODULE_PATHNAME', 'crm_predict_columns' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION predict_columns(text, text[], "any") IS 'crm.predict with the row given as its columns: what the planner makes of crm.predict(name, t) for a table row t';
+
+-- model_summary gains the regression metrics (new columns last, as CREATE OR REPLACE VIEW needs).
+CREATE OR REPLACE VIEW model_summary AS
+SELECT m.id, m.name, m.version, m.kind, m.algorithm, m.target,
+       (m.metrics ->> 'roc_auc')::float8   AS roc_auc,
+       (m.metrics ->> 'pr_auc')::float8    AS pr_auc,
+       (m.metrics ->> 'log_loss')::float8  AS log_loss,
+       (m.metrics ->> 'f1')::float8        AS f1,
+       (m.metrics ->> 'accuracy')::float8  AS accuracy,
+       (m.metrics ->> 'silhouette')::float8 AS silhouette,
+       (m.metrics ->> 'ndcg_at_10')::float8 AS ndcg_at_10,
+       m.training_rows, m.holdout_rows,
+       (d.model_id IS NOT NULL)           AS deployed,
+       d.deployed_at,
+       m.created_at, m.created_by,
+       octet_length(m.model)              AS model_bytes,
+       (m.metrics ->> 'rmse')::float8     AS rmse,
+       (m.metrics ->> 'mae')::float8      AS mae,
+       (m.metrics ->> 'r2')::float8       AS r2
+FROM models m
+LEFT JOIN deployments d ON d.model_id = m.id;

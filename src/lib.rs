@@ -20,6 +20,7 @@ pub mod registry;
 pub mod regress;
 pub mod rng;
 pub mod segment;
+pub mod supervised;
 pub mod unify;
 
 /// Runs when a backend loads the library: settings and the registry cache's invalidation.

@@ -187,7 +187,13 @@ fn dump_and_restore_carry_every_model_kind_and_the_deploy_log() {
     c.batch_execute("CREATE EXTENSION pg_crm").unwrap();
     c.batch_execute(DATA).unwrap();
     c.batch_execute(TRAIN).unwrap();
+    // kinds newer than 0.1.0 (outputs() runs on databases made with the oldest release)
+    c.batch_execute("SELECT * FROM crm.train_regressor('tenure', 'SELECT support_calls, plan, customer_since, tenure_months FROM customers', 'tenure_months')")
+        .unwrap();
     c.batch_execute("SELECT * FROM crm.deploy('churn', 1, 'before the dump')").unwrap();
+    let newer_kinds = "SELECT customer_id::text || ' ' || crm.predict('tenure', c)::text FROM customers c ORDER BY customer_id";
+    let newer = |c: &mut Client| c.query(newer_kinds, &[]).unwrap().into_iter().map(|r| r.get::<_, String>(0)).collect::<Vec<String>>();
+    let before_newer = newer(&mut c);
     let before = outputs(&mut c);
     let log_query =
         "SELECT string_agg(concat_ws(' ', id, name, action, version, previous_version, reason, logged_at), E'\\n' ORDER BY id) FROM crm.deployment_log";
@@ -203,6 +209,7 @@ fn dump_and_restore_carry_every_model_kind_and_the_deploy_log() {
     let after = outputs(&mut t);
     assert_eq!(after.len(), before.len());
     assert!(after == before, "a restored model's output differs");
+    assert_eq!(newer(&mut t), before_newer, "a restored regressor's predictions differ");
     let log_after: String = t.query_one(log_query, &[]).unwrap().get(0);
     assert_eq!(log_before, log_after);
 }

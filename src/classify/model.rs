@@ -246,8 +246,9 @@ impl crate::lifecycle::Monitored for Classifier {
         sigmoid(self.log_odds_encoded(x))
     }
 
-    fn contributions(&self, values: &[Value<'_>]) -> Vec<f64> {
-        self.explain(values).1.into_iter().map(|c| c.contribution).collect()
+    fn explain(&self, values: &[Value<'_>]) -> (f64, Vec<f64>) {
+        let (base, contributions) = Classifier::explain(self, values);
+        (base, contributions.into_iter().map(|c| c.contribution).collect())
     }
 }
 

@@ -8,22 +8,19 @@ use pgrx::{AnyElement, GucContext, GucFlags, GucRegistry, GucSetting, JsonB};
 use serde_json::json;
 
 use super::features::{RawColumn, ValueKind, NULL_CODE};
-use super::logistic::sigmoid;
-use super::model::{self, Classifier};
+use super::model;
 use super::options::TrainOptions;
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result};
 use crate::pg::json_options::JsonOptions;
 use crate::pg::memo;
-use crate::pg::model_cache::deployed;
-use crate::pg::model_cache::Deployed;
-use crate::pg::row_reader::{check_row_type, for_each_feature, read_features, Cell, ModelFeatures, Reader, RowMapMemo};
+use crate::pg::row_reader::{check_row_type, for_each_feature, read_features, Cell, Reader, RowMapMemo};
 use crate::pg::source::{
     cancel_requested, check_new_model, deployed_metrics, describe, find_column, quote_ident, raise_pending_cancel, read_in_batches, source_query, store_model,
     ColumnInfo, NewModel,
 };
 use crate::registry::{self, Kind};
-use std::rc::Rc;
+use crate::supervised::Supervised;
 
 pub static CHURN_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"churn"));
 
@@ -112,17 +109,47 @@ fn intern(dictionary: &mut HashMap<String, u32>, value: &str) -> u32 {
     code
 }
 
-fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
+/// Which source columns are not features: the target, the key, the split column and
+/// `options.exclude`.
+pub(crate) struct NotFeatures<'a> {
+    pub exclude: &'a [String],
+    pub key: Option<&'a str>,
+    pub split: Option<&'a str>,
+}
+
+/// A target column as read: class codes and their labels, or numbers.
+pub(crate) enum TargetColumn {
+    Classes { codes: Vec<u32>, levels: Vec<String> },
+    Numbers(Vec<f64>),
+}
+
+/// Training data read from a source: feature columns, the target, the split mask.
+pub(crate) struct Training {
+    pub columns: Vec<RawColumn>,
+    pub target: TargetColumn,
+    pub test_mask: Option<Vec<bool>>,
+}
+
+/// Reads the rows of `query` whose `target` is not NULL: every other usable column as a
+/// feature (numbers, booleans, dates and times as numbers, the rest as text), the target
+/// as classes or (`numeric_target`) as float8.
+pub(crate) fn load_training(query: &str, target: &str, numeric_target: bool, not: &NotFeatures<'_>) -> Result<Training> {
     let described = describe(query)?;
     let find = |name: &str, what: &str| find_column(&described, name, what);
-    find(target, "target")?;
-    for e in &options.exclude {
+    let target_column = find(target, "target")?;
+    if numeric_target && !crate::pg::source::is_numeric(target_column.type_oid) {
+        return Err(CrmError::DatatypeMismatch(format!(
+            "target \"{target}\" must be numeric (smallint, integer, bigint, real, double precision or numeric) to train a regressor; \
+             for a yes/no target use crm.train_classifier"
+        )));
+    }
+    for e in not.exclude {
         find(e, "options.exclude")?;
     }
-    if let Some(k) = &options.key {
+    if let Some(k) = not.key {
         find(k, "options.key")?;
     }
-    if let Some(s) = &options.split {
+    if let Some(s) = not.split {
         let c = find(s, "options.split")?;
         if c.type_oid != pg_sys::BOOLOID {
             return Err(CrmError::bad_argument("options.split", s, "a boolean column that is true for test rows"));
@@ -130,17 +157,15 @@ fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
     }
     let features: Vec<(&ColumnInfo, ValueKind)> = described
         .iter()
-        .filter(|c| {
-            c.name != target && !options.exclude.contains(&c.name) && options.key.as_deref() != Some(&c.name) && options.split.as_deref() != Some(&c.name)
-        })
+        .filter(|c| c.name != target && !not.exclude.contains(&c.name) && not.key != Some(c.name.as_str()) && not.split != Some(c.name.as_str()))
         .filter_map(|c| value_kind(c.type_oid).map(|k| (c, k)))
         .collect();
     if features.is_empty() {
         return Err(CrmError::InvalidArgument("the source has no usable feature column (numeric, boolean, date/time or text)".into()));
     }
     let mut select: Vec<String> = features.iter().map(|(c, k)| read_expression(&c.name, *k)).collect();
-    select.push(format!("{}::pg_catalog.text", quote_ident(target)));
-    if let Some(s) = &options.split {
+    select.push(format!("{}::pg_catalog.{}", quote_ident(target), if numeric_target { "float8" } else { "text" }));
+    if let Some(s) = not.split {
         select.push(quote_ident(s));
     }
     let sql = format!("SELECT {} FROM ({query}) AS crm_training WHERE {} IS NOT NULL", select.join(", "), quote_ident(target));
@@ -148,7 +173,8 @@ fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
     let mut numbers: Vec<Vec<f64>> = features.iter().map(|_| Vec::new()).collect();
     let mut codes: Vec<Vec<u32>> = features.iter().map(|_| Vec::new()).collect();
     let mut dictionaries: Vec<HashMap<String, u32>> = features.iter().map(|_| HashMap::new()).collect();
-    let mut target_values: Vec<u32> = Vec::new();
+    let mut target_codes: Vec<u32> = Vec::new();
+    let mut target_numbers: Vec<f64> = Vec::new();
     let mut target_levels: HashMap<String, u32> = HashMap::new();
     let mut test_mask: Vec<bool> = Vec::new();
     let nf = features.len();
@@ -166,25 +192,16 @@ fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
                 numbers[i].push(row.get::<f64>(i + 1)?.unwrap_or(f64::NAN));
             }
         }
-        target_values.push(intern(&mut target_levels, row.get::<&str>(nf + 1)?.unwrap_or_default()));
-        if options.split.is_some() {
+        if numeric_target {
+            target_numbers.push(row.get::<f64>(nf + 1)?.unwrap_or(f64::NAN));
+        } else {
+            target_codes.push(intern(&mut target_levels, row.get::<&str>(nf + 1)?.unwrap_or_default()));
+        }
+        if not.split.is_some() {
             test_mask.push(row.get::<bool>(nf + 2)?.unwrap_or(false));
         }
         Ok(true)
     })?;
-
-    let mut levels: Vec<String> = vec![String::new(); target_levels.len()];
-    for (k, v) in &target_levels {
-        levels[*v as usize] = k.clone();
-    }
-    let mut sorted = levels.clone();
-    sorted.sort();
-    let positive = positive_class(&sorted, options.positive.as_deref(), target)?;
-    let positive_code = target_levels[&positive];
-    let labels: Vec<bool> = target_values.iter().map(|&v| v == positive_code).collect();
-    if labels.len() < 20 {
-        return Err(CrmError::InvalidArgument(format!("too few rows to train and evaluate: {} (at least 20 with a non-NULL target)", labels.len())));
-    }
     let columns = features
         .iter()
         .enumerate()
@@ -200,12 +217,37 @@ fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
             }
         })
         .collect();
-    Ok(Loaded { columns, labels, test_mask: options.split.as_ref().map(|_| test_mask), positive })
+    let target = if numeric_target {
+        TargetColumn::Numbers(target_numbers)
+    } else {
+        let mut levels: Vec<String> = vec![String::new(); target_levels.len()];
+        for (k, v) in target_levels {
+            levels[v as usize] = k;
+        }
+        TargetColumn::Classes { codes: target_codes, levels }
+    };
+    Ok(Training { columns, target, test_mask: not.split.map(|_| test_mask) })
 }
 
-fn feature_spec(model: &Classifier) -> serde_json::Value {
-    json!(model
-        .features
+fn load(query: &str, target: &str, options: &TrainOptions) -> Result<Loaded> {
+    let not = NotFeatures { exclude: &options.exclude, key: options.key.as_deref(), split: options.split.as_deref() };
+    let training = load_training(query, target, false, &not)?;
+    let TargetColumn::Classes { codes, levels } = training.target else {
+        unreachable!("a class target was asked for");
+    };
+    let mut sorted = levels.clone();
+    sorted.sort();
+    let positive = positive_class(&sorted, options.positive.as_deref(), target)?;
+    let positive_code = levels.iter().position(|l| *l == positive).unwrap_or(usize::MAX) as u32;
+    let labels: Vec<bool> = codes.iter().map(|&v| v == positive_code).collect();
+    if labels.len() < 20 {
+        return Err(CrmError::InvalidArgument(format!("too few rows to train and evaluate: {} (at least 20 with a non-NULL target)", labels.len())));
+    }
+    Ok(Loaded { columns: training.columns, labels, test_mask: training.test_mask, positive })
+}
+
+pub(crate) fn feature_spec(features: &super::features::FeatureSet) -> serde_json::Value {
+    json!(features
         .features
         .iter()
         .map(|f| match f {
@@ -246,7 +288,7 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
     let bytes = registry::encode(Kind::Classifier, &trained.classifier)?;
     // What monitoring compares new rows with (crm.drift, crm.feature_importance).
     let summaries = crate::lifecycle::summarize(&trained.classifier, &loaded.columns, &trained.holdout, opts.seed);
-    let mut spec = feature_spec(&trained.classifier);
+    let mut spec = feature_spec(&trained.classifier.features);
     summaries.annotate(&mut spec);
     let mut metrics = serde_json::to_value(&trained.metrics).unwrap_or_default();
     metrics["score_profile"] = serde_json::to_value(&summaries.output).unwrap_or_default();
@@ -301,17 +343,13 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
     Ok((id, name.to_string(), version, algorithm_name, deploy, JsonB(metrics)))
 }
 
-pub(super) fn classifier_of(name: &str) -> Result<Rc<Deployed<Classifier>>> {
-    deployed::<Classifier>(name)
-}
-
-pub(super) fn feature_list(model: &Classifier) -> Vec<(String, ValueKind)> {
-    model.features.features.iter().map(|f| (f.name().to_string(), f.kind())).collect()
-}
-
-/// The model side of a row layout (see `row_reader`).
-pub(super) fn model_features(entry: &Deployed<Classifier>) -> ModelFeatures {
-    ModelFeatures { who: entry.who(), features: feature_list(&entry.model) }
+/// The deployed model `name` for `function`: any supervised model for crm.predict, a
+/// classifier for the functions that return a probability.
+pub(crate) fn supervised_for(name: &str, function: &str) -> Result<Supervised> {
+    match function {
+        "predict" | "explain" => Supervised::deployed(name),
+        _ => Supervised::deployed_classifier(name, &format!("crm.{function}")),
+    }
 }
 
 /// What one call site (one `crm.score(...)` in one statement) keeps between rows, in
@@ -319,7 +357,7 @@ pub(super) fn model_features(entry: &Deployed<Classifier>) -> ModelFeatures {
 /// type. Lives for the statement, so a deploy committed elsewhere is seen by the next one.
 struct CallMemo {
     name: String,
-    model: Rc<Deployed<Classifier>>,
+    model: Supervised,
     row_map: RowMapMemo,
     buffer: Vec<f64>,
 }
@@ -338,7 +376,7 @@ fn call_memo<'a>(name: &[u8], fcinfo: pg_sys::FunctionCallInfo, row_arg: i32, fu
                 let row_type = pg_sys::get_fn_expr_argtype((*fcinfo).flinfo, row_arg);
                 check_row_type(row_type, function)?;
                 let name = std::str::from_utf8(name).map_err(|_| CrmError::bad_argument("name", "(not UTF-8)", "a model name"))?;
-                Ok(CallMemo { name: name.to_string(), model: classifier_of(name)?, row_map: None, buffer: Vec::new() })
+                Ok(CallMemo { name: name.to_string(), model: supervised_for(name, function)?, row_map: None, buffer: Vec::new() })
             },
         )
     }
@@ -346,12 +384,12 @@ fn call_memo<'a>(name: &[u8], fcinfo: pg_sys::FunctionCallInfo, row_arg: i32, fu
 
 fn score_with_memo(memo: &mut CallMemo, datum: pg_sys::Datum) -> Result<f64> {
     let entry = &memo.model;
-    let features = &entry.model.features;
+    let features = entry.feature_set();
     let buffer = &mut memo.buffer;
     buffer.resize(features.width, 0.0);
     // SAFETY: a composite datum valid for this call.
-    unsafe { for_each_feature(datum, entry.id, || model_features(entry), &mut memo.row_map, |i, cell| features.encode_into(i, (&cell).into(), buffer))? };
-    Ok(sigmoid(entry.model.log_odds_encoded(buffer)))
+    unsafe { for_each_feature(datum, entry.id(), || entry.model_features(), &mut memo.row_map, |i, cell| features.encode_into(i, (&cell).into(), buffer))? };
+    Ok(entry.output_encoded(buffer))
 }
 
 /// The bytes of a text datum, detoasted if need be (no copy for the usual short text).
@@ -414,7 +452,7 @@ pub unsafe extern "C-unwind" fn crm_churn_score(fcinfo: pg_sys::FunctionCallInfo
 /// feature, the argument that carries its column and how to read it.
 struct ColumnsMemo {
     name: String,
-    model: Rc<Deployed<Classifier>>,
+    model: Supervised,
     /// Per model feature: (argument index, reader of the argument's type).
     columns: Vec<(usize, Reader)>,
     buffer: Vec<f64>,
@@ -422,12 +460,12 @@ struct ColumnsMemo {
 
 /// The memo of this call site of a column form whose column names are argument
 /// `names_arg` and column values the arguments after it.
-fn columns_memo<'a>(name: &[u8], fcinfo: pg_sys::FunctionCallInfo, names_arg: usize) -> Result<&'a mut ColumnsMemo> {
+fn columns_memo<'a>(name: &[u8], fcinfo: pg_sys::FunctionCallInfo, names_arg: usize, function: &str) -> Result<&'a mut ColumnsMemo> {
     // SAFETY: the live call info of a column form, whose fn_extra holds only this memo.
-    unsafe { memo::call_site(fcinfo, |m: &ColumnsMemo| m.name.as_bytes() == name, || make_columns_memo(name, fcinfo, names_arg)) }
+    unsafe { memo::call_site(fcinfo, |m: &ColumnsMemo| m.name.as_bytes() == name, || make_columns_memo(name, fcinfo, names_arg, function)) }
 }
 
-fn make_columns_memo(name: &[u8], fcinfo: pg_sys::FunctionCallInfo, names_arg: usize) -> Result<ColumnsMemo> {
+fn make_columns_memo(name: &[u8], fcinfo: pg_sys::FunctionCallInfo, names_arg: usize, function: &str) -> Result<ColumnsMemo> {
     // SAFETY: fcinfo and its flinfo are valid for this call.
     let flinfo = unsafe { (*fcinfo).flinfo };
     let nargs = unsafe { (*fcinfo).nargs } as usize;
@@ -451,9 +489,9 @@ fn make_columns_memo(name: &[u8], fcinfo: pg_sys::FunctionCallInfo, names_arg: u
         }
     };
     let name = std::str::from_utf8(name).map_err(|_| CrmError::bad_argument("name", "(not UTF-8)", "a model name"))?;
-    let model = classifier_of(name)?;
+    let model = supervised_for(name, function)?;
     let who = model.who();
-    let features = feature_list(&model.model);
+    let features = model.feature_list();
     let mut columns = Vec::with_capacity(features.len());
     for (feature, kind) in &features {
         let Some(at) = names.iter().position(|n| n == feature) else {
@@ -472,8 +510,8 @@ fn make_columns_memo(name: &[u8], fcinfo: pg_sys::FunctionCallInfo, names_arg: u
 
 /// The positive-class probability of the row whose columns are this call's arguments.
 fn score_columns_with_memo(memo: &mut ColumnsMemo, fcinfo: pg_sys::FunctionCallInfo) -> Result<f64> {
-    let model = &memo.model.model;
-    let features = &model.features;
+    let model = &memo.model;
+    let features = model.feature_set();
     let buffer = &mut memo.buffer;
     buffer.resize(features.width, 0.0);
     // SAFETY: the memo's argument indexes are below nargs (checked when it was made).
@@ -484,7 +522,7 @@ fn score_columns_with_memo(memo: &mut ColumnsMemo, fcinfo: pg_sys::FunctionCallI
         let cell = if value.isnull { Cell::Null } else { unsafe { reader.read(value.value) } };
         features.encode_into(i, (&cell).into(), buffer);
     }
-    Ok(sigmoid(model.log_odds_encoded(buffer)))
+    Ok(model.output_encoded(buffer))
 }
 
 #[no_mangle]
@@ -508,7 +546,7 @@ pub unsafe extern "C-unwind" fn crm_score_columns(fcinfo: pg_sys::FunctionCallIn
         return pg_sys::Datum::from(0);
     }
     let name = unsafe { text_bytes(name.value) };
-    let memo = columns_memo(name, fcinfo, 1).or_raise();
+    let memo = columns_memo(name, fcinfo, 1, "score").or_raise();
     pg_sys::Datum::from(score_columns_with_memo(memo, fcinfo).or_raise().to_bits())
 }
 
@@ -527,9 +565,67 @@ pub extern "C" fn pg_finfo_crm_churn_score_columns() -> &'static pg_sys::Pg_finf
 pub unsafe extern "C-unwind" fn crm_churn_score_columns(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     let name = CHURN_MODEL.get();
     let name = name.as_ref().map(|c| c.to_bytes()).unwrap_or(b"churn");
-    let memo = columns_memo(name, fcinfo, 0).or_raise();
+    let memo = columns_memo(name, fcinfo, 0, "churn_score").or_raise();
     pg_sys::Datum::from(score_columns_with_memo(memo, fcinfo).or_raise().to_bits())
 }
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_crm_predict() -> &'static pg_sys::Pg_finfo_record {
+    &crate::pg::aggregate::V1_FINFO
+}
+
+/// `crm.predict(name text, row anyelement) → float8`: the deployed model's output for the
+/// row: a regressor's prediction, a classifier's positive-class probability.
+///
+/// # Safety
+/// Called by Postgres only, as the STRICT function `crm.predict(text, anyelement)`.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn crm_predict(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: a STRICT function with two non-NULL arguments.
+    let args = unsafe { (*fcinfo).args.as_slice(2) };
+    let name = unsafe { text_bytes(args[0].value) };
+    let memo = call_memo(name, fcinfo, 1, "predict").or_raise();
+    pg_sys::Datum::from(score_with_memo(memo, args[1].value).or_raise().to_bits())
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_crm_predict_columns() -> &'static pg_sys::Pg_finfo_record {
+    &crate::pg::aggregate::V1_FINFO
+}
+
+/// `crm.predict_columns(name, column_names text[], VARIADIC "any")`: the column form of
+/// `crm.predict(name, t)`, made by the planner.
+///
+/// # Safety
+/// Called by Postgres only, as `crm.predict_columns(text, text[], VARIADIC "any")`.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn crm_predict_columns(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: at least the two declared arguments.
+    let name = unsafe { (*fcinfo).args.as_slice(2)[0] };
+    if name.isnull {
+        unsafe { (*fcinfo).isnull = true };
+        return pg_sys::Datum::from(0);
+    }
+    let name = unsafe { text_bytes(name.value) };
+    let memo = columns_memo(name, fcinfo, 1, "predict").or_raise();
+    pg_sys::Datum::from(score_columns_with_memo(memo, fcinfo).or_raise().to_bits())
+}
+
+extension_sql!(
+    r#"
+CREATE FUNCTION predict(name text, "row" anyelement) RETURNS float8
+    AS 'MODULE_PATHNAME', 'crm_predict' LANGUAGE C STABLE STRICT PARALLEL SAFE
+    SUPPORT row_columns_support;
+COMMENT ON FUNCTION predict(text, anyelement) IS 'The deployed model''s output for a row: a regressor''s prediction, a classifier''s probability';
+CREATE FUNCTION predict_columns(name text, column_names text[], VARIADIC "columns" "any") RETURNS float8
+    AS 'MODULE_PATHNAME', 'crm_predict_columns' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION predict_columns(text, text[], "any") IS 'crm.predict with the row given as its columns: what the planner makes of crm.predict(name, t) for a table row t';
+"#,
+    name = "predict_functions",
+    requires = ["row_columns_support"]
+);
 
 extension_sql!(
     r#"
@@ -568,22 +664,23 @@ fn explain_row(name: &str, row: &AnyElement, top: i32) -> Result<Vec<(String, Op
     if top < 1 {
         return Err(CrmError::bad_argument("top", top, "a positive number of features"));
     }
-    let entry = classifier_of(name)?;
-    let model = &entry.model;
-    let features = feature_list(model);
+    let entry = supervised_for(name, "explain")?;
+    let features = entry.feature_list();
     let mut cells: Vec<Cell<'_>> = Vec::new();
-    read_features(row, entry.id, || model_features(&entry), &mut cells)?;
+    read_features(row, entry.id(), || entry.model_features(), &mut cells)?;
     let values: Vec<_> = cells.iter().map(Cell::as_value).collect();
-    let (base, mut contributions) = model.explain(&values);
-    contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+    // classifier: log-odds, whose sigmoid is the probability; regressor: the prediction
+    // (its log for a log-link model)
+    let (base, contributions) = entry.model().explain(&values);
+    let mut order: Vec<usize> = (0..contributions.len()).collect();
+    order.sort_by(|&a, &b| contributions[b].abs().total_cmp(&contributions[a].abs()));
     let mut out: Vec<(String, Option<String>, f64)> =
-        contributions.iter().take(top as usize).map(|c| (features[c.feature].0.clone(), cells[c.feature].display(), c.contribution)).collect();
-    let rest: f64 = contributions.iter().skip(top as usize).map(|c| c.contribution).sum();
+        order.iter().take(top as usize).map(|&i| (features[i].0.clone(), cells[i].display(), contributions[i])).collect();
+    let rest: f64 = order.iter().skip(top as usize).map(|&i| contributions[i]).sum();
     if contributions.len() > top as usize {
         out.push(("(other features)".to_string(), None, rest));
     }
     out.push(("(base value)".to_string(), None, base));
-    let _ = sigmoid; // probability = sigmoid(sum of contributions)
     Ok(out)
 }
 
@@ -592,16 +689,20 @@ fn explain_row(name: &str, row: &AnyElement, top: i32) -> Result<Vec<(String, Op
 #[pg_extern(stable, parallel_safe)]
 fn coefficients(name: &str) -> TableIterator<'static, (name!(term, String), name!(coefficient, f64))> {
     let rows = (|| -> Result<Vec<(String, f64)>> {
-        let entry = classifier_of(name)?;
-        let model = &entry.model;
-        model.coefficients().ok_or_else(|| CrmError::Unsupported(format!("model \"{name}\" ({}) has no coefficients", model.algorithm())))
+        let entry = supervised_for(name, "predict")?;
+        let coefficients = match &entry {
+            Supervised::Classifier(d) => d.model.coefficients(),
+            Supervised::Regressor(d) => d.model.coefficients(),
+        };
+        coefficients.ok_or_else(|| CrmError::Unsupported(format!("model \"{name}\" ({}) has no coefficients", entry.algorithm())))
     })()
     .or_raise();
     TableIterator::new(rows)
 }
 
 /// Scores every row of `source` (a table, view or SELECT) with the deployed model `name`,
-/// returning the row's `key` column as text beside its score. Batched: the source is read
+/// returning the row's `key` column as text beside its score (a classifier's probability,
+/// a regressor's prediction). Batched: the source is read
 /// through a cursor 10,000 rows at a time and the model decoded once. On the CPU:
 /// `crm.device = 'cuda'` is refused (0A000) until GPU kernels land.
 #[pg_extern(stable, parallel_restricted)]
@@ -621,14 +722,14 @@ fn batch(name: &str, source: &str, key: &str) -> Result<Vec<(Option<String>, f64
             described.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
         )));
     }
-    let entry = classifier_of(name)?;
-    let model = &entry.model;
+    // a classifier's probability or a regressor's prediction, as crm.predict
+    let entry = supervised_for(name, "predict")?;
     let sql = format!("SELECT crm_batch.{}::pg_catalog.text, crm_batch FROM ({query}) AS crm_batch", quote_ident(key));
     let mut out = Vec::new();
     let mut failure: Option<CrmError> = None;
     let mut buffer = Vec::new();
     let mut row_map = None;
-    let features = &model.features;
+    let features = entry.feature_set();
     buffer.resize(features.width, 0.0);
     // Read-only batches (read_in_batches): score_batch is STABLE and may run in parallel
     // mode or inside CREATE TABLE AS, where SPI must not run as an update.
@@ -639,13 +740,13 @@ fn batch(name: &str, source: &str, key: &str) -> Result<Vec<(Option<String>, f64
         };
         // SAFETY: a composite column value of the current batch, valid during this call.
         let read = unsafe {
-            for_each_feature(datum, entry.id, || model_features(&entry), &mut row_map, |i, cell| features.encode_into(i, (&cell).into(), &mut buffer))
+            for_each_feature(datum, entry.id(), || entry.model_features(), &mut row_map, |i, cell| features.encode_into(i, (&cell).into(), &mut buffer))
         };
         if let Err(e) = read {
             failure = Some(e);
             return Ok(false);
         }
-        out.push((key_value, sigmoid(model.log_odds_encoded(&buffer))));
+        out.push((key_value, entry.output_encoded(&buffer)));
         Ok(true)
     })?;
     match failure {

@@ -12,24 +12,20 @@
 //! statement and kept in `fn_extra`.
 
 use std::ffi::CStr;
-use std::rc::Rc;
 
 use pgrx::prelude::*;
 use pgrx::{IntoDatum, JsonB};
 use serde_json::json;
 
 use super::features::Value;
-use super::logistic::sigmoid;
-use super::model::Classifier;
-use super::sql::{classifier_of, feature_list, model_features};
 use crate::error::sql::OrRaise;
 use crate::error::{CrmError, Result as CrmResult};
 use crate::pg::aggregate::V1_FINFO;
 use crate::pg::invalidation::generation;
 use crate::pg::memo;
-use crate::pg::model_cache::Deployed;
 use crate::pg::row_reader::{for_each_feature_of_tuple, for_each_feature_of_values, Cell, RowMapMemo};
 use crate::pg::tuple::{column, in_place_offset, score_is_the_only_null_and_last, with_score_appended};
+use crate::supervised::Supervised;
 
 /// Reasons written to the optional third column.
 const TOP_REASONS: usize = 3;
@@ -45,7 +41,8 @@ struct TriggerMemo {
     trigger_oid: pg_sys::Oid,
     /// The catalog generation the column numbers and types were read at.
     generation: u64,
-    model: Rc<Deployed<Classifier>>,
+    /// A classifier (the score is its probability) or a regressor (its prediction).
+    model: Supervised,
     score_attnum: i32,
     reasons: Option<(i32, ReasonsType)>,
     /// The model's feature names, for the reasons column.
@@ -88,8 +85,8 @@ unsafe fn make_memo(trigger: *mut pg_sys::Trigger, tupdesc: pg_sys::TupleDesc) -
             _ => return Err(bad(format!("reasons column \"{name}\" must exist in the table and be of type text or jsonb"))),
         },
     };
-    let model = classifier_of(&model_name)?;
-    let feature_names: Vec<String> = feature_list(&model.model).into_iter().map(|(name, _)| name).collect();
+    let model = Supervised::deployed(&model_name)?;
+    let feature_names: Vec<String> = model.feature_list().into_iter().map(|(name, _)| name).collect();
     // The trigger writes these columns: writing one the model reads would change the
     // row's features under the score.
     for (what, written) in std::iter::once(("score", &score_column)).chain(reasons_column.iter().map(|r| ("reasons", r))) {
@@ -114,27 +111,28 @@ unsafe fn make_memo(trigger: *mut pg_sys::Trigger, tupdesc: pg_sys::TupleDesc) -
     })
 }
 
-/// The row's top reasons, as "feature = value (+0.84 log-odds)" lines or a jsonb array.
-fn reasons_datum(model: &Classifier, names: &[String], cells: &[Cell<'_>], kind: ReasonsType) -> pg_sys::Datum {
+/// The row's top reasons, as "feature = value (+0.84)" lines or a jsonb array
+/// (contributions in log-odds for a classifier, in the prediction's units for a regressor).
+fn reasons_datum(model: &Supervised, names: &[String], cells: &[Cell<'_>], kind: ReasonsType) -> pg_sys::Datum {
     let values: Vec<Value<'_>> = cells.iter().map(Cell::as_value).collect();
-    let (_, mut contributions) = model.explain(&values);
-    contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
-    contributions.truncate(TOP_REASONS);
+    let (_, contributions) = model.model().explain(&values);
+    let mut top: Vec<usize> = (0..contributions.len()).collect();
+    top.sort_by(|&a, &b| contributions[b].abs().total_cmp(&contributions[a].abs()));
+    top.truncate(TOP_REASONS);
     let datum = match kind {
-        ReasonsType::Text => contributions
+        ReasonsType::Text => top
             .iter()
-            .map(|c| {
-                let value = cells[c.feature].display().unwrap_or_else(|| "NULL".into());
-                format!("{} = {} ({:+.3})", names[c.feature], value, c.contribution)
+            .map(|&i| {
+                let value = cells[i].display().unwrap_or_else(|| "NULL".into());
+                format!("{} = {} ({:+.3})", names[i], value, contributions[i])
             })
             .collect::<Vec<_>>()
             .join("; ")
             .into_datum(),
-        ReasonsType::Jsonb => JsonB(json!(contributions
-            .iter()
-            .map(|c| json!({"feature": names[c.feature], "value": cells[c.feature].display(), "contribution": c.contribution}))
-            .collect::<Vec<_>>()))
-        .into_datum(),
+        ReasonsType::Jsonb => {
+            JsonB(json!(top.iter().map(|&i| json!({"feature": names[i], "value": cells[i].display(), "contribution": contributions[i]})).collect::<Vec<_>>()))
+                .into_datum()
+        }
     };
     datum.unwrap_or(pg_sys::Datum::from(0))
 }
@@ -176,9 +174,8 @@ pub unsafe extern "C-unwind" fn crm_score_trigger(fcinfo: pg_sys::FunctionCallIn
         let memo = memo::call_site(fcinfo, |m: &TriggerMemo| m.trigger_oid == (*trigger).tgoid && m.generation == generation(), || make_memo(trigger, tupdesc))
             .or_raise();
         let entry = memo.model.clone();
-        let model = &entry.model;
-        let names = || model_features(&entry);
-        let features = &model.features;
+        let names = || entry.model_features();
+        let features = entry.feature_set();
         memo.buffer.resize(features.width, 0.0);
         let score_at = (memo.score_attnum - 1) as usize;
 
@@ -192,9 +189,9 @@ pub unsafe extern "C-unwind" fn crm_score_trigger(fcinfo: pg_sys::FunctionCallIn
                 // again (measured on 100k inserts: forming a new tuple alone costs 1.35x
                 // a plain insert, returning the same one 1.1x).
                 let buffer = &mut memo.buffer;
-                for_each_feature_of_tuple(tuple, row_type, entry.id, names, &mut memo.row_map, |i, cell| features.encode_into(i, (&cell).into(), buffer))
+                for_each_feature_of_tuple(tuple, row_type, entry.id(), names, &mut memo.row_map, |i, cell| features.encode_into(i, (&cell).into(), buffer))
                     .or_raise();
-                let score = sigmoid(model.log_odds_encoded(buffer));
+                let score = entry.output_encoded(buffer);
                 let data_area = ((*tuple).t_data as *mut u8).add((*(*tuple).t_data).t_hoff as usize);
                 std::ptr::write_unaligned(data_area.add(offset) as *mut f64, score);
                 // The slot may hold values deformed before this trigger (a WHEN clause):
@@ -214,12 +211,12 @@ pub unsafe extern "C-unwind" fn crm_score_trigger(fcinfo: pg_sys::FunctionCallIn
         pg_sys::heap_deform_tuple(tuple, tupdesc, memo.values.as_mut_ptr(), memo.nulls.as_mut_ptr());
         let reasons = if let Some((attnum, kind)) = memo.reasons {
             let mut cells: Vec<Cell<'_>> = Vec::with_capacity(features.features.len());
-            for_each_feature_of_values(&memo.values, &memo.nulls, row_type, entry.id, names, &mut memo.row_map, |_, cell| cells.push(cell)).or_raise();
-            model.encode_cells(&cells, &mut memo.buffer);
-            Some((attnum, reasons_datum(model, &memo.feature_names, &cells, kind)))
+            for_each_feature_of_values(&memo.values, &memo.nulls, row_type, entry.id(), names, &mut memo.row_map, |_, cell| cells.push(cell)).or_raise();
+            features.encode_cells(&cells, &mut memo.buffer);
+            Some((attnum, reasons_datum(&entry, &memo.feature_names, &cells, kind)))
         } else {
             let buffer = &mut memo.buffer;
-            for_each_feature_of_values(&memo.values, &memo.nulls, row_type, entry.id, names, &mut memo.row_map, |i, cell| {
+            for_each_feature_of_values(&memo.values, &memo.nulls, row_type, entry.id(), names, &mut memo.row_map, |i, cell| {
                 features.encode_into(i, (&cell).into(), buffer)
             })
             .or_raise();
@@ -229,13 +226,13 @@ pub unsafe extern "C-unwind" fn crm_score_trigger(fcinfo: pg_sys::FunctionCallIn
             // The common shape of a new row whose score column was added last and left
             // NULL: the new row is the old one with the score appended (a copy instead
             // of forming it).
-            let score = sigmoid(model.log_odds_encoded(&memo.buffer));
+            let score = entry.output_encoded(&memo.buffer);
             return pg_sys::Datum::from(with_score_appended(tuple, score));
         }
 
         // Any other shape: the score (and reasons) put into the deformed row, one form
         // (heap_modify_tuple would deform and form again).
-        let score = sigmoid(model.log_odds_encoded(&memo.buffer));
+        let score = entry.output_encoded(&memo.buffer);
         memo.values[score_at] = pg_sys::Datum::from(score.to_bits());
         memo.nulls[score_at] = false;
         if let Some((attnum, datum)) = reasons {

@@ -82,6 +82,27 @@ impl CrmError {
         }
     }
 
+    /// The same error (same SQLSTATE) with its message rewritten: core code that does not
+    /// know the caller's names says "the target", the SQL layer names the column.
+    pub fn map_message(self, f: impl FnOnce(&str) -> String) -> CrmError {
+        let m = f(self.message());
+        match self {
+            CrmError::InvalidArgument(_) => CrmError::InvalidArgument(m),
+            CrmError::InvalidText(_) => CrmError::InvalidText(m),
+            CrmError::UndefinedTable(_) => CrmError::UndefinedTable(m),
+            CrmError::UndefinedColumn(_) => CrmError::UndefinedColumn(m),
+            CrmError::UnknownModel(_) => CrmError::UnknownModel(m),
+            CrmError::DatatypeMismatch(_) => CrmError::DatatypeMismatch(m),
+            CrmError::InsufficientPrivilege(_) => CrmError::InsufficientPrivilege(m),
+            CrmError::Canceled(_) => CrmError::Canceled(m),
+            CrmError::OutOfRange(_) => CrmError::OutOfRange(m),
+            CrmError::ReadOnly(_) => CrmError::ReadOnly(m),
+            CrmError::OutOfMemory(_) => CrmError::OutOfMemory(m),
+            CrmError::Unsupported(_) => CrmError::Unsupported(m),
+            CrmError::CorruptModel(_) => CrmError::CorruptModel(m),
+        }
+    }
+
     /// `argument` got `value`, but only `accepted` is allowed.
     pub fn bad_argument(argument: &str, value: impl fmt::Display, accepted: &str) -> Self {
         CrmError::InvalidArgument(format!("invalid value for argument \"{argument}\": \"{value}\"; accepted: {accepted}"))

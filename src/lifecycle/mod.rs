@@ -21,9 +21,14 @@ pub trait Monitored {
     /// Its output for an encoded row: a probability for a classifier, a prediction for a
     /// regressor.
     fn output_encoded(&self, x: &[f64]) -> f64;
-    /// Per-feature contributions to the output on the model's additive scale (log-odds,
-    /// or the regressor's link scale).
-    fn contributions(&self, values: &[Value<'_>]) -> Vec<f64>;
+    /// (base value, per-feature contributions) on the model's additive scale, adding up
+    /// to the output there: log-odds for a classifier, the prediction (or its log, for a
+    /// log-link regressor) for a regressor.
+    fn explain(&self, values: &[Value<'_>]) -> (f64, Vec<f64>);
+
+    fn contributions(&self, values: &[Value<'_>]) -> Vec<f64> {
+        self.explain(values).1
+    }
 
     /// The output for one row's raw values (one per feature, in feature order).
     fn output(&self, values: &[Value<'_>], buffer: &mut Vec<f64>) -> f64 {

@@ -9,17 +9,15 @@ use serde_json::{json, Value as Json};
 
 use super::importance::{self, ContributionImportance};
 use super::profile::Profile;
-use super::Monitored;
 use crate::classify::features::Value;
 use crate::classify::metrics;
-use crate::classify::model::Classifier;
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
-use crate::pg::model_cache::{self, Deployed};
-use crate::pg::row_reader::{for_each_feature, Cell, ModelFeatures};
+use crate::pg::row_reader::{for_each_feature, Cell};
 use crate::pg::source::{cancel_requested, describe, find_column, quote_ident, raise_pending_cancel, read_in_batches, read_one, source_query};
-use crate::registry::StoredModel;
+use crate::regress;
 use crate::rng::SplitMix64;
+use crate::supervised::Supervised;
 
 /// A model version's registry row, as monitoring needs it.
 struct ModelRow {
@@ -61,11 +59,15 @@ fn model_row(name: &str, version: Option<i32>) -> Result<ModelRow> {
 
 /// Models monitoring knows; anything else is 0A000 naming the kinds that are.
 fn unsupported(name: &str, kind: &str, what: &str) -> CrmError {
-    CrmError::Unsupported(format!("{what} works on classifier models; model \"{name}\" is a {kind} model"))
+    CrmError::Unsupported(format!("{what} works on classifier and regressor models; model \"{name}\" is a {kind} model"))
 }
 
-fn model_features<T: Monitored>(entry: &Deployed<T>) -> ModelFeatures {
-    ModelFeatures { who: entry.who(), features: entry.model.feature_set().features.iter().map(|f| (f.name().to_string(), f.kind())).collect() }
+/// The supervised model of `row` (checked to be one first, for a precise 0A000).
+fn supervised(name: &str, row: &ModelRow, what: &str) -> Result<Supervised> {
+    if row.kind != "classifier" && row.kind != "regressor" {
+        return Err(unsupported(name, &row.kind, what));
+    }
+    Supervised::version(name, Some(row.version))
 }
 
 fn owned(cell: Cell<'_>) -> Cell<'static> {
@@ -80,12 +82,7 @@ fn owned(cell: Cell<'_>) -> Cell<'static> {
 /// Reads every row of `query` with the model's row layout: `each` gets the row's feature
 /// values (in feature order) and, with `target`, the target column as text (rows whose
 /// target is NULL are skipped).
-fn for_each_row<T: Monitored + StoredModel>(
-    entry: &Deployed<T>,
-    query: &str,
-    target: Option<&str>,
-    mut each: impl FnMut(&[Value<'_>], Option<&str>) -> Result<()>,
-) -> Result<()> {
+fn for_each_row(entry: &Supervised, query: &str, target: Option<&str>, mut each: impl FnMut(&[Value<'_>], Option<&str>) -> Result<()>) -> Result<()> {
     let described = describe(query)?;
     let sql = match target {
         Some(t) => {
@@ -95,7 +92,7 @@ fn for_each_row<T: Monitored + StoredModel>(
         }
         None => format!("SELECT crm_rows FROM ({query}) AS crm_rows"),
     };
-    let n = entry.model.feature_set().features.len();
+    let n = entry.feature_set().features.len();
     let mut cells: Vec<Cell<'static>> = Vec::with_capacity(n);
     let mut row_map = None;
     let mut failure: Option<CrmError> = None;
@@ -106,7 +103,7 @@ fn for_each_row<T: Monitored + StoredModel>(
         cells.clear();
         cells.resize_with(n, || Cell::Null);
         // SAFETY: a composite column value of the current batch, valid during this call.
-        let read = unsafe { for_each_feature(datum, entry.id, || model_features(entry), &mut row_map, |i, cell| cells[i] = owned(cell)) };
+        let read = unsafe { for_each_feature(datum, entry.id(), || entry.model_features(), &mut row_map, |i, cell| cells[i] = owned(cell)) };
         let target_value = if target.is_some() { row.get::<String>(2)? } else { None };
         let done = read.and_then(|()| {
             let values: Vec<Value<'_>> = cells.iter().map(Cell::as_value).collect();
@@ -123,41 +120,76 @@ fn for_each_row<T: Monitored + StoredModel>(
     failure.map_or(Ok(()), Err)
 }
 
-/// Labelled rows of a classifier: probabilities and labels.
-fn classifier_predictions(entry: &Deployed<Classifier>, row: &ModelRow, query: &str) -> Result<(Vec<f64>, Vec<bool>)> {
-    let target = row.target.as_deref().ok_or_else(|| CrmError::CorruptModel(format!("{} has no target in crm.models", entry.who())))?;
-    let positive = row.positive_class.clone().unwrap_or_default();
-    let mut p = Vec::new();
-    let mut y = Vec::new();
-    let mut seen: Vec<String> = Vec::new();
-    let mut buffer = Vec::new();
-    for_each_row(entry, query, Some(target), |values, label| {
-        let label = label.unwrap_or_default();
-        if !seen.iter().any(|s| s == label) {
-            seen.push(label.to_string());
-            if seen.len() > 2 {
+/// A labelled target value as the model's metrics read it: 1/0 for a classifier (the
+/// positive class or not), the number for a regressor.
+struct Labels {
+    target: String,
+    /// Some(positive class) for a classifier.
+    positive: Option<String>,
+    /// Target values seen (a classifier's must be at most two).
+    seen: Vec<String>,
+}
+
+impl Labels {
+    fn of(entry: &Supervised, row: &ModelRow) -> Result<Labels> {
+        let target = row.target.clone().ok_or_else(|| CrmError::CorruptModel(format!("{} has no target in crm.models", entry.who())))?;
+        let positive = match entry {
+            Supervised::Classifier(_) => Some(row.positive_class.clone().unwrap_or_default()),
+            Supervised::Regressor(_) => None,
+        };
+        Ok(Labels { target, positive, seen: Vec::new() })
+    }
+
+    fn read(&mut self, label: &str, who: &str) -> Result<f64> {
+        let Some(positive) = &self.positive else {
+            return label.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+                CrmError::InvalidText(format!("target \"{}\" holds '{label}', which is not a finite number; {who} predicts numbers", self.target))
+            });
+        };
+        if !self.seen.iter().any(|s| s == label) {
+            self.seen.push(label.to_string());
+            if self.seen.len() > 2 {
                 return Err(CrmError::InvalidArgument(format!(
-                    "target \"{target}\" has more than two classes in the source: {}; {} knows '{positive}' and one other",
-                    seen.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", "),
-                    entry.who()
+                    "target \"{}\" has more than two classes in the source: {}; {who} knows '{positive}' and one other",
+                    self.target,
+                    self.seen.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ")
                 )));
             }
         }
-        p.push(entry.model.output(values, &mut buffer));
-        y.push(label == positive);
+        Ok(if label == positive { 1.0 } else { 0.0 })
+    }
+
+    /// After reading: a classifier's two classes must include its positive one.
+    fn check(&self, rows: usize, who: &str) -> Result<()> {
+        if let Some(positive) = &self.positive {
+            if self.seen.len() == 2 && !self.seen.contains(positive) {
+                return Err(CrmError::InvalidArgument(format!(
+                    "target \"{}\" holds '{}' and '{}' in the source, neither of which is {who}'s positive class '{positive}'",
+                    self.target, self.seen[0], self.seen[1]
+                )));
+            }
+        }
+        if rows == 0 {
+            return Err(CrmError::InvalidArgument(format!("the source has no rows with a non-NULL target \"{}\" to evaluate on", self.target)));
+        }
+        Ok(())
+    }
+}
+
+/// Labelled rows of `source`: the model's outputs and the targets (1/0 for classifiers).
+fn labelled_predictions(entry: &Supervised, row: &ModelRow, query: &str) -> Result<(Vec<f64>, Vec<f64>)> {
+    let mut labels = Labels::of(entry, row)?;
+    let who = entry.who();
+    let mut p = Vec::new();
+    let mut y = Vec::new();
+    let mut buffer = Vec::new();
+    let target = labels.target.clone();
+    for_each_row(entry, query, Some(&target), |values, label| {
+        y.push(labels.read(label.unwrap_or_default(), &who)?);
+        p.push(entry.model().output(values, &mut buffer));
         Ok(())
     })?;
-    if seen.len() == 2 && !seen.contains(&positive) {
-        return Err(CrmError::InvalidArgument(format!(
-            "target \"{target}\" holds '{}' and '{}' in the source, neither of which is {}'s positive class '{positive}'",
-            seen[0],
-            seen[1],
-            entry.who()
-        )));
-    }
-    if p.is_empty() {
-        return Err(CrmError::InvalidArgument(format!("the source has no rows with a non-NULL target \"{target}\" to evaluate on")));
-    }
+    labels.check(y.len(), &who)?;
     Ok((p, y))
 }
 
@@ -170,31 +202,40 @@ fn evaluate(name: Option<&str>, source: Option<&str>, version: default!(Option<i
 
 fn evaluate_json(name: &str, source: &str, version: Option<i32>) -> Result<Json> {
     let row = model_row(name, version)?;
+    let entry = supervised(name, &row, "crm.evaluate")?;
     let query = source_query(source)?;
-    match row.kind.as_str() {
-        "classifier" => {
-            let entry = model_cache::version::<Classifier>(name, Some(row.version))?;
-            let (p, y) = classifier_predictions(&entry, &row, &query)?;
-            let mut out = serde_json::to_value(metrics::evaluate(&p, &y)).unwrap_or_default();
-            let threshold = row.metrics["best_threshold"].as_f64().unwrap_or(0.5);
-            out["at_threshold"] = metrics::at_threshold(&p, &y, threshold);
-            out["training"] = json!({"roc_auc": row.metrics["roc_auc"], "pr_auc": row.metrics["pr_auc"], "log_loss": row.metrics["log_loss"],
-                "brier": row.metrics["brier"], "expected_calibration_error": row.metrics["expected_calibration_error"], "rows": row.metrics["rows"]});
-            if y.iter().all(|&v| v) || y.iter().all(|&v| !v) {
+    let (p, y) = labelled_predictions(&entry, &row, &query)?;
+    let trained = &row.metrics;
+    let mut out = match entry {
+        Supervised::Classifier(_) => {
+            let labels: Vec<bool> = y.iter().map(|&v| v == 1.0).collect();
+            let mut out = serde_json::to_value(metrics::evaluate(&p, &labels)).unwrap_or_default();
+            let threshold = trained["best_threshold"].as_f64().unwrap_or(0.5);
+            out["at_threshold"] = metrics::at_threshold(&p, &labels, threshold);
+            out["training"] = json!({"roc_auc": trained["roc_auc"], "pr_auc": trained["pr_auc"], "log_loss": trained["log_loss"],
+                "brier": trained["brier"], "expected_calibration_error": trained["expected_calibration_error"], "rows": trained["rows"]});
+            if labels.iter().all(|&v| v) || labels.iter().all(|&v| !v) {
                 out["note"] = json!("the rows hold one class only: ROC AUC and PR AUC are undefined (null)");
             }
-            out["model"] = json!({"name": name, "version": row.version, "algorithm": entry.model.algorithm()});
-            Ok(out)
+            out
         }
-        kind => Err(unsupported(name, kind, "crm.evaluate")),
-    }
+        Supervised::Regressor(_) => {
+            let mut out = serde_json::to_value(regress::metrics::evaluate(&p, &y)).unwrap_or_default();
+            out["training"] = json!({"rmse": trained["rmse"], "mae": trained["mae"], "r2": trained["r2"],
+                "poisson_deviance": trained["poisson_deviance"], "rows": trained["rows"]});
+            out
+        }
+    };
+    out["model"] = json!({"name": name, "version": row.version, "kind": entry.kind(), "algorithm": entry.algorithm()});
+    Ok(out)
 }
 
 type ImportanceRow = (String, f64, f64, String, String, i64);
 
 /// What drives the model: mean |contribution| per feature on the training holdout (stored
 /// with the model) or on the rows of `source`; with `method => 'permutation'`, the mean
-/// drop of ROC AUC when the feature's values are shuffled across the labelled rows of
+/// drop of ROC AUC (classifiers) or rise of RMSE (regressors) when the feature's values
+/// are shuffled across the labelled rows of
 /// `source` (5 seeded repeats, at most 50,000 rows). `direction`: how the feature moves the
 /// score ('increases', 'decreases', 'mixed', or the text level it raises most).
 #[pg_extern(stable, parallel_restricted)]
@@ -226,11 +267,8 @@ fn importance_rows(name: &str, source: Option<&str>, method: &str) -> Result<Vec
         return Err(CrmError::bad_argument("method", &method, "'contribution' (mean |contribution|) or 'permutation' (needs a labelled source)"));
     }
     let row = model_row(name, None)?;
-    if row.kind != "classifier" {
-        return Err(unsupported(name, &row.kind, "crm.feature_importance"));
-    }
-    let entry = model_cache::version::<Classifier>(name, Some(row.version))?;
-    let names: Vec<String> = entry.model.features.features.iter().map(|f| f.name().to_string()).collect();
+    let entry = supervised(name, &row, "crm.feature_importance")?;
+    let names: Vec<String> = entry.feature_list().into_iter().map(|(n, _)| n).collect();
     match (source, method.as_str()) {
         (None, "contribution") => {
             let entries = row.features.as_array().cloned().unwrap_or_default();
@@ -256,7 +294,7 @@ fn importance_rows(name: &str, source: Option<&str>, method: &str) -> Result<Vec
             let query = source_query(source)?;
             let mut acc = ContributionImportance::new(names.len());
             for_each_row(&entry, &query, None, |values, _| {
-                acc.add(values, &entry.model.contributions(values));
+                acc.add(values, &entry.model().contributions(values));
                 Ok(())
             })?;
             let rows = acc.rows() as i64;
@@ -265,11 +303,18 @@ fn importance_rows(name: &str, source: Option<&str>, method: &str) -> Result<Vec
         (Some(source), _) => {
             let query = source_query(source)?;
             let (x, y) = labelled_sample(&entry, &row, &query)?;
-            let features = &entry.model.features;
+            let features = entry.feature_set();
             let blocks: Vec<(usize, usize)> = features.features.iter().enumerate().map(|(i, f)| (features.offsets[i], f.width())).collect();
-            let predict = |x: &[f64]| entry.model.log_odds_encoded(x);
-            let auc = |p: &[f64]| metrics::roc_auc(p, &y);
-            let drops = raise_pending_cancel(importance::permutation(&x, features.width, &blocks, &predict, &auc, PERMUTATION_REPEATS, 42, &cancel_requested))?;
+            let predict = |x: &[f64]| entry.output_encoded(x);
+            // larger is better: ROC AUC for a classifier, −RMSE for a regressor (so the
+            // importance is the rise of RMSE)
+            let labels: Vec<bool> = y.iter().map(|&v| v == 1.0).collect();
+            let quality = |p: &[f64]| match entry {
+                Supervised::Classifier(_) => metrics::roc_auc(p, &labels),
+                Supervised::Regressor(_) => -regress::metrics::evaluate(p, &y).rmse,
+            };
+            let drops =
+                raise_pending_cancel(importance::permutation(&x, features.width, &blocks, &predict, &quality, PERMUTATION_REPEATS, 42, &cancel_requested))?;
             let n = y.len() as i64;
             // the direction of the holdout contributions stored with the model, where known
             let entries = row.features.as_array().cloned().unwrap_or_default();
@@ -281,22 +326,25 @@ fn importance_rows(name: &str, source: Option<&str>, method: &str) -> Result<Vec
     }
 }
 
-/// Up to `PERMUTATION_ROWS` labelled rows of a classifier's source, encoded (a seeded
-/// reservoir sample when there are more), and their labels.
-fn labelled_sample(entry: &Deployed<Classifier>, row: &ModelRow, query: &str) -> Result<(Vec<f64>, Vec<bool>)> {
-    let target = row.target.as_deref().unwrap_or_default();
-    let positive = row.positive_class.clone().unwrap_or_default();
-    let width = entry.model.features.width;
+/// Up to `PERMUTATION_ROWS` labelled rows of `source`, encoded (a seeded reservoir
+/// sample when there are more), and their targets (1/0 for a classifier).
+fn labelled_sample(entry: &Supervised, row: &ModelRow, query: &str) -> Result<(Vec<f64>, Vec<f64>)> {
+    let mut labels = Labels::of(entry, row)?;
+    let who = entry.who();
+    let target = labels.target.clone();
+    let features = entry.feature_set();
+    let width = features.width;
     let mut x: Vec<f64> = Vec::new();
-    let mut y: Vec<bool> = Vec::new();
+    let mut y: Vec<f64> = Vec::new();
     let mut seen = 0usize;
     let mut rng = SplitMix64::new(42);
     let mut buffer = Vec::new();
-    for_each_row(entry, query, Some(target), |values, label| {
-        entry.model.encode(values, &mut buffer);
+    for_each_row(entry, query, Some(&target), |values, label| {
+        let label = labels.read(label.unwrap_or_default(), &who)?;
+        features.encode_cells(values, &mut buffer);
         let slot = if y.len() < PERMUTATION_ROWS {
             x.extend_from_slice(&buffer);
-            y.push(false);
+            y.push(0.0);
             Some(y.len() - 1)
         } else {
             let j = rng.below_modulo(seen + 1);
@@ -304,17 +352,20 @@ fn labelled_sample(entry: &Deployed<Classifier>, row: &ModelRow, query: &str) ->
         };
         if let Some(k) = slot {
             x[k * width..(k + 1) * width].copy_from_slice(&buffer);
-            y[k] = label == Some(positive.as_str());
+            y[k] = label;
         }
         seen += 1;
         Ok(())
     })?;
-    let positives = y.iter().filter(|&&v| v).count();
-    if positives == 0 || positives == y.len() {
-        return Err(CrmError::InvalidArgument(format!(
-            "permutation importance needs rows of both classes of \"{target}\"; the source has {} rows, {positives} of class '{positive}'",
-            y.len()
-        )));
+    labels.check(y.len(), &who)?;
+    if let Some(positive) = &labels.positive {
+        let positives = y.iter().filter(|&&v| v == 1.0).count();
+        if positives == 0 || positives == y.len() {
+            return Err(CrmError::InvalidArgument(format!(
+                "permutation importance needs rows of both classes of \"{target}\"; the source has {} rows, {positives} of class '{positive}'",
+                y.len()
+            )));
+        }
     }
     Ok((x, y))
 }
@@ -350,12 +401,9 @@ fn drift(
 
 fn drift_rows(name: &str, source: &str) -> Result<Vec<DriftRow>> {
     let row = model_row(name, None)?;
-    if row.kind != "classifier" {
-        return Err(unsupported(name, &row.kind, "crm.drift"));
-    }
-    let entry = model_cache::version::<Classifier>(name, Some(row.version))?;
-    let model = &entry.model;
-    let features = &model.features.features;
+    let entry = supervised(name, &row, "crm.drift")?;
+    let model = entry.model();
+    let features = &entry.feature_set().features;
     let stale =
         || CrmError::InvalidArgument(format!("{} was trained before training profiles were stored with models: retrain it to monitor drift", entry.who()));
     let entries = row.features.as_array().cloned().unwrap_or_default();

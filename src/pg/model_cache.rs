@@ -131,11 +131,12 @@ CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON 
     requires = ["registry"]
 );
 
-/// The deployment of a name as the caller sees it now.
-struct Resolved {
+/// A model row found in the registry (a deployment, or a named version).
+pub struct Resolved {
     id: i64,
     version: i32,
-    kind: String,
+    /// `crm.models.kind`: which `StoredModel` type its bytes decode to.
+    pub kind: String,
     models_oid: pg_sys::Oid,
     owner: pg_sys::Oid,
 }
@@ -203,23 +204,30 @@ fn resolve(name: &str) -> CrmResult<Option<Resolved>> {
 /// on a cache miss.
 pub fn deployed<T: StoredModel>(name: &str) -> CrmResult<Rc<Deployed<T>>> {
     let kind = T::KIND;
-    let Some(resolved) = resolve(name)? else {
-        return Err(CrmError::UnknownModel(format!(
-            "no deployed {} model named \"{name}\"; train one with crm.{} or deploy a version with crm.deploy",
-            kind.name(),
-            kind.training_function()
-        )));
-    };
+    let resolved = resolve_deployed(name, kind.name(), &format!("crm.{}", kind.training_function()))?;
     load(name, resolved)
+}
+
+/// The deployment of `name` now, whatever its kind (`load` checks the kind); 42704 when
+/// nothing is deployed, naming `what` model was looked for and how to train one.
+pub fn resolve_deployed(name: &str, what: &str, train_with: &str) -> CrmResult<Resolved> {
+    resolve(name)?.ok_or_else(|| {
+        CrmError::UnknownModel(format!("no deployed {what} model named \"{name}\"; train one with {train_with} or deploy a version with crm.deploy"))
+    })
 }
 
 /// Version `version` of model `name` (deployed or not), or the deployed version when
 /// `version` is None: what evaluation and monitoring read. The row is found with the
 /// caller's privileges (the registry's metadata columns), the bytes read as its owner.
 pub fn version<T: StoredModel>(name: &str, version: Option<i32>) -> CrmResult<Rc<Deployed<T>>> {
-    let Some(version) = version else {
-        return deployed::<T>(name);
-    };
+    match version {
+        None => deployed::<T>(name),
+        Some(v) => load(name, resolve_version(name, v)?),
+    }
+}
+
+/// Version `version` of `name`, deployed or not; 42704 when there is none.
+pub fn resolve_version(name: &str, version: i32) -> CrmResult<Resolved> {
     let found = crate::pg::source::read_one::<pgrx::JsonB>(
         "SELECT pg_catalog.jsonb_build_array(m.id, m.kind, c.oid::pg_catalog.int8, c.relowner::pg_catalog.int8) \
          FROM crm.models m CROSS JOIN pg_catalog.pg_class c \
@@ -230,18 +238,17 @@ pub fn version<T: StoredModel>(name: &str, version: Option<i32>) -> CrmResult<Rc
     let Some(pgrx::JsonB(row)) = found else {
         return Err(CrmError::UnknownModel(format!("model \"{name}\" has no version {version} (crm.model_summary lists the versions)")));
     };
-    let resolved = Resolved {
+    Ok(Resolved {
         id: row[0].as_i64().unwrap_or(0),
         version,
         kind: row[1].as_str().unwrap_or_default().to_string(),
         models_oid: pg_sys::Oid::from(row[2].as_i64().unwrap_or(0) as u32),
         owner: pg_sys::Oid::from(row[3].as_i64().unwrap_or(0) as u32),
-    };
-    load(name, resolved)
+    })
 }
 
 /// The model row `resolved`, from the cache or decoded (and validated) on a miss.
-fn load<T: StoredModel>(name: &str, resolved: Resolved) -> CrmResult<Rc<Deployed<T>>> {
+pub fn load<T: StoredModel>(name: &str, resolved: Resolved) -> CrmResult<Rc<Deployed<T>>> {
     let kind = T::KIND;
     if resolved.kind != kind.name() {
         return Err(CrmError::InvalidArgument(format!("model \"{name}\" is a {} model, not a {} model", resolved.kind, kind.name())));
@@ -259,8 +266,8 @@ fn load<T: StoredModel>(name: &str, resolved: Resolved) -> CrmResult<Rc<Deployed
         return Ok(hit);
     }
     let who = format!("model \"{name}\" version {}", resolved.version);
-    let bytes = crate::pg::owner::model_bytes(resolved.id, resolved.owner)?
-        .ok_or_else(|| CrmError::UnknownModel(format!("{who} is deployed but its row is not visible")))?;
+    let bytes =
+        crate::pg::owner::model_bytes(resolved.id, resolved.owner)?.ok_or_else(|| CrmError::UnknownModel(format!("the row of {who} is not visible")))?;
     let model: T = decode_model(&bytes, &who)?;
     let entry = Rc::new(Deployed { id: resolved.id, name: name.to_string(), version: resolved.version, model });
     let limit = MODEL_CACHE_MB.get().max(0) as usize * 1024 * 1024;

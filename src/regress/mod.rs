@@ -1,7 +1,7 @@
 //! Supervised regression for real-valued targets (spend, order counts, tenure): ridge,
 //! gradient-boosted trees (squared error, Poisson or Tweedie loss) and random forests on
-//! the classifier's feature preparation and tree code, with holdout metrics. Pure Rust:
-//! the SQL surface lives elsewhere.
+//! the classifier's feature preparation and tree code, with holdout metrics. Pure Rust
+//! but for `sql.rs`, the SQL surface (`crm.train_regressor`).
 
 pub mod boosting;
 pub mod forest;
@@ -9,3 +9,4 @@ pub mod linear;
 pub mod metrics;
 pub mod model;
 pub mod options;
+pub mod sql;

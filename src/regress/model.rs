@@ -122,6 +122,21 @@ impl Regressor {
     }
 }
 
+impl crate::lifecycle::Monitored for Regressor {
+    fn feature_set(&self) -> &FeatureSet {
+        &self.features
+    }
+
+    fn output_encoded(&self, x: &[f64]) -> f64 {
+        self.predict_encoded(x)
+    }
+
+    fn explain(&self, values: &[Value<'_>]) -> (f64, Vec<f64>) {
+        let (base, contributions) = Regressor::explain(self, values);
+        (base, contributions.into_iter().map(|c| c.contribution).collect())
+    }
+}
+
 /// What training produced: the final model, its holdout metrics and bookkeeping.
 #[derive(Debug)]
 pub struct Trained {
@@ -130,6 +145,8 @@ pub struct Trained {
     pub candidates: Vec<(String, RegressionMetrics)>,
     pub training_rows: usize,
     pub holdout_rows: usize,
+    /// The holdout rows (indexes into the training columns).
+    pub holdout: Vec<usize>,
     pub seconds: f64,
 }
 
@@ -264,7 +281,15 @@ pub fn train(columns: &[RawColumn], target: &[f64], test_mask: Option<&[bool]>, 
     } else {
         regressor
     };
-    Ok(Trained { regressor, metrics, candidates, training_rows: train_rows.len(), holdout_rows: test_rows.len(), seconds: started.elapsed().as_secs_f64() })
+    Ok(Trained {
+        regressor,
+        metrics,
+        candidates,
+        training_rows: train_rows.len(),
+        holdout_rows: test_rows.len(),
+        holdout: test_rows,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 #[cfg(test)]
