@@ -28,7 +28,7 @@ FROM generate_series(1, 5000) g;";
 
 const TRAIN: &str = "
 SELECT * FROM crm.train_classifier('churn', 'SELECT support_calls, tenure_months, plan, customer_since, churned FROM customers', 'churned', 'logistic');
-SELECT * FROM crm.train_classifier('churn_gb', 'SELECT support_calls, tenure_months, plan, churned FROM customers', 'churned', 'gradient_boosting');
+SELECT * FROM crm.train_classifier('churn_gb', 'SELECT support_calls, tenure_months, plan, churned FROM customers', 'churned', 'gradient_boosting', '{\"time_budget\": 0}');
 SELECT * FROM crm.train_classifier('churn_rf', 'SELECT support_calls, tenure_months, plan, churned FROM customers', 'churned', 'random_forest', '{\"n_trees\": 20}');
 SELECT * FROM crm.train_segments('seg', 'SELECT support_calls, tenure_months FROM customers', 3);
 SELECT * FROM crm.train_recommender('rec_knn', 'orders', 'item_knn');

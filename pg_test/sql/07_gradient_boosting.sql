@@ -19,8 +19,15 @@ SELECT (SELECT roc_auc FROM crm.model_summary WHERE name = 'xor_forest') > (SELE
 SELECT abs(sum(contribution) - (SELECT ln(p / (1 - p)) FROM (SELECT crm.score('xor_forest', s) p FROM subscribers s WHERE id = 7) q)) < 1e-9 AS forest_adds_up
 FROM crm.explain('xor_forest', (SELECT s FROM subscribers s WHERE id = 7), 10);
 SELECT algorithm IN ('gradient_boosting', 'random_forest', 'ensemble') AS picked_trees,
-       (SELECT string_agg(c->>'algorithm', ', ') FROM jsonb_array_elements(metrics->'candidates') c) AS candidates
+       (SELECT string_agg(DISTINCT c->>'algorithm', ', ') FROM jsonb_array_elements(metrics->'candidates') c) AS candidates,
+       (SELECT string_agg(DISTINCT c->>'scored_on', ', ') FROM jsonb_array_elements(metrics->'candidates') c) AS scored_on,
+       (metrics->'search'->>'cv_folds')::int AS folds, (SELECT count(*) > 10 FROM jsonb_array_elements(metrics->'candidates')) AS searched
 FROM crm.train_classifier('xor_auto', 'subscribers', 'churned', 'auto', '{"key": "id"}');
+-- without a search budget: the defaults, compared on the holdout
+SELECT algorithm IN ('gradient_boosting', 'random_forest', 'ensemble') AS picked_trees,
+       (SELECT string_agg(c->>'algorithm', ', ') FROM jsonb_array_elements(metrics->'candidates') c) AS candidates,
+       metrics ? 'search' AS searched
+FROM crm.train_classifier('xor_auto', 'subscribers', 'churned', 'auto', '{"key": "id", "time_budget": 0}');
 -- path contributions add up to the log-odds for trees too
 SELECT abs(sum(contribution) - (SELECT ln(p / (1 - p)) FROM (SELECT crm.score('xor_trees', s) p FROM subscribers s WHERE id = 7) q)) < 1e-9 AS adds_up
 FROM crm.explain('xor_trees', (SELECT s FROM subscribers s WHERE id = 7), 10);

@@ -32,6 +32,12 @@ pub struct BoostingParams {
     /// every row trains and `small_data_trees` trees are grown.
     pub early_stopping: Option<bool>,
     pub small_data_trees: usize,
+    /// Share of the encoded columns each split may choose from (drawn per split, as
+    /// LightGBM's feature_fraction_bynode); 1.0 = all.
+    pub feature_fraction: f64,
+    /// Share of the training rows each tree is grown on (drawn per tree, as LightGBM's
+    /// bagging_fraction); 1.0 = all.
+    pub subsample: f64,
     pub seed: u64,
 }
 
@@ -48,6 +54,8 @@ impl Default for BoostingParams {
             validation_fraction: 0.1,
             early_stopping: None,
             small_data_trees: 100,
+            feature_fraction: 1.0,
+            subsample: 1.0,
             seed: 42,
         }
     }
@@ -172,7 +180,14 @@ pub fn boost<L: Loss>(
     let valid_rows: Vec<u32> = (0..n as u32).filter(|&i| is_validation[i as usize]).collect();
     let base = loss.base(y, weight, &train_rows);
     let data = Binned::new(x, width, n, p.max_bins);
-    let grow = p.grow();
+    let mut grow = p.grow();
+    let sample_columns = p.feature_fraction < 1.0;
+    if sample_columns {
+        grow.max_features = ((p.feature_fraction * width as f64).ceil() as usize).clamp(1, width.max(1));
+    }
+    // Column and row draws have a stream of their own: without them the trees are
+    // exactly those grown before these options existed.
+    let mut sampling = SplitMix64::new(p.seed ^ 0x5EED_5A3B_1E5C_0FF5);
     let mut f = vec![base; n];
     let mut g = vec![0.0; n];
     let mut h = vec![0.0; n];
@@ -188,7 +203,18 @@ pub fn boost<L: Loss>(
             g[i] = gi * weight[i];
             h[i] = hi * weight[i];
         }
-        let tree = grow_tree(&data, train_rows.clone(), &g, &h, &grow, 0);
+        let rows = if p.subsample < 1.0 {
+            let kept: Vec<u32> = train_rows.iter().copied().filter(|_| sampling.next_f64() < p.subsample).collect();
+            if kept.len() >= 2 * p.min_samples_leaf {
+                kept
+            } else {
+                train_rows.clone()
+            }
+        } else {
+            train_rows.clone()
+        };
+        let tree_seed = if sample_columns { sampling.next_u64() } else { 0 };
+        let tree = grow_tree(&data, rows, &g, &h, &grow, tree_seed);
         if tree.nodes.len() == 1 && tree.nodes[0].value.abs() < 1e-12 {
             break;
         }

@@ -3,6 +3,7 @@
 //! `churn_score`, `explain`).
 
 pub mod boosting;
+pub mod calibration;
 pub mod features;
 pub mod forest;
 pub mod logistic;
@@ -12,3 +13,4 @@ pub mod options;
 pub mod sql;
 pub mod tree;
 pub mod trigger;
+pub mod tune;

@@ -6,11 +6,13 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::boosting::{self, BoostedTrees};
+use super::calibration::{Calibrator, Method as CalibrationMethod};
 use super::features::{Feature, FeatureSet, RawColumn, Value};
 use super::forest::{self, RandomForest};
 use super::logistic::{self, sigmoid, LogisticModel, LogisticParams};
 use super::metrics::{self, Metrics};
 use super::options::{Algorithm, TrainOptions};
+use super::tune;
 use crate::error::{CrmError, Result};
 use crate::pool;
 use crate::rng::SplitMix64;
@@ -26,6 +28,29 @@ pub enum Predictor {
     /// Members are read as `Member` (no nested ensemble): stored bytes cannot nest
     /// ensembles deep enough to overflow the stack while decoding.
     Ensemble(#[serde(deserialize_with = "flat_members")] Vec<Predictor>),
+    /// A predictor whose log-odds go through a fitted calibration map (see
+    /// `calibration`). Added after `Ensemble`, so older models keep their encoding; the
+    /// inner predictor is read as `Base` (never calibrated twice).
+    Calibrated(#[serde(deserialize_with = "base_predictor")] Box<Predictor>, Calibrator),
+}
+
+/// What a calibrated predictor may wrap; variants in `Predictor`'s order.
+#[derive(Deserialize)]
+enum Base {
+    Logistic(LogisticModel),
+    Boosting(BoostedTrees),
+    Forest(RandomForest),
+    Ensemble(#[serde(deserialize_with = "flat_members")] Vec<Predictor>),
+}
+
+fn base_predictor<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Box<Predictor>, D::Error> {
+    let base: Base = Deserialize::deserialize(deserializer)?;
+    Ok(Box::new(match base {
+        Base::Logistic(m) => Predictor::Logistic(m),
+        Base::Boosting(m) => Predictor::Boosting(m),
+        Base::Forest(m) => Predictor::Forest(m),
+        Base::Ensemble(m) => Predictor::Ensemble(m),
+    }))
 }
 
 /// What an ensemble's members may be; variants in `Predictor`'s order, so the encoding
@@ -60,6 +85,10 @@ impl Predictor {
             Predictor::Forest(m) => m.trees.iter().try_for_each(|t| t.validate(width)),
             Predictor::Ensemble(members) if members.is_empty() => Err("an ensemble without members".into()),
             Predictor::Ensemble(members) => members.iter().try_for_each(|m| m.validate(width)),
+            Predictor::Calibrated(inner, calibrator) => {
+                calibrator.validate()?;
+                inner.validate(width)
+            }
         }
     }
 }
@@ -80,6 +109,15 @@ impl Predictor {
             Predictor::Boosting(m) => m.log_odds(x),
             Predictor::Forest(m) => m.log_odds(x),
             Predictor::Ensemble(members) => members.iter().map(|m| m.log_odds(x)).sum::<f64>() / members.len().max(1) as f64,
+            Predictor::Calibrated(inner, calibrator) => calibrator.log_odds(inner.log_odds(x)),
+        }
+    }
+
+    /// The predictor without its calibration, if any.
+    pub fn uncalibrated(&self) -> &Predictor {
+        match self {
+            Predictor::Calibrated(inner, _) => inner,
+            other => other,
         }
     }
 
@@ -101,6 +139,17 @@ impl Predictor {
                 }
                 (base, out)
             }
+            // The calibration map g is monotone: the base becomes g(base) and every
+            // contribution is scaled by one factor, (g(z) − g(base)) / (z − base), so they
+            // still add up to the calibrated log-odds g(z) and keep their signs.
+            Predictor::Calibrated(inner, calibrator) => {
+                let (base, mut out) = inner.contributions(x, width);
+                let z = base + out.iter().sum::<f64>();
+                let (gb, gz) = (calibrator.log_odds(base), calibrator.log_odds(z));
+                let scale = if (z - base).abs() > 1e-12 { (gz - gb) / (z - base) } else { 1.0 };
+                out.iter_mut().for_each(|c| *c *= scale);
+                (gb, out)
+            }
         }
     }
 }
@@ -120,12 +169,22 @@ pub struct Contribution {
 }
 
 impl Classifier {
+    /// The algorithm (a calibrated model's is its inner predictor's; see `calibration`).
     pub fn algorithm(&self) -> &'static str {
-        match self.predictor {
+        match self.predictor.uncalibrated() {
             Predictor::Logistic(_) => "logistic",
             Predictor::Boosting(_) => "gradient_boosting",
             Predictor::Forest(_) => "random_forest",
-            Predictor::Ensemble(_) => "ensemble",
+            _ => "ensemble",
+        }
+    }
+
+    /// 'sigmoid', 'isotonic' or 'none'.
+    pub fn calibration(&self) -> &'static str {
+        match &self.predictor {
+            Predictor::Calibrated(_, Calibrator::Sigmoid { .. }) => "sigmoid",
+            Predictor::Calibrated(_, Calibrator::Isotonic { .. }) => "isotonic",
+            _ => "none",
         }
     }
 
@@ -158,10 +217,18 @@ impl Classifier {
     /// into the intercept, so `1/(1+exp(-(b0 + Σ bᵢ·xᵢ)))` over raw columns (no NULLs)
     /// is the model's probability. Indicator and one-hot terms are 0/1 columns.
     pub fn coefficients(&self) -> Option<Vec<(String, f64)>> {
-        let Predictor::Logistic(m) = &self.predictor else {
-            return None;
-        };
-        Some(original_units(&self.features, &m.weights, m.intercept))
+        match &self.predictor {
+            Predictor::Logistic(m) => Some(original_units(&self.features, &m.weights, m.intercept)),
+            // σ(a·(b₀ + w·x) + b) is still a logistic model: its coefficients scale by a
+            Predictor::Calibrated(inner, Calibrator::Sigmoid { a, b }) => match inner.as_ref() {
+                Predictor::Logistic(m) => {
+                    let weights: Vec<f64> = m.weights.iter().map(|w| w * a).collect();
+                    Some(original_units(&self.features, &weights, m.intercept * a + b))
+                }
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// (base value, per-feature contributions): they add up to the row's log-odds.
@@ -235,6 +302,12 @@ pub struct Trained {
     /// The holdout rows (indexes into the training columns).
     pub holdout: Vec<usize>,
     pub seconds: f64,
+    /// The options the kept model was fitted with (the search's choice, if any).
+    pub options: TrainOptions,
+    /// The hyperparameter search: every candidate's cross-validated scores.
+    pub search: Option<serde_json::Value>,
+    /// Calibration: method and holdout ECE / log loss / Brier before and after.
+    pub calibration: Option<serde_json::Value>,
 }
 
 impl crate::lifecycle::Monitored for Classifier {
@@ -278,7 +351,7 @@ fn sample_weights(labels: &[bool], rows: &[usize], balanced: bool) -> Vec<f64> {
     rows.iter().map(|&r| if labels[r] { n / (2.0 * pos) } else { n / (2.0 * neg) }).collect()
 }
 
-fn fit_on(
+pub(crate) fn fit_on(
     algorithm: Algorithm,
     columns: &[RawColumn],
     labels: &[bool],
@@ -348,53 +421,107 @@ pub fn train(
             "the holdout rows hold only one class of the target: use more rows, a larger options.test_fraction or another options.split".into(),
         ));
     }
-    let candidates_to_try: Vec<Algorithm> = match options.algorithm {
-        Algorithm::Auto => vec![Algorithm::Logistic, Algorithm::GradientBoosting, Algorithm::RandomForest],
-        a => vec![a],
-    };
     let y: Vec<bool> = test_rows.iter().map(|&r| labels[r]).collect();
-    let holdout_metrics = |model: &Classifier| {
+    let holdout_probabilities = |model: &Classifier| -> Vec<f64> {
         let x = model.features.encode_rows(columns, &test_rows);
         let width = model.features.width;
-        let p: Vec<f64> = (0..test_rows.len()).map(|i| sigmoid(model.log_odds_encoded(&x[i * width..(i + 1) * width]))).collect();
-        metrics::evaluate(&p, &y)
+        (0..test_rows.len()).map(|i| sigmoid(model.log_odds_encoded(&x[i * width..(i + 1) * width]))).collect()
     };
-    let mut fitted: Vec<(Algorithm, Metrics, Classifier)> = Vec::new();
-    for algorithm in candidates_to_try {
-        let (features, predictor) = fit_on(algorithm, columns, labels, &train_rows, options, should_stop)?;
-        let model = Classifier { features, predictor, positive_class: positive_class.to_string() };
-        fitted.push((algorithm, holdout_metrics(&model), model));
-    }
-    if options.algorithm == Algorithm::Auto {
-        // The ensemble of the two tree models just fitted (same rows, same features):
-        // no more fitting to evaluate it.
-        let member = |a: Algorithm| fitted.iter().find(|(b, _, _)| *b == a).map(|(_, _, m)| m);
-        if let (Some(trees), Some(forest)) = (member(Algorithm::GradientBoosting), member(Algorithm::RandomForest)) {
-            if trees.features == forest.features {
-                let model = Classifier {
-                    features: trees.features.clone(),
-                    predictor: Predictor::Ensemble(vec![trees.predictor.clone(), forest.predictor.clone()]),
-                    positive_class: positive_class.to_string(),
-                };
-                fitted.push((Algorithm::Ensemble, holdout_metrics(&model), model));
-            }
-        }
-    }
+    let holdout_metrics = |model: &Classifier| metrics::evaluate(&holdout_probabilities(model), &y);
+    let new_model = |features, predictor| Classifier { features, predictor, positive_class: positive_class.to_string() };
+
+    // The configuration: searched by cross-validation on the training rows within the
+    // time budget, or (no budget, or no configuration scored in it) the defaults compared
+    // on the holdout as before the search existed.
+    let budget = options.search_budget();
+    let search = if budget > 0.0 {
+        let deadline = started + std::time::Duration::from_secs_f64(budget);
+        Some(tune::search(columns, labels, &train_rows, options, deadline, should_stop)?)
+    } else {
+        None
+    };
     let mut candidates = Vec::new();
-    let mut best: Option<(Algorithm, Metrics, FeatureSet, Predictor)> = None;
-    for (algorithm, m, model) in fitted {
-        candidates.push((model.algorithm().to_string(), m.clone()));
-        if best.as_ref().is_none_or(|(_, bm, _, _)| m.roc_auc > bm.roc_auc) {
-            best = Some((algorithm, m, model.features, model.predictor));
+    let (chosen, metrics, model, out_of_fold) = match search.as_ref().and_then(|s| s.chosen.clone().map(|c| (c, s.out_of_fold.clone()))) {
+        Some((candidate, out_of_fold)) => {
+            let (features, predictor) = fit_on(candidate.algorithm, columns, labels, &train_rows, &candidate.options, should_stop)?;
+            let model = new_model(features, predictor);
+            let metrics = holdout_metrics(&model);
+            candidates.push((model.algorithm().to_string(), metrics.clone()));
+            (candidate, metrics, model, out_of_fold)
         }
-    }
-    let (algorithm, metrics, features, predictor) = best.ok_or_else(|| CrmError::InvalidArgument("no algorithm to train".into()))?;
+        None => {
+            let defaults = |algorithm| tune::Candidate { algorithm, options: options.clone(), describe: serde_json::Value::Null, default: true };
+            let to_try: Vec<Algorithm> = match options.algorithm {
+                Algorithm::Auto => vec![Algorithm::Logistic, Algorithm::GradientBoosting, Algorithm::RandomForest],
+                a => vec![a],
+            };
+            let mut fitted: Vec<(Algorithm, Metrics, Classifier)> = Vec::new();
+            for algorithm in to_try {
+                let (features, predictor) = fit_on(algorithm, columns, labels, &train_rows, options, should_stop)?;
+                let model = new_model(features, predictor);
+                fitted.push((algorithm, holdout_metrics(&model), model));
+            }
+            if options.algorithm == Algorithm::Auto {
+                // The ensemble of the two tree models just fitted (same rows, same
+                // features): no more fitting to evaluate it.
+                let member = |a: Algorithm| fitted.iter().find(|(b, _, _)| *b == a).map(|(_, _, m)| m);
+                if let (Some(trees), Some(forest)) = (member(Algorithm::GradientBoosting), member(Algorithm::RandomForest)) {
+                    if trees.features == forest.features {
+                        let model = new_model(trees.features.clone(), Predictor::Ensemble(vec![trees.predictor.clone(), forest.predictor.clone()]));
+                        fitted.push((Algorithm::Ensemble, holdout_metrics(&model), model));
+                    }
+                }
+            }
+            let mut best: Option<(Algorithm, Metrics, Classifier)> = None;
+            for (algorithm, m, model) in fitted {
+                candidates.push((model.algorithm().to_string(), m.clone()));
+                if best.as_ref().is_none_or(|(_, bm, _)| m.roc_auc > bm.roc_auc) {
+                    best = Some((algorithm, m, model));
+                }
+            }
+            let (algorithm, metrics, model) = best.ok_or_else(|| CrmError::InvalidArgument("no algorithm to train".into()))?;
+            (defaults(algorithm), metrics, model, None)
+        }
+    };
+
+    // Calibration, fitted on out-of-fold log-odds of the training rows (those of the
+    // search when it scored the chosen configuration on every fold), never on the holdout.
+    let (calibrator, metrics, calibration) = if options.calibration == CalibrationMethod::None {
+        (None, metrics, None)
+    } else {
+        let z = match out_of_fold {
+            Some(z) => z,
+            None => tune::out_of_fold(&chosen, columns, labels, &train_rows, options.cv_folds.max(2), options.seed, should_stop)?,
+        };
+        let train_labels: Vec<bool> = train_rows.iter().map(|&r| labels[r]).collect();
+        match Calibrator::fit(options.calibration, &z, &train_labels) {
+            Some(calibrator) => {
+                let calibrated = new_model(model.features.clone(), Predictor::Calibrated(Box::new(model.predictor.clone()), calibrator.clone()));
+                let after = holdout_metrics(&calibrated);
+                let report = serde_json::json!({"method": options.calibration.name(), "folds": options.cv_folds.max(2),
+                    "holdout_ece_before": metrics.expected_calibration_error, "holdout_ece_after": after.expected_calibration_error,
+                    "holdout_log_loss_before": metrics.log_loss, "holdout_log_loss_after": after.log_loss,
+                    "holdout_brier_before": metrics.brier, "holdout_brier_after": after.brier});
+                (Some(calibrator), after, Some(report))
+            }
+            None => (None, metrics, None),
+        }
+    };
     let (features, predictor) = if options.refit {
         let all: Vec<usize> = (0..labels.len()).collect();
-        fit_on(algorithm, columns, labels, &all, options, should_stop)?
+        fit_on(chosen.algorithm, columns, labels, &all, &chosen.options, should_stop)?
     } else {
-        (features, predictor)
+        (model.features, model.predictor)
     };
+    let predictor = match calibrator {
+        Some(c) => Predictor::Calibrated(Box::new(predictor), c),
+        None => predictor,
+    };
+    let search_report = search.map(|s| {
+        serde_json::json!({"time_budget": budget, "cv_folds": s.folds, "seconds": s.seconds, "budget_exhausted": s.exhausted,
+            "chosen": s.chosen.as_ref().map(|c| serde_json::json!({"algorithm": tune::algorithm_name(c.algorithm), "hyperparameters": c.describe})),
+            "candidates": s.report})
+    });
     Ok(Trained {
         classifier: Classifier { features, predictor, positive_class: positive_class.to_string() },
         metrics,
@@ -403,6 +530,9 @@ pub fn train(
         holdout_rows: test_rows.len(),
         holdout: test_rows,
         seconds: started.elapsed().as_secs_f64(),
+        options: chosen.options,
+        search: search_report,
+        calibration,
     })
 }
 
@@ -457,6 +587,44 @@ mod tests {
         assert!((sigmoid(z) - p).abs() < 1e-9);
     }
     #[test]
+    fn calibrated_models_round_trip_explain_exactly_and_never_nest() {
+        let mut rng = SplitMix64::new(21);
+        let n = 3000;
+        let (mut a, mut labels) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            let x = rng.next_f64() * 10.0;
+            a.push(x);
+            labels.push(rng.next_f64() < sigmoid(-3.0 + 0.5 * x));
+        }
+        let columns = vec![RawColumn::Numbers { name: "a".into(), kind: ValueKind::Number, values: a }];
+        for method in ["sigmoid", "isotonic"] {
+            let opts = TrainOptions::parse("gradient_boosting", &serde_json::json!({"calibration": method, "time_budget": 0, "cv_folds": 3})).unwrap();
+            let t = train(&columns, &labels, None, "yes", &opts, &|| false).unwrap();
+            assert_eq!(t.classifier.calibration(), method);
+            assert_eq!(t.classifier.algorithm(), "gradient_boosting");
+            let report = t.calibration.as_ref().expect("a calibration report");
+            assert!(report["holdout_ece_after"].as_f64().unwrap() >= 0.0);
+            let mut buf = Vec::new();
+            for x in [0.5, 5.0, 9.5] {
+                let values = [Value::Number(x)];
+                let p = t.classifier.probability(&values, &mut buf);
+                let (base, contributions) = t.classifier.explain(&values);
+                let total = base + contributions.iter().map(|c| c.contribution).sum::<f64>();
+                assert!((sigmoid(total) - p).abs() < 1e-9, "{method}: explanation adds up");
+            }
+            let bytes = crate::registry::encode(crate::registry::Kind::Classifier, &t.classifier).unwrap();
+            let back: Classifier = crate::registry::decode_model(&bytes, "m").unwrap();
+            assert_eq!(back, t.classifier);
+            // a calibration of a calibration is refused when decoded (no unbounded nesting)
+            let mut nested = t.classifier.clone();
+            let Predictor::Calibrated(_, c) = &t.classifier.predictor else { panic!("not calibrated") };
+            nested.predictor = Predictor::Calibrated(Box::new(t.classifier.predictor.clone()), c.clone());
+            let bytes = crate::registry::encode(crate::registry::Kind::Classifier, &nested).unwrap();
+            assert_eq!(crate::registry::decode_model::<Classifier>(&bytes, "m").unwrap_err().sqlstate(), "XX001");
+        }
+    }
+
+    #[test]
     fn random_forest_trains_explains_and_round_trips() {
         // risk rises where calls and tenure interact (a rule no linear model holds)
         let mut rng = SplitMix64::new(11);
@@ -498,7 +666,7 @@ mod tests {
             &labels,
             None,
             "yes",
-            &TrainOptions { forest: forest::ForestParams { n_trees: 30, ..Default::default() }, ..Default::default() },
+            &TrainOptions { forest: forest::ForestParams { n_trees: 30, ..Default::default() }, time_budget: Some(0.0), ..Default::default() },
             &|| false,
         )
         .unwrap();
@@ -612,8 +780,9 @@ mod mlc_churn {
                 columns.push(RawColumn::Categories { name: name.clone(), codes, levels });
             }
         }
+        let budget: f64 = std::env::var("PG_CRM_TIME_BUDGET").ok().and_then(|b| b.parse().ok()).unwrap_or(crate::classify::options::DEFAULT_TIME_BUDGET);
         for algorithm in ["logistic", "gradient_boosting", "random_forest", "ensemble", "auto"] {
-            let opts = TrainOptions::parse(algorithm, &serde_json::json!({})).unwrap();
+            let opts = TrainOptions::parse(algorithm, &serde_json::json!({"time_budget": budget})).unwrap();
             let t = train(&columns, &labels, Some(&test), "yes", &opts, &|| false).unwrap();
             eprintln!(
                 "{algorithm}: ROC AUC {:.4}, log loss {:.4}, F1 {:.4}, {:.2}s, candidates {:?}",
@@ -623,6 +792,19 @@ mod mlc_churn {
                 t.seconds,
                 t.candidates.iter().map(|(a, m)| (a.clone(), (m.roc_auc * 1e4).round() / 1e4)).collect::<Vec<_>>()
             );
+            if let Some(search) = &t.search {
+                eprintln!("  search: {:.1}s, exhausted {}, chosen {}", search["seconds"], search["budget_exhausted"], search["chosen"]);
+                for c in search["candidates"].as_array().into_iter().flatten() {
+                    eprintln!(
+                        "    {} folds {} cv AUC {:.4} log loss {:.4} {}",
+                        c["algorithm"],
+                        c["folds"],
+                        c["cv_roc_auc"].as_f64().unwrap_or(f64::NAN),
+                        c["cv_log_loss"].as_f64().unwrap_or(f64::NAN),
+                        c["hyperparameters"]
+                    );
+                }
+            }
         }
         // the forest alone on the training rows (feature fit, encoding, binning, 100 trees)
         let train_rows: Vec<usize> = (0..labels.len()).filter(|&i| !test[i]).collect();

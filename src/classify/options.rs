@@ -47,6 +47,33 @@ pub struct TrainOptions {
     pub tol: f64,
     pub boosting: super::boosting::BoostingParams,
     pub forest: super::forest::ForestParams,
+    /// `options.calibration`: how probabilities are calibrated after training.
+    pub calibration: super::calibration::Method,
+    /// `options.cv_folds`: folds of the hyperparameter search and of calibration.
+    pub cv_folds: usize,
+    /// `options.time_budget` in seconds; None: `DEFAULT_TIME_BUDGET`, or no search when
+    /// hyperparameters were given.
+    pub time_budget: Option<f64>,
+    /// Whether any hyperparameter option was given (then nothing is searched unless
+    /// `time_budget` asks for it).
+    pub hyperparameters_given: bool,
+}
+
+/// Seconds of hyperparameter search 'auto' and the tree algorithms get by default: enough
+/// for a few dozen fits of a 5,000-row table on two cores, so such a table trains in
+/// seconds; larger tables get fewer candidates (the defaults are always among them).
+pub const DEFAULT_TIME_BUDGET: f64 = 30.0;
+
+impl TrainOptions {
+    /// Seconds of hyperparameter search this training gets (0: none).
+    pub fn search_budget(&self) -> f64 {
+        match (self.time_budget, self.algorithm) {
+            (Some(b), _) => b,
+            (None, Algorithm::Logistic) => 0.0,
+            (None, _) if self.hyperparameters_given => 0.0,
+            (None, _) => DEFAULT_TIME_BUDGET,
+        }
+    }
 }
 
 impl Default for TrainOptions {
@@ -68,11 +95,37 @@ impl Default for TrainOptions {
             tol: 1e-6,
             boosting: super::boosting::BoostingParams::default(),
             forest: super::forest::ForestParams::default(),
+            calibration: super::calibration::Method::None,
+            cv_folds: 5,
+            time_budget: None,
+            hyperparameters_given: false,
         }
     }
 }
 
-pub const KNOWN_OPTIONS: &str = "test_fraction, seed, split, refit, exclude, key, positive, class_weight, max_levels, min_level_count, C, max_iter, tol (logistic), max_trees, learning_rate, l2_regularization, early_stopping, early_stopping_rounds (gradient_boosting), n_trees, max_features, max_depth, bootstrap (random_forest), max_leaves, min_samples_leaf (both tree algorithms)";
+pub const KNOWN_OPTIONS: &str = "test_fraction, seed, split, refit, exclude, key, positive, class_weight, max_levels, min_level_count, calibration, cv_folds, time_budget, C, max_iter, tol (logistic), max_trees, learning_rate, l2_regularization, early_stopping, early_stopping_rounds, feature_fraction, subsample (gradient_boosting), n_trees, max_features, max_depth, bootstrap (random_forest), max_leaves, min_samples_leaf (both tree algorithms)";
+
+/// Options that set a hyperparameter: given any, the search stays off unless
+/// `time_budget` is given too.
+const HYPERPARAMETERS: &[&str] = &[
+    "C",
+    "c",
+    "max_iter",
+    "tol",
+    "max_trees",
+    "learning_rate",
+    "max_leaves",
+    "min_samples_leaf",
+    "l2_regularization",
+    "early_stopping",
+    "early_stopping_rounds",
+    "feature_fraction",
+    "subsample",
+    "n_trees",
+    "max_features",
+    "max_depth",
+    "bootstrap",
+];
 
 /// `max_features`: an integer count, "sqrt", "log2" or a fraction in (0, 1] of the
 /// encoded columns (a JSON integer is a count, a JSON number with a fraction part or
@@ -109,6 +162,7 @@ impl TrainOptions {
             other => return Err(CrmError::bad_argument("options", other, "a JSON object such as '{\"test_fraction\": 0.2}'")),
         };
         for (key, v) in map {
+            o.hyperparameters_given |= HYPERPARAMETERS.contains(&key.as_str());
             match key.as_str() {
                 "test_fraction" => o.test_fraction = number(key, v, 0.01, 0.9, "a number in [0.01, 0.9]")?,
                 "seed" => o.seed = number(key, v, 0.0, 9.007e15, "a non-negative integer")? as u64,
@@ -168,6 +222,20 @@ impl TrainOptions {
                     }
                 }
                 "bootstrap" => o.forest.bootstrap = v.as_bool().ok_or_else(|| CrmError::bad_argument("options.bootstrap", v, "true or false"))?,
+                "feature_fraction" => o.boosting.feature_fraction = number(key, v, 0.01, 1.0, "a fraction in [0.01, 1]")?,
+                "subsample" => o.boosting.subsample = number(key, v, 0.05, 1.0, "a fraction in [0.05, 1]")?,
+                "calibration" => {
+                    use super::calibration::Method;
+                    o.calibration = match v.as_str().map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+                        Some("none") => Method::None,
+                        Some("sigmoid") | Some("platt") => Method::Sigmoid,
+                        Some("isotonic") => Method::Isotonic,
+                        _ if v.is_null() => Method::None,
+                        _ => return Err(CrmError::bad_argument("options.calibration", v, "'none', 'sigmoid' or 'isotonic'")),
+                    }
+                }
+                "cv_folds" => o.cv_folds = number(key, v, 2.0, 20.0, "an integer in [2, 20]")? as usize,
+                "time_budget" => o.time_budget = Some(number(key, v, 0.0, 86_400.0, "seconds in [0, 86400] (0: no hyperparameter search)")?),
                 other => return Err(CrmError::InvalidArgument(format!("unknown option \"{other}\" for train_classifier; accepted: {KNOWN_OPTIONS}"))),
             }
         }

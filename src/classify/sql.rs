@@ -294,16 +294,41 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
     metrics["score_profile"] = serde_json::to_value(&summaries.output).unwrap_or_default();
     metrics["importance_rows"] = json!(summaries.importance_rows);
     metrics["training_seconds"] = json!(trained.seconds);
-    metrics["candidates"] =
-        json!(trained.candidates.iter().map(|(a, m)| json!({"algorithm": a, "roc_auc": m.roc_auc, "log_loss": m.log_loss})).collect::<Vec<_>>());
-    let (b, f) = (&opts.boosting, &opts.forest);
+    // Every candidate compared: by cross-validation on the training rows when the search
+    // ran (its full report under "search"), else on the holdout.
+    metrics["candidates"] = match trained.search.as_ref().and_then(|s| s["candidates"].as_array()) {
+        Some(searched) => json!(searched
+            .iter()
+            .map(|c| json!({"algorithm": c["algorithm"], "roc_auc": c["cv_roc_auc"], "log_loss": c["cv_log_loss"], "scored_on": "cross-validation",
+                "folds": c["folds"], "default": c["default"], "hyperparameters": c["hyperparameters"]}))
+            .collect::<Vec<_>>()),
+        None => json!(trained
+            .candidates
+            .iter()
+            .map(|(a, m)| json!({"algorithm": a, "roc_auc": m.roc_auc, "log_loss": m.log_loss, "scored_on": "holdout"}))
+            .collect::<Vec<_>>()),
+    };
+    if let Some(search) = &trained.search {
+        let mut summary = search.clone();
+        if let Some(o) = summary.as_object_mut() {
+            o.remove("candidates");
+        }
+        metrics["search"] = summary;
+    }
+    if let Some(calibration) = &trained.calibration {
+        metrics["calibration_fit"] = calibration.clone();
+    }
+    // the hyperparameters of the kept model (the search's choice, if it ran)
+    let chosen = &trained.options;
+    let (b, f) = (&chosen.boosting, &chosen.forest);
     // max_leaves and min_samples_leaf: those of the kept model's tree algorithm
-    let forest = matches!(trained.classifier.predictor, model::Predictor::Forest(_));
+    let forest = matches!(trained.classifier.predictor.uncalibrated(), model::Predictor::Forest(_));
     let (max_leaves, min_samples_leaf) =
         if forest { ((f.max_leaves < usize::MAX).then_some(f.max_leaves), f.min_samples_leaf) } else { (Some(b.max_leaves), b.min_samples_leaf) };
-    let hyper = json!({"C": opts.c, "max_iter": opts.max_iter, "tol": opts.tol, "class_weight": if opts.balanced { "balanced" } else { "none" },
+    let hyper = json!({"C": chosen.c, "max_iter": opts.max_iter, "tol": opts.tol, "class_weight": if opts.balanced { "balanced" } else { "none" },
         "max_trees": b.max_iter, "learning_rate": b.learning_rate, "max_leaves": max_leaves, "min_samples_leaf": min_samples_leaf,
-        "l2_regularization": b.l2, "early_stopping_rounds": b.early_stopping_rounds,
+        "l2_regularization": b.l2, "early_stopping_rounds": b.early_stopping_rounds, "feature_fraction": b.feature_fraction, "subsample": b.subsample,
+        "calibration": trained.classifier.calibration(), "time_budget": opts.search_budget(), "cv_folds": opts.cv_folds,
         "n_trees": f.n_trees, "max_features": f.max_features.to_json(), "max_depth": f.max_depth, "bootstrap": f.bootstrap,
         "test_fraction": opts.test_fraction, "seed": opts.seed, "split": opts.split, "refit": opts.refit, "max_levels": opts.max_levels, "min_level_count": opts.min_level_count});
     let algorithm_name = trained.classifier.algorithm().to_string();
