@@ -142,6 +142,8 @@ impl crate::lifecycle::Monitored for Regressor {
 pub struct Trained {
     pub regressor: Regressor,
     pub metrics: RegressionMetrics,
+    /// Every algorithm tried: 'auto' scores them on a validation fifth of the training
+    /// rows, a single algorithm on the holdout.
     pub candidates: Vec<(String, RegressionMetrics)>,
     pub training_rows: usize,
     pub holdout_rows: usize,
@@ -220,8 +222,8 @@ fn check_target(target: &[f64], loss: RegressionLoss) -> Result<()> {
 
 /// Trains, evaluates on the holdout (`test_mask`, or a seeded random `test_fraction`),
 /// and (unless `refit` is off) refits the chosen algorithm on all rows. 'auto' fits ridge,
-/// gradient boosting (with the chosen loss) and random forest and keeps the best by
-/// `score`. `should_stop` is polled on this thread throughout; when it answers true
+/// gradient boosting (with the chosen loss) and random forest on four fifths of the
+/// training rows and keeps the best by `score` on the other fifth. `should_stop` is polled on this thread throughout; when it answers true
 /// training ends with `CrmError::Canceled`.
 pub fn train(columns: &[RawColumn], target: &[f64], test_mask: Option<&[bool]>, options: &RegressOptions, should_stop: &dyn Fn() -> bool) -> Result<Trained> {
     let started = Instant::now();
@@ -257,24 +259,45 @@ pub fn train(columns: &[RawColumn], target: &[f64], test_mask: Option<&[bool]>, 
         }
         a => vec![a],
     };
-    let y: Vec<f64> = test_rows.iter().map(|&r| target[r]).collect();
-    let holdout_metrics = |model: &Regressor| {
-        let x = model.features.encode_rows(columns, &test_rows);
+    let metrics_on = |model: &Regressor, rows: &[usize]| {
+        let x = model.features.encode_rows(columns, rows);
         let width = model.features.width;
-        let p: Vec<f64> = (0..test_rows.len()).map(|i| model.predict_encoded(&x[i * width..(i + 1) * width])).collect();
+        let p: Vec<f64> = (0..rows.len()).map(|i| model.predict_encoded(&x[i * width..(i + 1) * width])).collect();
+        let y: Vec<f64> = rows.iter().map(|&r| target[r]).collect();
         metrics::evaluate(&p, &y)
     };
+    // 'auto' chooses on a validation slice of the training rows (a seeded fifth), never on
+    // the holdout, so the holdout metrics of the kept model are not the best of several
+    // looks at it; the winner is then fitted on all training rows.
     let mut candidates = Vec::new();
-    let mut best: Option<(RegressAlgorithm, RegressionMetrics, Regressor)> = None;
-    for algorithm in candidates_to_try {
-        let model = fit_on(algorithm, columns, target, &train_rows, options, should_stop)?;
-        let m = holdout_metrics(&model);
-        candidates.push((model.algorithm().to_string(), m.clone()));
-        if best.as_ref().is_none_or(|(_, bm, _)| score(&m, options.loss) < score(bm, options.loss)) {
-            best = Some((algorithm, m, model));
+    let (algorithm, metrics, regressor) = if candidates_to_try.len() > 1 {
+        let (fit_rows, valid_positions) = stratified_split(&vec![false; train_rows.len()], 0.2, options.seed ^ 0x5A11_DA7E);
+        let fit_rows: Vec<usize> = fit_rows.iter().map(|&i| train_rows[i]).collect();
+        let valid_rows: Vec<usize> = valid_positions.iter().map(|&i| train_rows[i]).collect();
+        let mut best: Option<(RegressAlgorithm, RegressionMetrics)> = None;
+        for algorithm in candidates_to_try {
+            let model = match fit_on(algorithm, columns, target, &fit_rows, options, should_stop) {
+                Ok(m) => m,
+                // boosting refuses fewer rows than two leaves hold: the others go on
+                Err(e) if e.sqlstate() == "22023" && algorithm == RegressAlgorithm::GradientBoosting => continue,
+                Err(e) => return Err(e),
+            };
+            let m = metrics_on(&model, &valid_rows);
+            candidates.push((model.algorithm().to_string(), m.clone()));
+            if best.as_ref().is_none_or(|(_, bm)| score(&m, options.loss) < score(bm, options.loss)) {
+                best = Some((algorithm, m));
+            }
         }
-    }
-    let (algorithm, metrics, regressor) = best.ok_or_else(|| CrmError::InvalidArgument("no algorithm to train".into()))?;
+        let (algorithm, _) = best.ok_or_else(|| CrmError::InvalidArgument("no algorithm to train".into()))?;
+        let model = fit_on(algorithm, columns, target, &train_rows, options, should_stop)?;
+        (algorithm, metrics_on(&model, &test_rows), model)
+    } else {
+        let algorithm = candidates_to_try[0];
+        let model = fit_on(algorithm, columns, target, &train_rows, options, should_stop)?;
+        let m = metrics_on(&model, &test_rows);
+        candidates.push((model.algorithm().to_string(), m.clone()));
+        (algorithm, m, model)
+    };
     let regressor = if options.refit {
         let all: Vec<usize> = (0..n).collect();
         fit_on(algorithm, columns, target, &all, options, should_stop)?
