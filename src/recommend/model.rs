@@ -390,11 +390,18 @@ pub struct AutoOptions {
     /// Worker threads (0 = as many as `pool::max_threads` allows).
     pub threads: usize,
     pub candidates: Vec<Candidate>,
+    /// More configurations, tried after `candidates` while `deadline` allows (the
+    /// time-budgeted search; each is scored on the same holdout).
+    #[serde(default)]
+    pub search: Vec<Candidate>,
+    /// When the search stops (None: every search candidate is tried).
+    #[serde(skip)]
+    pub deadline: Option<Instant>,
 }
 
 impl Default for AutoOptions {
     fn default() -> Self {
-        AutoOptions { split: SplitOptions::default(), k: 10, threads: 0, candidates: default_candidates() }
+        AutoOptions { split: SplitOptions::default(), k: 10, threads: 0, candidates: default_candidates(), search: Vec::new(), deadline: None }
     }
 }
 
@@ -441,7 +448,12 @@ pub fn auto(interactions: &Interactions, options: &AutoOptions, should_stop: &dy
     }
     let split = interactions.split(&options.split)?;
     let mut reports = Vec::with_capacity(options.candidates.len());
-    for candidate in &options.candidates {
+    let searched = if split.test.is_empty() { &[][..] } else { &options.search[..] };
+    for (i, candidate) in options.candidates.iter().chain(searched).enumerate() {
+        // the given candidates always run; the search's only while its budget lasts
+        if i >= options.candidates.len() && options.deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
         let (metrics, train_seconds) = if split.test.is_empty() {
             (None, 0.0)
         } else {

@@ -32,10 +32,17 @@ pub struct RecommenderOptions {
     /// Hold out and evaluate before the final fit (always for `auto`).
     pub evaluate: bool,
     pub deploy: bool,
+    /// `options.time_budget` in seconds: None = `DEFAULT_TIME_BUDGET` unless a
+    /// hyperparameter was given (then no search).
+    pub time_budget: Option<f64>,
+    pub hyperparameters_given: bool,
 }
 
+/// Seconds of search `train_recommender` gets by default (as `train_classifier`).
+pub const DEFAULT_TIME_BUDGET: f64 = 30.0;
+
 pub const KNOWN_OPTIONS: &str = "customer, item, weight, time (columns); neighbours, similarity, shrinkage (item_knn); \
-factors, regularization, scale_regularization, alpha, iterations, cg_steps, seed (als); test_fraction, min_interactions, evaluate, deploy";
+factors, regularization, scale_regularization, alpha, iterations, cg_steps, seed (als); test_fraction, min_interactions, evaluate, deploy, time_budget";
 
 impl RecommenderOptions {
     pub fn parse(algorithm: &str, value: &Value) -> Result<RecommenderOptions> {
@@ -58,10 +65,17 @@ impl RecommenderOptions {
             split: SplitOptions::default(),
             evaluate: true,
             deploy: true,
+            time_budget: None,
+            hyperparameters_given: false,
         };
         let empty = serde_json::Map::new();
         for (key, v) in options::object(value, &empty, "{\"customer\": \"customer_id\", \"item\": \"product_id\"}")? {
+            o.hyperparameters_given |= matches!(
+                key.as_str(),
+                "neighbours" | "neighbors" | "similarity" | "shrinkage" | "factors" | "regularization" | "regularisation" | "alpha" | "iterations"
+            );
             match key.as_str() {
+                "time_budget" => o.time_budget = Some(options::number(key, v, 0.0, 86_400.0, "seconds in [0, 86400] (0: no search)")?),
                 "customer" => o.customer = Some(options::text(key, v)?),
                 "item" => o.item = Some(options::text(key, v)?),
                 "weight" => o.weight = Some(options::text(key, v)?),
@@ -124,8 +138,52 @@ impl RecommenderOptions {
         }
     }
 
+    /// Seconds of hyperparameter search (0: none).
+    pub fn search_budget(&self) -> f64 {
+        match (self.time_budget, self.choice) {
+            (Some(b), _) => b,
+            (None, Choice::Popular) => 0.0,
+            (None, _) if self.hyperparameters_given => 0.0,
+            (None, _) => DEFAULT_TIME_BUDGET,
+        }
+    }
+
+    /// The configurations the search adds, seeded: ALS factors, regularization and alpha;
+    /// item-kNN neighbours and similarity (as the chosen algorithm allows).
+    pub fn search_candidates(&self) -> Vec<Candidate> {
+        let mut rng = crate::rng::SplitMix64::new(self.als.seed ^ 0x5EA2_C4ED);
+        let mut out = Vec::new();
+        if matches!(self.choice, Choice::Auto | Choice::ItemKnn) {
+            for _ in 0..4 {
+                let neighbours = [20, 50, 100, 200, 400][rng.below_modulo(5)];
+                let similarity = match self.similarity {
+                    Some(s) => s,
+                    None if rng.below_modulo(2) == 0 => Similarity::Cosine,
+                    None => Similarity::bm25(),
+                };
+                let name = format!("item_knn_{}_{neighbours}", if similarity == Similarity::Cosine { "cosine" } else { "bm25" });
+                out.push(Candidate { name, algorithm: Algorithm::ItemKnn(ItemKnnOptions { neighbours, similarity, ..self.knn.clone() }) });
+            }
+        }
+        if matches!(self.choice, Choice::Auto | Choice::Als) {
+            for _ in 0..6 {
+                let factors = [32, 64, 128][rng.below_modulo(3)];
+                let regularization = [0.01f32, 0.05, 0.1, 0.2][rng.below_modulo(4)];
+                let alpha = [1.0f32, 5.0, 20.0][rng.below_modulo(3)];
+                out.push(Candidate {
+                    name: format!("als_{factors}_{regularization}_{alpha}"),
+                    algorithm: Algorithm::Als(AlsOptions { factors, regularization, alpha, ..self.als.clone() }),
+                });
+            }
+        }
+        out
+    }
+
     pub fn auto_options(&self) -> AutoOptions {
-        AutoOptions { split: self.split.clone(), k: 10, threads: 0, candidates: self.candidates() }
+        let budget = self.search_budget();
+        let search = if budget > 0.0 { self.search_candidates() } else { Vec::new() };
+        let deadline = (budget > 0.0).then(|| std::time::Instant::now() + std::time::Duration::from_secs_f64(budget));
+        AutoOptions { split: self.split.clone(), k: 10, threads: 0, candidates: self.candidates(), search, deadline }
     }
 }
 

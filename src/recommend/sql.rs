@@ -194,6 +194,8 @@ fn train(name: &str, source: &str, algorithm: &str, options: &serde_json::Value)
             }
         }
         metrics["test_customers"] = json!(report.test_customers);
+        metrics["chosen"] = json!(report.candidates.get(report.winner).map(|c| c.name.clone()));
+        metrics["time_budget"] = json!(opts.search_budget());
         metrics["candidates"] = json!(report
             .candidates
             .iter()
