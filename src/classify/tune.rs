@@ -1,12 +1,13 @@
 //! Hyperparameter search within a time budget, by cross-validation on the training rows
 //! (the holdout is never looked at): successive halving over a seeded list of
-//! configurations. Rung 0 scores every configuration on the first fold, in list order
-//! (the defaults first, so they are always in the comparison); rung 1 scores the best
-//! third (and the best of each algorithm) on the remaining folds. The winner is the best
-//! mean fold ROC AUC among those scored on the most folds (log loss breaks ties), the
-//! averaged log-odds of the best boosting and forest configurations — an ensemble —
-//! included when both were scored on every fold. Deterministic for a seed until the
-//! budget runs out; then what was scored so far decides, and the report says so.
+//! configurations. The defaults are scored on every fold first (the incumbent exists
+//! before anything else runs); rung 0 scores every other configuration on the first fold;
+//! rung 1 scores the best third (and the best of each algorithm) on the remaining folds.
+//! Only configurations scored on every fold compete, the averaged log-odds of the best
+//! (and of the default) boosting and forest configurations — ensembles — included; a
+//! challenger replaces the incumbent only when it is better by more than one standard
+//! error (see `search`). Deterministic for a seed until the budget runs out; then what
+//! was completed decides, and the report says so.
 
 use std::time::Instant;
 
@@ -195,8 +196,22 @@ pub fn search(
             Ok(None)
         }
     };
-    // rung 0: every candidate on the first fold
-    for s in scored.iter_mut() {
+    // the defaults first, on every fold: the incumbent a configuration must beat exists
+    // before the budget goes to the others
+    'defaults: for s in scored.iter_mut().filter(|s| s.candidate.default) {
+        for f in 0..k {
+            if Instant::now() >= deadline {
+                exhausted = true;
+                break 'defaults;
+            }
+            match score(&s.candidate, f).map(Some).or_else(fit_error)? {
+                Some(z) => s.log_odds[f] = Some(z),
+                None => continue 'defaults,
+            }
+        }
+    }
+    // rung 0: every other candidate on the first fold
+    for s in scored.iter_mut().filter(|s| !s.candidate.default) {
         if Instant::now() >= deadline {
             exhausted = true;
             break;
@@ -204,16 +219,10 @@ pub fn search(
         s.log_odds[0] = score(&s.candidate, 0).map(Some).or_else(fit_error)?;
     }
     // rung 1: the best third and the best of each algorithm, on the other folds
-    let mut order: Vec<usize> = (0..scored.len()).filter(|&i| scored[i].folds_done() == 1).collect();
+    let mut order: Vec<usize> = (0..scored.len()).filter(|&i| scored[i].folds_done() == 1 && !scored[i].candidate.default).collect();
     order.sort_by(|&a, &b| fold_scores(&scored[b].log_odds, &folds, &y).0.total_cmp(&fold_scores(&scored[a].log_odds, &folds, &y).0).then(a.cmp(&b)));
     let keep = (order.len().div_ceil(3)).max(3).min(order.len());
     let mut promoted: Vec<usize> = order[..keep].to_vec();
-    // the defaults always go on: they are what a configuration must beat
-    for &i in &order {
-        if scored[i].candidate.default && !promoted.contains(&i) {
-            promoted.push(i);
-        }
-    }
     for algorithm in [Algorithm::Logistic, Algorithm::GradientBoosting, Algorithm::RandomForest] {
         if let Some(&best) = order.iter().find(|&&i| scored[i].candidate.algorithm == algorithm) {
             if !promoted.contains(&best) {
@@ -265,13 +274,11 @@ pub fn search(
             scored.push(Scored { candidate: Candidate { algorithm: Algorithm::Ensemble, options, describe, default }, log_odds: averaged });
         }
     }
-    let most_folds = scored.iter().map(Scored::folds_done).max().unwrap_or(0);
-    let eligible: Vec<&Scored> = scored
-        .iter()
-        .filter(|s| {
-            s.folds_done() == most_folds && most_folds > 0 && (options.algorithm != Algorithm::Ensemble || s.candidate.algorithm == Algorithm::Ensemble)
-        })
-        .collect();
+    // Only configurations scored on every fold compete: one fold is too noisy to choose
+    // on (when the budget ends before any is complete, the caller falls back to the
+    // holdout comparison of the defaults).
+    let eligible: Vec<&Scored> =
+        scored.iter().filter(|s| s.folds_done() == k && (options.algorithm != Algorithm::Ensemble || s.candidate.algorithm == Algorithm::Ensemble)).collect();
     let by_score = |a: &&&Scored, b: &&&Scored| {
         let (sa, sb) = (fold_scores(&a.log_odds, &folds, &y), fold_scores(&b.log_odds, &folds, &y));
         sa.0.total_cmp(&sb.0).then(sb.1.total_cmp(&sa.1))
