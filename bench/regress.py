@@ -74,8 +74,8 @@ def ours(conn, table, target, key, runs):
         note = chosen if algorithm == "auto" else ""
         if algorithm == "auto":
             cands = ", ".join(f"{c['algorithm']} {c['rmse']:.2f}" for c in m.get("candidates", []))
-            note = (f"chose {chosen}; validation RMSE of candidates: {cands}\n    ('auto' chooses on a validation fifth of the"
-                    " training rows, never on the test rows: its test figure is one honest look)")
+            note = (f"chose {chosen}; out-of-fold RMSE of candidates: {cands}\n    ('auto' chooses by 5-fold cross-validation on the"
+                    " training rows, the simplest within one standard error of the best, never on the test rows: its test figure is one honest look)")
         rows.append(dict(method=f"pg_crm {label}", rmse=ev["rmse"], mae=ev["mae"], r2=ev["r2"], secs=secs, runs=n,
                          fit=m.get("training_seconds"), same=same, note=note, n_test=ev.get("rows")))
     return rows

@@ -142,8 +142,8 @@ impl crate::lifecycle::Monitored for Regressor {
 pub struct Trained {
     pub regressor: Regressor,
     pub metrics: RegressionMetrics,
-    /// Every algorithm tried: 'auto' scores them on a validation fifth of the training
-    /// rows, a single algorithm on the holdout.
+    /// Every algorithm tried: 'auto' scores them by 5-fold cross-validation on the
+    /// training rows (out-of-fold metrics), a single algorithm on the holdout.
     pub candidates: Vec<(String, RegressionMetrics)>,
     pub training_rows: usize,
     pub holdout_rows: usize,
@@ -222,8 +222,9 @@ fn check_target(target: &[f64], loss: RegressionLoss) -> Result<()> {
 
 /// Trains, evaluates on the holdout (`test_mask`, or a seeded random `test_fraction`),
 /// and (unless `refit` is off) refits the chosen algorithm on all rows. 'auto' fits ridge,
-/// gradient boosting (with the chosen loss) and random forest on four fifths of the
-/// training rows and keeps the best by `score` on the other fifth. `should_stop` is polled on this thread throughout; when it answers true
+/// gradient boosting (with the chosen loss) and random forest by 5-fold cross-validation
+/// on the training rows and keeps the simplest within one standard error of the best
+/// `score`. `should_stop` is polled on this thread throughout; when it answers true
 /// training ends with `CrmError::Canceled`.
 pub fn train(columns: &[RawColumn], target: &[f64], test_mask: Option<&[bool]>, options: &RegressOptions, should_stop: &dyn Fn() -> bool) -> Result<Trained> {
     let started = Instant::now();
@@ -266,29 +267,69 @@ pub fn train(columns: &[RawColumn], target: &[f64], test_mask: Option<&[bool]>, 
         let y: Vec<f64> = rows.iter().map(|&r| target[r]).collect();
         metrics::evaluate(&p, &y)
     };
-    // 'auto' chooses on a validation slice of the training rows (a seeded fifth), never on
-    // the holdout, so the holdout metrics of the kept model are not the best of several
-    // looks at it; the winner is then fitted on all training rows.
+    // 'auto' chooses by 5-fold cross-validation on the training rows, never on the
+    // holdout, with the one-standard-error rule: the simplest algorithm (ridge, then
+    // boosting, then the forest) whose mean fold score is within one standard error of the
+    // best one's. Spend and order targets are heavy-tailed: on a validation slice the
+    // three are often within noise of each other (CDNOW: 109.6 / 109.9 / 110.1), and the
+    // simpler model generalises at least as well there.
     let mut candidates = Vec::new();
     let (algorithm, metrics, regressor) = if candidates_to_try.len() > 1 {
-        let (fit_rows, valid_positions) = stratified_split(&vec![false; train_rows.len()], 0.2, options.seed ^ 0x5A11_DA7E);
-        let fit_rows: Vec<usize> = fit_rows.iter().map(|&i| train_rows[i]).collect();
-        let valid_rows: Vec<usize> = valid_positions.iter().map(|&i| train_rows[i]).collect();
-        let mut best: Option<(RegressAlgorithm, RegressionMetrics)> = None;
-        for algorithm in candidates_to_try {
-            let model = match fit_on(algorithm, columns, target, &fit_rows, options, should_stop) {
-                Ok(m) => m,
-                // boosting refuses fewer rows than two leaves hold: the others go on
-                Err(e) if e.sqlstate() == "22023" && algorithm == RegressAlgorithm::GradientBoosting => continue,
-                Err(e) => return Err(e),
-            };
-            let m = metrics_on(&model, &valid_rows);
-            candidates.push((model.algorithm().to_string(), m.clone()));
-            if best.as_ref().is_none_or(|(_, bm)| score(&m, options.loss) < score(bm, options.loss)) {
-                best = Some((algorithm, m));
-            }
+        const FOLDS: usize = 5;
+        let mut rng = crate::rng::SplitMix64::new(options.seed ^ 0x5A11_DA7E);
+        let mut order: Vec<usize> = (0..train_rows.len()).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below_modulo(i + 1));
         }
-        let (algorithm, _) = best.ok_or_else(|| CrmError::InvalidArgument("no algorithm to train".into()))?;
+        let fold_of: Vec<usize> = {
+            let mut f = vec![0; train_rows.len()];
+            for (j, &i) in order.iter().enumerate() {
+                f[i] = j % FOLDS;
+            }
+            f
+        };
+        // (algorithm, mean fold score, standard error, out-of-fold metrics)
+        let mut scored: Vec<(RegressAlgorithm, f64, f64)> = Vec::new();
+        'algorithms: for algorithm in candidates_to_try {
+            let mut out_of_fold = vec![0.0; train_rows.len()];
+            let mut fold_scores = Vec::with_capacity(FOLDS);
+            for f in 0..FOLDS {
+                let fit_rows: Vec<usize> = (0..train_rows.len()).filter(|&i| fold_of[i] != f).map(|i| train_rows[i]).collect();
+                let held: Vec<usize> = (0..train_rows.len()).filter(|&i| fold_of[i] == f).collect();
+                let held_rows: Vec<usize> = held.iter().map(|&i| train_rows[i]).collect();
+                let model = match fit_on(algorithm, columns, target, &fit_rows, options, should_stop) {
+                    Ok(m) => m,
+                    // boosting refuses fewer rows than two leaves hold: the others go on
+                    Err(e) if e.sqlstate() == "22023" && algorithm == RegressAlgorithm::GradientBoosting => continue 'algorithms,
+                    Err(e) => return Err(e),
+                };
+                let x = model.features.encode_rows(columns, &held_rows);
+                let width = model.features.width;
+                let p: Vec<f64> = (0..held_rows.len()).map(|j| model.predict_encoded(&x[j * width..(j + 1) * width])).collect();
+                let y: Vec<f64> = held_rows.iter().map(|&r| target[r]).collect();
+                fold_scores.push(score(&metrics::evaluate(&p, &y), options.loss));
+                for (&i, &v) in held.iter().zip(&p) {
+                    out_of_fold[i] = v;
+                }
+            }
+            let y: Vec<f64> = train_rows.iter().map(|&r| target[r]).collect();
+            let name = match algorithm {
+                RegressAlgorithm::Ridge => "ridge",
+                RegressAlgorithm::GradientBoosting => "gradient_boosting",
+                _ => "random_forest",
+            };
+            candidates.push((name.to_string(), metrics::evaluate(&out_of_fold, &y)));
+            let n = fold_scores.len() as f64;
+            let mean = fold_scores.iter().sum::<f64>() / n;
+            let se = (fold_scores.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+            scored.push((algorithm, mean, if se.is_finite() { se } else { 0.0 }));
+        }
+        let best = scored.iter().filter(|s| s.1.is_finite()).min_by(|a, b| a.1.total_cmp(&b.1));
+        let algorithm = match best {
+            // candidates_to_try is in order of simplicity
+            Some(&(_, mean, se)) => scored.iter().find(|s| s.1 <= mean + se).map(|s| s.0).unwrap_or(RegressAlgorithm::Ridge),
+            None => return Err(CrmError::InvalidArgument("no algorithm could be trained on these rows".into())),
+        };
         let model = fit_on(algorithm, columns, target, &train_rows, options, should_stop)?;
         (algorithm, metrics_on(&model, &test_rows), model)
     } else {
@@ -372,9 +413,11 @@ mod tests {
         let names: Vec<&str> = t.candidates.iter().map(|(a, _)| a.as_str()).collect();
         assert_eq!(names, ["ridge", "gradient_boosting", "random_forest"]);
         assert_eq!((t.training_rows, t.holdout_rows), (2400, 600));
-        // chosen on the validation fifth of the training rows (the candidates' metrics)
-        let best = t.candidates.iter().min_by(|a, b| a.1.rmse.total_cmp(&b.1.rmse)).unwrap();
-        assert_eq!(t.regressor.algorithm(), best.0);
+        // chosen by cross-validation on the training rows: the out-of-fold RMSE of the kept
+        // algorithm is within a few per cent of the best (the one-standard-error rule)
+        let best = t.candidates.iter().map(|c| c.1.rmse).fold(f64::INFINITY, f64::min);
+        let kept = t.candidates.iter().find(|c| c.0 == t.regressor.algorithm()).unwrap();
+        assert!(kept.1.rmse <= best * 1.1, "{:?}", t.candidates);
         // the interaction makes a tree model win, and it is well fitted
         assert_ne!(t.regressor.algorithm(), "ridge");
         assert!(t.metrics.r2 > 0.9, "{:?}", t.metrics);
@@ -428,8 +471,9 @@ mod tests {
             let t = train(&columns, &orders, None, &opts, &|| false).unwrap();
             assert!(t.metrics.poisson_deviance.is_some(), "{loss}: the winner predicts positive counts");
             let deviance = |m: &RegressionMetrics| m.poisson_deviance.unwrap_or(f64::INFINITY);
-            let best = t.candidates.iter().min_by(|a, b| deviance(&a.1).total_cmp(&deviance(&b.1))).unwrap();
-            assert_eq!(t.regressor.algorithm(), best.0, "{loss}: chosen by validation deviance");
+            let best = t.candidates.iter().map(|c| deviance(&c.1)).fold(f64::INFINITY, f64::min);
+            let kept = t.candidates.iter().find(|c| c.0 == t.regressor.algorithm()).unwrap();
+            assert!(deviance(&kept.1) <= best * 1.2, "{loss}: chosen by cross-validated deviance: {:?}", t.candidates);
             let boosted = train(&columns, &orders, None, &RegressOptions::parse("gradient_boosting", &json!({"loss": loss})).unwrap(), &|| false).unwrap();
             explains_exactly(&boosted.regressor, true);
             let RegressionPredictor::Boosting(b) = &boosted.regressor.predictor else { panic!("not boosting") };

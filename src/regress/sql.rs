@@ -74,7 +74,7 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
         .candidates
         .iter()
         .map(|(a, m)| json!({"algorithm": a, "rmse": m.rmse, "mae": m.mae, "r2": m.r2, "poisson_deviance": m.poisson_deviance,
-            "scored_on": if trained.candidates.len() > 1 { "validation" } else { "holdout" }}))
+            "scored_on": if trained.candidates.len() > 1 { "cross-validation" } else { "holdout" }}))
         .collect::<Vec<_>>());
     metrics["score_profile"] = serde_json::to_value(&summaries.output).unwrap_or_default();
     metrics["importance_rows"] = json!(summaries.importance_rows);
