@@ -346,25 +346,15 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
         holdout_rows: Some(trained.holdout_rows as i64),
         bytes,
     })?;
-    let current_auc = deployed_metrics(name).and_then(|m| m["roc_auc"].as_f64());
-    let deployed_now = Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM crm.deployments WHERE name OPERATOR(pg_catalog.=) $1)", &[name.into()])
-        .ok()
-        .flatten()
-        .unwrap_or(false);
-    let auc = trained.metrics.roc_auc;
-    let deploy = !deployed_now || current_auc.is_none_or(|c| auc > c);
-    if deploy {
-        let reason = match current_auc {
-            Some(c) => format!("train_classifier: holdout ROC AUC {auc:.4} > {c:.4}"),
-            None => "train_classifier: first deployed version".to_string(),
-        };
-        registry::sql::deploy_version(name, version, &reason)?;
-    } else {
-        pgrx::notice!(
-            "model \"{name}\" version {version} kept undeployed: holdout ROC AUC {auc:.4} does not beat the deployed version's {:.4}; deploy it with crm.deploy('{name}', {version})",
-            current_auc.unwrap_or(f64::NAN)
-        );
-    }
+    let rule = registry::sql::DeployRule {
+        function: "train_classifier",
+        measure: "ROC AUC",
+        higher_is_better: true,
+        digits: 4,
+        new_value: trained.metrics.roc_auc,
+        current: deployed_metrics(name).and_then(|m| m["roc_auc"].as_f64()),
+    };
+    let deploy = registry::sql::deploy_if_better(name, version, &rule)?;
     Ok((id, name.to_string(), version, algorithm_name, deploy, JsonB(metrics)))
 }
 

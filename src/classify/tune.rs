@@ -177,16 +177,7 @@ pub fn search(
     let y: Vec<bool> = train_rows.iter().map(|&r| labels[r]).collect();
     let mut scored: Vec<Scored> = candidates(options).into_iter().map(|candidate| Scored { candidate, log_odds: vec![None; k] }).collect();
     let mut exhausted = false;
-    // fits candidate `c` on every fold but `f` and scores fold `f`
-    let score = |c: &Candidate, f: usize| -> Result<Vec<f64>> {
-        let fit_rows: Vec<usize> = (0..k).filter(|&g| g != f).flat_map(|g| folds[g].iter().map(|&i| train_rows[i])).collect();
-        let test_rows: Vec<usize> = folds[f].iter().map(|&i| train_rows[i]).collect();
-        let (features, predictor) = fit_on(c.algorithm, columns, labels, &fit_rows, &c.options, should_stop)?;
-        let model = Classifier { features, predictor, positive_class: String::new() };
-        let x = model.features.encode_rows(columns, &test_rows);
-        let width = model.features.width;
-        Ok((0..test_rows.len()).map(|i| model.log_odds_encoded(&x[i * width..(i + 1) * width])).collect())
-    };
+    let score = |c: &Candidate, f: usize| fold_log_odds(c, columns, labels, train_rows, &folds, f, should_stop);
     let fit_error = |e: crate::error::CrmError| -> Result<Option<Vec<f64>>> {
         // a configuration the data cannot take (too few rows for its leaves) is skipped;
         // a cancel ends the search
@@ -362,17 +353,32 @@ pub fn out_of_fold(
     let folds = stratified_folds(labels, train_rows, k, seed);
     let mut z = vec![0.0; train_rows.len()];
     for f in 0..k {
-        let fit_rows: Vec<usize> = (0..k).filter(|&g| g != f).flat_map(|g| folds[g].iter().map(|&i| train_rows[i])).collect();
-        let test_rows: Vec<usize> = folds[f].iter().map(|&i| train_rows[i]).collect();
-        let (features, predictor) = fit_on(candidate.algorithm, columns, labels, &fit_rows, &candidate.options, should_stop)?;
-        let model = Classifier { features, predictor, positive_class: String::new() };
-        let x = model.features.encode_rows(columns, &test_rows);
-        let width = model.features.width;
-        for (j, &i) in folds[f].iter().enumerate() {
-            z[i] = model.log_odds_encoded(&x[j * width..(j + 1) * width]);
+        let scored = fold_log_odds(candidate, columns, labels, train_rows, &folds, f, should_stop)?;
+        for (&i, v) in folds[f].iter().zip(scored) {
+            z[i] = v;
         }
     }
     Ok(z)
+}
+
+/// Fits `candidate` on every fold but `f` and returns its log-odds for the rows of fold
+/// `f` (positions into `train_rows`, in fold order).
+fn fold_log_odds(
+    candidate: &Candidate,
+    columns: &[RawColumn],
+    labels: &[bool],
+    train_rows: &[usize],
+    folds: &[Vec<usize>],
+    f: usize,
+    should_stop: &dyn Fn() -> bool,
+) -> Result<Vec<f64>> {
+    let fit_rows: Vec<usize> = (0..folds.len()).filter(|&g| g != f).flat_map(|g| folds[g].iter().map(|&i| train_rows[i])).collect();
+    let test_rows: Vec<usize> = folds[f].iter().map(|&i| train_rows[i]).collect();
+    let (features, predictor) = fit_on(candidate.algorithm, columns, labels, &fit_rows, &candidate.options, should_stop)?;
+    let model = Classifier { features, predictor, positive_class: String::new() };
+    let x = model.features.encode_rows(columns, &test_rows);
+    let width = model.features.width;
+    Ok((0..test_rows.len()).map(|i| model.log_odds_encoded(&x[i * width..(i + 1) * width])).collect())
 }
 
 #[cfg(test)]

@@ -21,6 +21,50 @@ fn deploy(
     TableIterator::once((name.to_string(), version, previous))
 }
 
+/// How a training function decides whether its new version replaces the deployed one.
+pub struct DeployRule<'a> {
+    /// The training function, for the deploy log's reason (`train_classifier`).
+    pub function: &'a str,
+    /// The holdout measure compared, as messages name it (`ROC AUC`, `rmse`).
+    pub measure: &'a str,
+    pub higher_is_better: bool,
+    /// Decimals shown in the reason and the notice.
+    pub digits: usize,
+    /// The new version's holdout value.
+    pub new_value: f64,
+    /// The deployed version's value of the same measure, when something is deployed and
+    /// has it.
+    pub current: Option<f64>,
+}
+
+/// Deploys `version` of `name` when nothing is deployed yet or when it beats the deployed
+/// version by `rule`; otherwise keeps it undeployed with a NOTICE saying how to deploy it.
+/// Returns whether it was deployed. Called after `store_model`, whose lock on the name
+/// makes the check sound.
+pub fn deploy_if_better(name: &str, version: i32, rule: &DeployRule<'_>) -> CrmResult<bool> {
+    let deployed_now =
+        crate::pg::source::read_one::<bool>("SELECT EXISTS (SELECT 1 FROM crm.deployments WHERE name OPERATOR(pg_catalog.=) $1)", &[name.into()])?
+            .unwrap_or(false);
+    let (new, d, measure) = (rule.new_value, rule.digits, rule.measure);
+    let better = |c: f64| if rule.higher_is_better { new > c } else { new < c };
+    let deploy = !deployed_now || rule.current.is_none_or(better);
+    if deploy {
+        let reason = match rule.current {
+            Some(c) if deployed_now => {
+                format!("{}: holdout {measure} {new:.d$} {} {c:.d$}", rule.function, if rule.higher_is_better { ">" } else { "<" })
+            }
+            _ => format!("{}: first deployed version", rule.function),
+        };
+        deploy_version(name, version, &reason)?;
+    } else {
+        pgrx::notice!(
+            "model \"{name}\" version {version} kept undeployed: holdout {measure} {new:.d$} does not beat the deployed version's {:.d$}; deploy it with crm.deploy('{name}', {version})",
+            rule.current.unwrap_or(f64::NAN)
+        );
+    }
+    Ok(deploy)
+}
+
 /// Points `name` at `version`; returns the version deployed before, if any.
 pub fn deploy_version(name: &str, version: i32, reason: &str) -> CrmResult<Option<i32>> {
     crate::pg::source::check_writable(&format!("deploy model \"{name}\""))?;

@@ -13,7 +13,7 @@ use crate::classify::sql::{feature_spec, load_training, NotFeatures, TargetColum
 use crate::error::sql::OrRaise;
 use crate::error::{required, Result};
 use crate::pg::json_options::JsonOptions;
-use crate::pg::source::{cancel_requested, check_new_model, deployed_metrics, raise_pending_cancel, read_one, source_query, store_model, NewModel};
+use crate::pg::source::{cancel_requested, check_new_model, deployed_metrics, raise_pending_cancel, source_query, store_model, NewModel};
 use crate::registry::{self, Kind};
 
 /// The holdout measure a regressor is deployed by (lower is better): RMSE, or the mean
@@ -103,22 +103,15 @@ fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serd
         holdout_rows: Some(trained.holdout_rows as i64),
         bytes,
     })?;
-    let deployed_now = read_one::<bool>("SELECT EXISTS (SELECT 1 FROM crm.deployments WHERE name OPERATOR(pg_catalog.=) $1)", &[name.into()])?.unwrap_or(false);
-    // the deployed version's measure, when it was deployed by the same one
-    let current = deployed_metrics(name).filter(|m| m["deploy_measure"].as_str().unwrap_or("rmse") == measure).and_then(|m| m[measure].as_f64());
-    let new_value = metrics[measure].as_f64().unwrap_or(f64::INFINITY);
-    let deploy = !deployed_now || current.is_none_or(|c| new_value < c);
-    if deploy {
-        let reason = match current {
-            Some(c) if deployed_now => format!("train_regressor: holdout {measure} {new_value:.6} < {c:.6}"),
-            _ => "train_regressor: first deployed version".to_string(),
-        };
-        registry::sql::deploy_version(name, version, &reason)?;
-    } else {
-        pgrx::notice!(
-            "model \"{name}\" version {version} kept undeployed: holdout {measure} {new_value:.6} does not beat the deployed version's {:.6}; deploy it with crm.deploy('{name}', {version})",
-            current.unwrap_or(f64::NAN)
-        );
-    }
+    let rule = registry::sql::DeployRule {
+        function: "train_regressor",
+        measure,
+        higher_is_better: false,
+        digits: 6,
+        new_value: metrics[measure].as_f64().unwrap_or(f64::INFINITY),
+        // the deployed version's measure, when it was deployed by the same one
+        current: deployed_metrics(name).filter(|m| m["deploy_measure"].as_str().unwrap_or("rmse") == measure).and_then(|m| m[measure].as_f64()),
+    };
+    let deploy = registry::sql::deploy_if_better(name, version, &rule)?;
     Ok((id, name.to_string(), version, algorithm_name, deploy, JsonB(metrics)))
 }
