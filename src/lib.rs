@@ -8,6 +8,7 @@
 
 pub mod classify;
 pub mod clean;
+pub mod clv;
 pub mod error;
 pub mod features;
 pub mod gpu;
