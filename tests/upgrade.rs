@@ -1,9 +1,9 @@
-//! Upgrades keep models: a database made with pg_crm 0.1.0's (or 0.2.0's) SQL, holding one model of
+//! Upgrades keep models: a database made with pg_crm 0.1.0's (0.2.0's, 0.3.0's) SQL, holding one model of
 //! every kind, is updated in place with `ALTER EXTENSION pg_crm UPDATE`; scores,
 //! explanations, segments and recommendations are identical afterwards, the new objects
 //! exist, and the upgraded catalog is the same as a fresh install's.
 //!
-//! Needs `sql/pg_crm--0.1.0.sql` and `sql/pg_crm--0.2.0.sql` (the frozen install scripts) in the server's
+//! Needs `sql/pg_crm--0.1.0.sql`, `sql/pg_crm--0.2.0.sql` and `sql/pg_crm--0.3.0.sql` (the frozen install scripts) in the server's
 //! extension directory, which `scripts/lib.sh`'s `install_extension` copies there.
 
 mod common;
@@ -34,6 +34,14 @@ SELECT * FROM crm.train_segments('seg', 'SELECT support_calls, tenure_months FRO
 SELECT * FROM crm.train_recommender('rec_knn', 'orders', 'item_knn');
 SELECT * FROM crm.train_recommender('rec_als', 'orders', 'als', '{\"factors\": 8, \"iterations\": 5}');
 SELECT * FROM crm.train_recommender('rec_pop', 'orders', 'popular');";
+
+/// Orders over 2023 for a CLV model: customer c buys every (3 + c % 40) days from day c % 90
+/// until day 100 + (c * 37) % 265.
+const CLV_ORDERS: &str = "
+CREATE TABLE clv_orders AS
+SELECT 'c' || c AS customer_id, date '2023-01-01' + d AS order_date, 10 + (c * d) % 50 AS amount
+FROM generate_series(1, 400) c, generate_series(0, 364) d
+WHERE d >= c % 90 AND d <= 100 + (c * 37) % 265 AND (d - c % 90) % (3 + c % 40) = 0;";
 
 /// Everything a user gets from the models, as text lines in a fixed order.
 fn outputs(c: &mut Client) -> Vec<String> {
@@ -99,6 +107,11 @@ fn update_from_0_2_0_keeps_every_model_and_matches_a_fresh_install() {
     update_keeps_every_model_and_matches_a_fresh_install("0.2.0");
 }
 
+#[test]
+fn update_from_0_3_0_keeps_every_model_and_matches_a_fresh_install() {
+    update_keeps_every_model_and_matches_a_fresh_install("0.3.0");
+}
+
 /// A database made with the frozen install script of release `from`, holding one model of
 /// every kind, updated to this version.
 fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
@@ -116,8 +129,12 @@ fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
         // 0.1.0 had no cache_stats: the update brings it
         assert_eq!(sqlstate(&old.batch_execute("SELECT crm.cache_stats()").unwrap_err()), "42883");
     }
-    // before 0.3.0 there was no evaluate
-    assert_eq!(sqlstate(&old.batch_execute("SELECT crm.evaluate('churn', 'customers')").unwrap_err()), "42883");
+    if from != "0.3.0" {
+        // before 0.3.0 there was no evaluate
+        assert_eq!(sqlstate(&old.batch_execute("SELECT crm.evaluate('churn', 'customers')").unwrap_err()), "42883");
+    }
+    // before 0.4.0 there was no CLV
+    assert_eq!(sqlstate(&old.batch_execute("SELECT crm.p_alive('clv', 1, 10, 20)").unwrap_err()), "42883");
 
     old.batch_execute("ALTER EXTENSION pg_crm UPDATE").unwrap();
     let version: String = old.query_one("SELECT extversion FROM pg_extension WHERE extname = 'pg_crm'", &[]).unwrap().get(0);
@@ -162,6 +179,11 @@ fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
     fresh_session
         .batch_execute("SELECT * FROM crm.train_classifier('churn', 'SELECT support_calls, tenure_months, plan, customer_since, churned FROM customers', 'churned', 'logistic')")
         .unwrap();
+    // and the new kind of this release
+    fresh_session.batch_execute(CLV_ORDERS).unwrap();
+    fresh_session.batch_execute("SELECT * FROM crm.train_clv('clv', 'clv_orders')").unwrap();
+    let alive: f64 = fresh_session.query_one("SELECT crm.p_alive('clv', 2, 30, 100)", &[]).unwrap().get(0);
+    assert!(alive > 0.0 && alive < 1.0, "{alive}");
 
     // the updated catalog is exactly a fresh install's
     let new_url = database(&url, &format!("it_upgrade_new_{tag}"));
@@ -190,8 +212,12 @@ fn dump_and_restore_carry_every_model_kind_and_the_deploy_log() {
     // kinds newer than 0.1.0 (outputs() runs on databases made with the oldest release)
     c.batch_execute("SELECT * FROM crm.train_regressor('tenure', 'SELECT support_calls, plan, customer_since, tenure_months FROM customers', 'tenure_months')")
         .unwrap();
+    c.batch_execute(CLV_ORDERS).unwrap();
+    c.batch_execute("SELECT * FROM crm.train_clv('clv', 'clv_orders')").unwrap();
     c.batch_execute("SELECT * FROM crm.deploy('churn', 1, 'before the dump')").unwrap();
-    let newer_kinds = "SELECT customer_id::text || ' ' || crm.predict('tenure', c)::text FROM customers c ORDER BY customer_id";
+    let newer_kinds = "SELECT customer_id::text || ' ' || crm.predict('tenure', c)::text FROM customers c
+                       UNION ALL SELECT customer_id || ' ' || crm.clv('clv', crm.rfm_agg(order_date, amount, '2023-12-31'))::text FROM clv_orders GROUP BY customer_id
+                       ORDER BY 1";
     let newer = |c: &mut Client| c.query(newer_kinds, &[]).unwrap().into_iter().map(|r| r.get::<_, String>(0)).collect::<Vec<String>>();
     let before_newer = newer(&mut c);
     let before = outputs(&mut c);

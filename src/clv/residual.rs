@@ -34,9 +34,10 @@ pub fn expected_residual_purchases(r: f64, alpha: f64, a: f64, b: f64, t: f64) -
 fn closed_form(r: f64, alpha: f64, a: f64, b: f64, t: f64) -> Option<f64> {
     let c = a + b - 1.0;
     let z = t / (alpha + t);
-    // (a − 1) divides a difference that vanishes at a = 1; c ≤ 0 has poles; z near 1 and
-    // large r need thousands of terms.
-    if (a - 1.0).abs() < 0.02 || c < 0.5 || z > 0.9 || r > 60.0 {
+    // (a − 1) divides a difference that vanishes at a = 1; c ≤ 0 has poles. A series that
+    // has not converged within its term budget (z near 1 with small c) goes to the
+    // quadrature too.
+    if (a - 1.0).abs() < 0.02 || c < 0.5 {
         return None;
     }
     let log_one_minus_z = (alpha / (alpha + t)).ln();
@@ -55,7 +56,7 @@ fn closed_form(r: f64, alpha: f64, a: f64, b: f64, t: f64) -> Option<f64> {
         if term < 1e-17 * sum && ratio < 1.0 {
             break;
         }
-        if n > 2_000.0 {
+        if n > 5_000.0 {
             return None;
         }
     }
@@ -69,21 +70,27 @@ fn closed_form(r: f64, alpha: f64, a: f64, b: f64, t: f64) -> Option<f64> {
     (value.is_finite() && value >= 0.0).then_some(value)
 }
 
-/// `R(t)` by tanh–sinh quadrature on p ∈ (0, 1), with p and 1 − p both computed from the
-/// node (no cancellation at either end) and the integrand in log space (no underflow of
-/// p^{a−1} near 0 when a is tiny).
+/// `R(t)` by quadrature over the log-odds y = ln(p/(1−p)) of the dropout probability, with
+/// y = y₀ + σ·sinh(t) and the trapezoid rule in t (a sinh–sinh rule): y₀ and σ are the
+/// centre and spread of Beta(a, b) on the log-odds scale, so the bulk is resolved however
+/// concentrated the distribution is (a and b in the millions when every customer drops
+/// out alike), and the sinh reaches the heavy tails of small a or b. p and 1 − p are both
+/// computed from y (no cancellation at either end) and the integrand is taken in logs (no
+/// underflow of p^{a−1} when a is tiny).
 fn quadrature(r: f64, alpha: f64, a: f64, b: f64, t: f64) -> f64 {
     let u = t / alpha;
     let log_u = u.ln();
     let log_beta = ln_beta(a, b);
-    // ln of the integrand times dp/dt at node t_k: the integrand is
-    // p^{a−1} (1−p)^{b−1} / B(a,b) · H(p) / p with H = 1 − (1 + pu)^{−r}, and
-    // dp/dt = π cosh(t) · p (1−p).
-    let log_term = |tk: f64| -> f64 {
-        let s = std::f64::consts::PI * tk.sinh();
-        // p = 1/(1 + e^{−s}), 1 − p = 1/(1 + e^{s})
-        let log_p = -ln1p_exp(-s);
-        let log_q = -ln1p_exp(s);
+    let centre = (a / b).ln();
+    let spread = (1.0 / a + 1.0 / b).sqrt();
+    // At node t_k: ln of the Beta density times dp/dt, and ln of H(p)/p, where the
+    // integrand is p^{a−1} (1−p)^{b−1} / B(a,b) · H(p) / p with H = 1 − (1 + pu)^{−r}
+    // and dp/dt = p (1−p) · σ cosh(t).
+    let log_parts = |tk: f64| -> (f64, f64) {
+        let y = centre + spread * tk.sinh();
+        // p = 1/(1 + e^{−y}), 1 − p = 1/(1 + e^{y})
+        let log_p = -ln1p_exp(-y);
+        let log_q = -ln1p_exp(y);
         let log_pu = log_p + log_u;
         let log_h = if log_pu < -30.0 {
             // 1 − (1 + x)^{−r} = r·x (1 + O(x)) for tiny x = pu
@@ -92,48 +99,59 @@ fn quadrature(r: f64, alpha: f64, a: f64, b: f64, t: f64) -> f64 {
             let pu = log_pu.exp();
             (-(-r * pu.ln_1p()).exp_m1()).ln()
         };
-        (a - 1.0) * log_p + b * log_q - log_beta + log_h + (std::f64::consts::PI * tk.cosh()).ln()
+        (a * log_p + b * log_q - log_beta + (spread * tk.cosh()).ln(), log_h - log_p)
     };
-    // The integrand decays like p^a at the left end and (1 − p)^b at the right (ln p ≈ −s):
-    // stop each side where that factor is below e^{−45}.
-    let left = (45.0 / (std::f64::consts::PI * a)).asinh().max(1.0);
-    let right = (45.0 / (std::f64::consts::PI * b)).asinh().max(1.0);
-    let f = |tk: f64| {
-        let v = log_term(tk).exp();
-        if v.is_finite() {
-            v
+    // Far from the centre the integrand decays like p^a on the left (after rising like
+    // p^{a−1} down to p ≈ 1/u when a < 1) and like (1 − p)^b on the right: each side ends
+    // where that factor is below e^{−45}, and never before 10 spreads.
+    let left = ((centre.abs() + log_u.max(0.0) + 45.0 / a) / spread).max(10.0).asinh();
+    let right = ((centre.abs() + 45.0 / b) / spread).max(10.0).asinh();
+    // (density, density · H/p) at a node. The integral is divided by the integral of the
+    // density on the same nodes, which is 1 but for the rounding of ln B(a, b): that is
+    // a difference of log-gammas of size a ln a, whose last digits are millionths when a
+    // and b are in the millions.
+    let f = |tk: f64| -> (f64, f64) {
+        let (log_density, log_ratio) = log_parts(tk);
+        let (d, v) = (log_density.exp(), (log_density + log_ratio).exp());
+        if d.is_finite() && v.is_finite() {
+            (d, v)
         } else {
-            0.0
+            (0.0, 0.0)
         }
     };
-    // Trapezoid sums with the step halved until two agree: each level adds the odd nodes.
+    let add = |sum: &mut (f64, f64), (d, v): (f64, f64)| {
+        sum.0 += d;
+        sum.1 += v;
+    };
+    // Trapezoid sums with the step halved until two agree (from a step of 1/8 on): each
+    // level adds the odd nodes.
     let mut h = 0.5f64;
     let mut sum = f(0.0);
     let mut k = 1usize;
     while (k as f64) * h <= left {
-        sum += f(-(k as f64) * h);
+        add(&mut sum, f(-(k as f64) * h));
         k += 1;
     }
     k = 1;
     while (k as f64) * h <= right {
-        sum += f(k as f64 * h);
+        add(&mut sum, f(k as f64 * h));
         k += 1;
     }
-    let mut estimate = sum * h;
-    for _level in 0..7 {
+    let mut estimate = sum.1 / sum.0;
+    for level in 1..=8 {
         h /= 2.0;
         let mut k = 1usize;
         while (k as f64) * h <= left {
-            sum += f(-(k as f64) * h);
+            add(&mut sum, f(-(k as f64) * h));
             k += 2;
         }
         k = 1;
         while (k as f64) * h <= right {
-            sum += f(k as f64 * h);
+            add(&mut sum, f(k as f64 * h));
             k += 2;
         }
-        let next = sum * h;
-        let done = (next - estimate).abs() <= 1e-12 * next.abs();
+        let next = sum.1 / sum.0;
+        let done = level >= 2 && (next - estimate).abs() <= 1e-12 * next.abs();
         estimate = next;
         if done {
             break;
@@ -207,6 +225,27 @@ mod tests {
                 previous = e;
             }
         }
+    }
+
+    #[test]
+    fn a_concentrated_dropout_distribution_is_its_point_mass() {
+        // a, b → ∞ with a/(a+b) = p fixed: every customer drops out with probability p, and
+        // R(t) = ∫ (1 − (1 + p·t/α)^{−r}) / p at that one p.
+        let (r, alpha, t) = (6.0, 184.0, 365.0);
+        for scale in [1e4, 1e6, 1e8] {
+            let (a, b) = (0.18 * scale, 0.82 * scale);
+            let p: f64 = 0.18;
+            let point_mass = (1.0 - (1.0 + p * t / alpha).powf(-r)) / p;
+            let got = quadrature(r, alpha, a, b, t);
+            assert!(close(got, point_mass, 20.0 / scale.sqrt()), "scale {scale}: {got} vs {point_mass}");
+            let series = expected_residual_purchases(r, alpha, a, b, t);
+            assert!(close(series, got, 1e-8), "scale {scale}: series {series} vs quadrature {got}");
+        }
+        // and for r in the hundreds, where only the quadrature answers
+        let (a, b) = (0.18e6, 0.82e6);
+        let got = expected_residual_purchases(406.0, 549.0, a, b, 365.0);
+        let point_mass = (1.0 - (1.0 + 0.18 * 365.0 / 549.0f64).powf(-406.0)) / 0.18;
+        assert!(close(got, point_mass, 1e-2), "{got} vs {point_mass}");
     }
 
     #[test]

@@ -223,6 +223,15 @@ fn train(name: &str, source: &str, options: &serde_json::Value) -> Result<TrainR
             chosen.gradient_norm
         );
     }
+    // a and b without bound: every customer drops out after a purchase with the same
+    // probability a/(a+b) (no heterogeneity in dropout); the forecasts are that limit's.
+    let alike_dropout = chosen.params.a + chosen.params.b > 1e4;
+    if alike_dropout {
+        pgrx::warning!(
+            "train_clv: every customer drops out after a purchase with about the same probability ({:.3}): a and b grow without bound; the forecasts are those of that limit, set options.penalizer (e.g. 0.001) to keep a and b finite",
+            chosen.params.a / (chosen.params.a + chosen.params.b)
+        );
+    }
     let correlation = spend_fit.frequency_monetary_correlation;
     if correlation.abs() > 0.3 {
         pgrx::warning!(
@@ -244,6 +253,7 @@ fn train(name: &str, source: &str, options: &serde_json::Value) -> Result<TrainR
         "spend": {"model": "gamma_gamma", "params": {"p": s.p, "q": s.q, "v": s.v}, "log_likelihood": spend_fit.log_likelihood,
             "converged": spend_fit.converged, "customers": spend_fit.customers, "population_mean_amount": s.population_mean()},
         "frequency_monetary_correlation": correlation,
+        "dropout_alike": alike_dropout,
         "customers": customers.len(),
         "repeat_customers": repeat_customers,
         "mean_frequency": customers.iter().map(|c| c.frequency).sum::<f64>() / customers.len() as f64,
