@@ -169,4 +169,37 @@ mod tests {
         let _ = raise_pending_cancel(fit);
         panic!("the cancel was not raised");
     }
+
+    const CLV_ORDERS: &str = "CREATE TABLE clv_orders AS
+        SELECT 'c' || c AS customer_id, date '2023-01-01' + d AS order_date, 5 + (c * 7 + d) % 40 AS amount
+        FROM generate_series(1, 600) c, generate_series(0, 364) d
+        WHERE d >= c % 120 AND d <= c % 120 + (c * 53) % 300 AND (d = c % 120 OR abs(hashtext(c || '/' || d)) % 100 < 2 + c % 9)";
+
+    #[pg_test]
+    fn clv_trains_scores_both_forms_alike_and_is_stable_strict_parallel_safe() {
+        Spi::run(CLV_ORDERS).unwrap();
+        let algorithm = text("SELECT algorithm FROM crm.train_clv('clv', 'clv_orders')").unwrap();
+        assert!(algorithm == "bg_nbd" || algorithm == "mbg_nbd", "{algorithm}");
+        let same = Spi::get_one::<bool>(
+            "WITH s AS (SELECT crm.rfm_agg(order_date, amount, '2023-12-31') r FROM clv_orders GROUP BY customer_id)
+             SELECT bool_and(abs(crm.clv('clv', r) - crm.clv('clv', (r).repeat_frequency, (r).t_days - (r).recency_days, (r).t_days, (r).monetary_mean)) < 1e-9
+                         AND crm.p_alive('clv', r) BETWEEN 0 AND 1) FROM s",
+        )
+        .unwrap();
+        assert_eq!(same, Some(true));
+        let flags = text(
+            "SELECT string_agg(DISTINCT provolatile::text || proparallel::text || proisstrict::text, ',') FROM pg_proc
+             WHERE pronamespace = 'crm'::regnamespace AND proname IN ('p_alive', 'expected_purchases', 'expected_spend', 'clv')",
+        );
+        assert_eq!(flags.as_deref(), Some("sstrue"));
+    }
+
+    #[pg_test(
+        error = "invalid value for argument \"recency\": \"20\"; accepted: days from the first purchase to the last: a finite number between 0 and t (model \"clv\" version 1)"
+    )]
+    fn clv_refuses_a_recency_beyond_the_age() {
+        Spi::run(CLV_ORDERS).unwrap();
+        Spi::run("SELECT * FROM crm.train_clv('clv', 'clv_orders', '{\"model\": \"bg_nbd\"}')").unwrap();
+        Spi::run("SELECT crm.p_alive('clv', 2, 20, 10)").unwrap();
+    }
 }

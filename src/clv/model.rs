@@ -85,6 +85,32 @@ pub fn check_horizon(horizon_days: f64) -> Result<()> {
 /// `customer_lifetime_value` does per month).
 pub const DISCOUNT_PERIOD_DAYS: f64 = 30.0;
 
+/// Expected residual purchases already computed by one call site, keyed by (x, age, t)
+/// bits: customers' summaries repeat (whole days, small frequencies), and the residual is
+/// the costly part of a forecast (a hypergeometric series or a quadrature); P(alive) and
+/// spend are cheap closed forms. Bounded: emptied when full.
+#[derive(Default)]
+pub struct ResidualMemo {
+    values: std::collections::HashMap<(u64, u64, u64), f64>,
+}
+
+impl ResidualMemo {
+    const MAX_ENTRIES: usize = 1 << 16;
+
+    fn get(&mut self, params: &super::purchases::PurchaseParams, x: f64, age: f64, t: f64) -> f64 {
+        let key = (x.to_bits(), age.to_bits(), t.to_bits());
+        if let Some(v) = self.values.get(&key) {
+            return *v;
+        }
+        let v = params.residual(x, age, t);
+        if self.values.len() >= Self::MAX_ENTRIES {
+            self.values.clear();
+        }
+        self.values.insert(key, v);
+        v
+    }
+}
+
 impl ClvModel {
     pub fn new(purchases: &PurchaseFit, spend: &SpendFit, days_per_unit: f64) -> ClvModel {
         ClvModel { purchases: purchases.params, spend: spend.params, days_per_unit }
@@ -102,10 +128,18 @@ impl ClvModel {
         Ok(self.purchases.p_alive(&self.customer(s)))
     }
 
-    pub fn expected_purchases(&self, s: &DaySummary, horizon_days: f64) -> Result<f64> {
+    pub fn expected_purchases(&self, s: &DaySummary, horizon_days: f64, memo: &mut ResidualMemo) -> Result<f64> {
         s.check()?;
         check_horizon(horizon_days)?;
-        Ok(self.purchases.expected_purchases(&self.customer(s), horizon_days / self.days_per_unit))
+        Ok(self.purchases_in(&self.customer(s), horizon_days / self.days_per_unit, memo))
+    }
+
+    /// Expected purchases of `c` in `t` units, the residual from `memo`.
+    fn purchases_in(&self, c: &Customer, t: f64, memo: &mut ResidualMemo) -> f64 {
+        if t <= 0.0 {
+            return 0.0;
+        }
+        self.purchases.p_alive(c) * memo.get(&self.purchases, c.frequency, c.age, t)
     }
 
     /// Expected amount per future purchase.
@@ -118,7 +152,7 @@ impl ClvModel {
 
     /// Expected spend over `horizon_days`, discounted at `annual_discount` per year
     /// (compounded per 30-day period, each period's purchases discounted at its end).
-    pub fn clv(&self, s: &DaySummary, horizon_days: f64, annual_discount: f64) -> Result<f64> {
+    pub fn clv(&self, s: &DaySummary, horizon_days: f64, annual_discount: f64, memo: &mut ResidualMemo) -> Result<f64> {
         s.check()?;
         check_horizon(horizon_days)?;
         if !annual_discount.is_finite() || annual_discount < 0.0 {
@@ -128,7 +162,7 @@ impl ClvModel {
         let c = self.customer(s);
         let unit = self.days_per_unit;
         if annual_discount == 0.0 {
-            return Ok(amount * self.purchases.expected_purchases(&c, horizon_days / unit));
+            return Ok(amount * self.purchases_in(&c, horizon_days / unit, memo));
         }
         let per_day = (1.0 + annual_discount).ln() / 365.0;
         let (mut total, mut before, mut start) = (0.0, 0.0, 0.0);
@@ -139,7 +173,7 @@ impl ClvModel {
             if factor < 1e-15 {
                 break;
             }
-            let cumulative = self.purchases.expected_purchases(&c, end / unit);
+            let cumulative = self.purchases_in(&c, end / unit, memo);
             total += (cumulative - before) * factor;
             before = cumulative;
             start = end;

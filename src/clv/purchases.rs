@@ -77,9 +77,15 @@ impl PurchaseParams {
 
     /// Expected purchases in the next `t` time units.
     pub fn expected_purchases(&self, c: &Customer, t: f64) -> f64 {
+        self.p_alive(c) * self.residual(c.frequency, c.age, t)
+    }
+
+    /// Expected purchases in the next `t` time units of a customer alive now with `x`
+    /// repeat purchases at age `age` (a function of x, age and t alone: what scoring
+    /// memoises).
+    pub fn residual(&self, x: f64, age: f64, t: f64) -> f64 {
         let PurchaseParams { r, alpha, a, b, .. } = *self;
-        let n = self.draws(c.frequency);
-        self.p_alive(c) * expected_residual_purchases(r + c.frequency, alpha + c.age, a, b + n, t)
+        expected_residual_purchases(r + x, alpha + age, a, b + self.draws(x), t)
     }
 
     fn natural(&self) -> [f64; 4] {
@@ -264,10 +270,17 @@ pub(crate) fn minimise(evaluate: &Objective<'_>, start: Vec<f64>, max_iter: u64)
             for (k, row) in damped.iter_mut().enumerate() {
                 row[k] += damping * (1.0 + hessian[k][k].abs());
             }
-            let Some(step) = cholesky_solve(&damped, &gradient) else {
+            let Some(mut step) = cholesky_solve(&damped, &gradient) else {
                 damping *= 10.0;
                 continue;
             };
+            // A step of at most 2 in log-parameters (a factor e² ≈ 7.4): far from the
+            // optimum the quadratic model is poor, and a long step can land where the cost
+            // is flat rounding noise and wander off.
+            let length = step.iter().map(|d| d * d).sum::<f64>().sqrt();
+            if length > 2.0 {
+                step.iter_mut().for_each(|d| *d *= 2.0 / length);
+            }
             let trial: Vec<f64> = theta.iter().zip(&step).map(|(t, d)| t - d).collect();
             match evaluate(&trial) {
                 Ok((c, g)) if c.is_finite() && g.iter().all(|v| v.is_finite()) && c <= cost => {
@@ -335,6 +348,9 @@ pub struct PurchaseFit {
     pub converged: bool,
 }
 
+/// Where a pair of parameters that grows without bound together is kept (see `fit`).
+pub(crate) const ALIKE_SCALE: f64 = 1e6;
+
 /// Largest log-parameter magnitude a fit accepts: beyond e^±18 (≈ 6.6e7) a parameter is
 /// running off to a boundary (a and b together when the data show no dropout).
 const LOG_PARAMETER_LIMIT: f64 = 18.0;
@@ -370,12 +386,16 @@ pub fn fit(customers: &[Customer], model: PurchaseModel, penalizer: f64, threads
     let mut last_error = None;
     for start in starts {
         match minimise(&|t| problem(first_pass).evaluate(t).map_err(cancel_error), start, 200) {
-            Ok((theta, iterations)) => {
+            // A start that ran off towards a boundary competes only if no start stayed inside.
+            Ok((theta, iterations)) if theta.iter().all(|t| t.abs() <= LOG_PARAMETER_LIMIT) || best.is_none() => {
                 let cost = problem(first_pass).evaluate(&theta).map_err(cancel_error)?.0;
-                if cost.is_finite() && best.as_ref().is_none_or(|b| cost < b.0) {
+                let inside = theta.iter().all(|t| t.abs() <= LOG_PARAMETER_LIMIT);
+                let best_inside = best.as_ref().is_some_and(|b| b.1.iter().all(|t| t.abs() <= LOG_PARAMETER_LIMIT));
+                if cost.is_finite() && (best.as_ref().is_none_or(|b| cost < b.0) || (inside && !best_inside)) {
                     best = Some((cost, theta, iterations));
                 }
             }
+            Ok(_) => {}
             Err(e @ CrmError::Canceled(_)) => return Err(e),
             Err(e) => last_error = Some(e),
         }
@@ -388,12 +408,22 @@ pub fn fit(customers: &[Customer], model: PurchaseModel, penalizer: f64, threads
         theta = polished;
         iterations += more;
     }
+    // a and b growing together without bound is the limit where every customer drops out
+    // with the same probability a/(a+b): kept as that limit at a + b = 10⁶ (the forecasts
+    // then differ from the limit's by about 10⁻⁶; beyond, the log-density's terms lose
+    // their digits).
+    let (a, b) = (theta[2].exp(), theta[3].exp());
+    if a + b > ALIKE_SCALE && a.is_finite() && b.is_finite() {
+        let scale = ALIKE_SCALE / (a + b);
+        theta[2] = (a * scale).ln();
+        theta[3] = (b * scale).ln();
+    }
     let (cost, gradient) = problem(&all).evaluate(&theta).map_err(cancel_error)?;
     let gradient_norm = gradient.iter().map(|g| g * g).sum::<f64>().sqrt();
     let names = ["r", "alpha", "a", "b"];
     if let Some(k) = (0..4).find(|&k| !theta[k].is_finite() || theta[k].abs() > LOG_PARAMETER_LIMIT) {
         return Err(CrmError::InvalidArgument(format!(
-            "train_clv: the {} fit did not converge: parameter {} runs off to {} ({}); the data do not pin it down (often: too few customers who stopped buying, or a time unit far from the purchase cycle). Set options.penalizer (e.g. 0.001) or options.time_unit ('weeks')",
+            "train_clv: the {} fit did not converge: parameter {} runs off to {} ({:.3e}); the data do not pin it down (often: too few customers who stopped buying). Set options.penalizer (a small one such as 1e-8 in days keeps the parameters finite), or options.model to the other model",
             model.name(),
             names[k],
             if theta[k] > 0.0 { "infinity" } else { "zero" },
@@ -407,7 +437,9 @@ pub fn fit(customers: &[Customer], model: PurchaseModel, penalizer: f64, threads
     if !log_likelihood.is_finite() {
         return Err(CrmError::InvalidArgument(format!("train_clv: the {} log-likelihood is not finite at the fitted parameters", model.name())));
     }
-    Ok(PurchaseFit { params, log_likelihood, gradient_norm, iterations, converged: gradient_norm < 1e-5 })
+    // At the clamped limit the gradient along a + b is not zero; the fit is still the optimum.
+    let converged = gradient_norm < 1e-5 || params.a + params.b >= ALIKE_SCALE * (1.0 - 1e-9);
+    Ok(PurchaseFit { params, log_likelihood, gradient_norm, iterations, converged })
 }
 
 /// Total log-likelihood of `customers` under `params` (no penalty): what tests and the

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::purchases::minimise;
+use super::purchases::{minimise, ALIKE_SCALE};
 use crate::error::{CrmError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -39,6 +39,8 @@ pub struct SpendFit {
     pub gradient_norm: f64,
     pub iterations: u64,
     pub converged: bool,
+    /// q and v grew without bound together: every customer has the same mean amount.
+    pub alike: bool,
     /// Customers the fit used (repeat purchases and a positive mean amount).
     pub customers: usize,
     /// Pearson correlation of frequency and mean amount over them.
@@ -117,13 +119,22 @@ pub fn fit(pairs: &[(f64, f64)], penalizer: f64) -> Result<SpendFit> {
             Err(e) => last_error = Some(e),
         }
     }
-    let Some((cost, theta, iterations)) = best else {
+    let Some((_, mut theta, iterations)) = best else {
         return Err(last_error.unwrap_or_else(|| CrmError::InvalidArgument("the spend likelihood could not be optimised".into())));
     };
+    // q and v growing together without bound is the limit where every customer has the same
+    // mean amount p·v/(q−1): kept as that limit at q = 10⁶, the mean unchanged.
+    let (q, v) = (theta[1].exp(), theta[2].exp());
+    let alike = q > ALIKE_SCALE && v.is_finite();
+    if alike {
+        theta[1] = ALIKE_SCALE.ln();
+        theta[2] = (v * (ALIKE_SCALE - 1.0) / (q - 1.0)).ln();
+    }
+    let cost = problem().evaluate(&theta).0;
     let names = ["p", "q", "v"];
     if let Some(k) = (0..3).find(|&k| !theta[k].is_finite() || theta[k].abs() > 18.0) {
         return Err(CrmError::InvalidArgument(format!(
-            "train_clv: the Gamma–Gamma spend fit did not converge: parameter {} runs off to {}; set options.penalizer (e.g. 0.001), or leave out extreme amounts",
+            "train_clv: the Gamma–Gamma spend fit did not converge: parameter {} runs off to {}; set options.penalizer (a small one such as 1e-8), or leave out extreme amounts",
             names[k],
             if theta[k] > 0.0 { "infinity" } else { "zero" }
         )));
@@ -143,7 +154,8 @@ pub fn fit(pairs: &[(f64, f64)], penalizer: f64) -> Result<SpendFit> {
         log_likelihood: -(cost - penalty) * used.len() as f64,
         gradient_norm,
         iterations,
-        converged: gradient_norm < 1e-5,
+        converged: gradient_norm < 1e-5 || alike,
+        alike,
         customers: used.len(),
         frequency_monetary_correlation: correlation(&used),
     })

@@ -10,7 +10,7 @@ use pgrx::prelude::*;
 use pgrx::{FromDatum, JsonB};
 use serde_json::json;
 
-use super::model::{days_per_unit, ClvModel, DaySummary};
+use super::model::{days_per_unit, ClvModel, DaySummary, ResidualMemo};
 use super::purchases::{self, PurchaseModel};
 use super::spend;
 use super::Customer;
@@ -207,8 +207,20 @@ fn train(name: &str, source: &str, options: &serde_json::Value) -> Result<TrainR
         None => vec![PurchaseModel::BgNbd, PurchaseModel::MbgNbd],
     };
     let mut fits = Vec::new();
-    for model in candidates {
-        fits.push(raise_pending_cancel(purchases::fit(&customers, model, opts.penalizer, 0, &cancel_requested))?);
+    let mut failures = Vec::new();
+    for model in &candidates {
+        match raise_pending_cancel(purchases::fit(&customers, *model, opts.penalizer, 0, &cancel_requested)) {
+            Ok(fit) => fits.push(fit),
+            Err(e @ CrmError::Canceled(_)) => return Err(e),
+            Err(e) => failures.push(e),
+        }
+    }
+    // 'auto' keeps the model that fitted when the other did not, and says so.
+    if fits.is_empty() {
+        return Err(failures.remove(0));
+    }
+    for failure in &failures {
+        pgrx::warning!("{}; kept the other model", failure.message());
     }
     let chosen = fits.iter().max_by(|x, y| x.log_likelihood.total_cmp(&y.log_likelihood)).cloned().expect("one candidate at least");
     let pairs: Vec<(f64, f64)> = customers.iter().map(|c| (c.frequency, c.monetary)).collect();
@@ -219,7 +231,7 @@ fn train(name: &str, source: &str, options: &serde_json::Value) -> Result<TrainR
     let algorithm = chosen.params.model.name();
     if !chosen.converged {
         pgrx::warning!(
-            "train_clv: the {algorithm} fit stopped with gradient norm {:.2e} (not a clean optimum); the parameters are usable but may move: set options.penalizer (e.g. 0.001) or options.time_unit ('weeks')",
+            "train_clv: the {algorithm} fit stopped with gradient norm {:.2e} (not a clean optimum); the parameters are usable but may move: set options.penalizer (a small one such as 1e-8 in days)",
             chosen.gradient_norm
         );
     }
@@ -228,8 +240,14 @@ fn train(name: &str, source: &str, options: &serde_json::Value) -> Result<TrainR
     let alike_dropout = chosen.params.a + chosen.params.b > 1e4;
     if alike_dropout {
         pgrx::warning!(
-            "train_clv: every customer drops out after a purchase with about the same probability ({:.3}): a and b grow without bound; the forecasts are those of that limit, set options.penalizer (e.g. 0.001) to keep a and b finite",
+            "train_clv: every customer drops out after a purchase with about the same probability ({:.3}): a and b grow without bound; the forecasts are those of that limit, set options.penalizer (a small one such as 1e-8 in days) to keep a and b finite",
             chosen.params.a / (chosen.params.a + chosen.params.b)
+        );
+    }
+    if spend_fit.alike {
+        pgrx::warning!(
+            "train_clv: every customer has about the same mean amount per purchase ({:.2}): the spend model's q and v grow without bound; expected spend is that mean for everyone",
+            spend_fit.params.population_mean()
         );
     }
     let correlation = spend_fit.frequency_monetary_correlation;
@@ -251,7 +269,7 @@ fn train(name: &str, source: &str, options: &serde_json::Value) -> Result<TrainR
         "candidates": fits.iter().map(|f| json!({"model": f.params.model.name(), "log_likelihood": f.log_likelihood,
             "params": {"r": f.params.r, "alpha": f.params.alpha, "a": f.params.a, "b": f.params.b}, "converged": f.converged})).collect::<Vec<_>>(),
         "spend": {"model": "gamma_gamma", "params": {"p": s.p, "q": s.q, "v": s.v}, "log_likelihood": spend_fit.log_likelihood,
-            "converged": spend_fit.converged, "customers": spend_fit.customers, "population_mean_amount": s.population_mean()},
+            "converged": spend_fit.converged, "amounts_alike": spend_fit.alike, "customers": spend_fit.customers, "population_mean_amount": s.population_mean()},
         "frequency_monetary_correlation": correlation,
         "dropout_alike": alike_dropout,
         "customers": customers.len(),
@@ -291,6 +309,7 @@ struct ClvMemo {
     name: String,
     model: Rc<Deployed<ClvModel>>,
     rfm: Option<RfmLayout>,
+    residuals: ResidualMemo,
 }
 
 struct RfmLayout {
@@ -307,7 +326,13 @@ struct RfmLayout {
 /// `fcinfo` is the live call info of one of this file's functions.
 unsafe fn memo_for<'a>(fcinfo: pg_sys::FunctionCallInfo, name: &str) -> Result<&'a mut ClvMemo> {
     // SAFETY: forwarded; these functions' fn_extra holds only this memo.
-    unsafe { memo::call_site(fcinfo, |m: &ClvMemo| m.name == name, || Ok(ClvMemo { name: name.to_string(), model: deployed::<ClvModel>(name)?, rfm: None })) }
+    unsafe {
+        memo::call_site(
+            fcinfo,
+            |m: &ClvMemo| m.name == name,
+            || Ok(ClvMemo { name: name.to_string(), model: deployed::<ClvModel>(name)?, rfm: None, residuals: ResidualMemo::default() }),
+        )
+    }
 }
 
 /// The fields of a `crm.rfm` datum that CLV reads, as a day summary.
@@ -376,7 +401,7 @@ unsafe fn arg(fcinfo: pg_sys::FunctionCallInfo, i: usize) -> pg_sys::Datum {
 
 /// The V1 body shared by the `crm.rfm` forms: name and summary are arguments 0 and 1,
 /// `score` computes from the model, the summary and the call's other arguments.
-unsafe fn score_rfm(fcinfo: pg_sys::FunctionCallInfo, score: impl FnOnce(&ClvModel, &DaySummary) -> Result<f64>) -> pg_sys::Datum {
+unsafe fn score_rfm(fcinfo: pg_sys::FunctionCallInfo, score: impl FnOnce(&ClvModel, &DaySummary, &mut ResidualMemo) -> Result<f64>) -> pg_sys::Datum {
     let run = || -> Result<f64> {
         // SAFETY: STRICT: argument 0 is a non-NULL text, 1 a non-NULL crm.rfm.
         unsafe {
@@ -384,7 +409,7 @@ unsafe fn score_rfm(fcinfo: pg_sys::FunctionCallInfo, score: impl FnOnce(&ClvMod
             let memo = memo_for(fcinfo, name)?;
             let summary = read_rfm(fcinfo, memo, arg(fcinfo, 1))?;
             let model = memo.model.clone();
-            score(&model.model, &summary).map_err(|e| e.map_message(|m| format!("{m} ({})", model.who())))
+            score(&model.model, &summary, &mut memo.residuals).map_err(|e| e.map_message(|m| format!("{m} ({})", model.who())))
         }
     };
     pg_sys::Datum::from(run().or_raise().to_bits())
@@ -409,7 +434,7 @@ pub extern "C" fn pg_finfo_crm_p_alive_rfm() -> &'static pg_sys::Pg_finfo_record
 #[pg_guard]
 pub unsafe extern "C-unwind" fn crm_p_alive_rfm(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     // SAFETY: Postgres's live call of the STRICT function declared below.
-    unsafe { score_rfm(fcinfo, |model, summary| model.p_alive(summary)) }
+    unsafe { score_rfm(fcinfo, |model, summary, _| model.p_alive(summary)) }
 }
 
 #[no_mangle]
@@ -428,7 +453,7 @@ pub unsafe extern "C-unwind" fn crm_expected_purchases_rfm(fcinfo: pg_sys::Funct
     // the float8 horizon.
     unsafe {
         let horizon_days = float_arg(fcinfo, 2);
-        score_rfm(fcinfo, |model, summary| model.expected_purchases(summary, horizon_days))
+        score_rfm(fcinfo, |model, summary, memo| model.expected_purchases(summary, horizon_days, memo))
     }
 }
 
@@ -445,7 +470,7 @@ pub extern "C" fn pg_finfo_crm_expected_spend_rfm() -> &'static pg_sys::Pg_finfo
 #[pg_guard]
 pub unsafe extern "C-unwind" fn crm_expected_spend_rfm(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     // SAFETY: Postgres's live call of the STRICT function declared below.
-    unsafe { score_rfm(fcinfo, |model, summary| model.expected_spend(summary.frequency, summary.monetary)) }
+    unsafe { score_rfm(fcinfo, |model, summary, _| model.expected_spend(summary.frequency, summary.monetary)) }
 }
 
 #[no_mangle]
@@ -464,7 +489,7 @@ pub unsafe extern "C-unwind" fn crm_clv_rfm(fcinfo: pg_sys::FunctionCallInfo) ->
     // 3 are the float8 horizon and discount.
     unsafe {
         let (horizon_days, annual_discount) = (float_arg(fcinfo, 2), float_arg(fcinfo, 3));
-        score_rfm(fcinfo, |model, summary| model.clv(summary, horizon_days, annual_discount))
+        score_rfm(fcinfo, |model, summary, memo| model.clv(summary, horizon_days, annual_discount, memo))
     }
 }
 
@@ -487,47 +512,43 @@ COMMENT ON FUNCTION clv(text, rfm, float8, float8) IS 'Expected spend of the cus
     requires = ["rfm_aggregate"]
 );
 
-/// The model of this call site and a plain-number summary.
-fn plain(fcinfo: pg_sys::FunctionCallInfo, name: &str, frequency: f64, recency: f64, t: f64, monetary: f64) -> Result<(Rc<Deployed<ClvModel>>, DaySummary)> {
-    // SAFETY: the live call info of one of the plain-number functions below.
-    let model = unsafe { memo_for(fcinfo, name) }?.model.clone();
-    Ok((model, DaySummary { frequency, recency_days: recency, age_days: t, monetary }))
+/// `score` on the model of this call site and a plain-number summary; errors name the model.
+fn plain(
+    fcinfo: pg_sys::FunctionCallInfo,
+    name: &str,
+    summary: DaySummary,
+    score: impl FnOnce(&ClvModel, &DaySummary, &mut ResidualMemo) -> Result<f64>,
+) -> f64 {
+    let run = || {
+        // SAFETY: the live call info of one of the plain-number functions below.
+        let memo = unsafe { memo_for(fcinfo, name) }?;
+        score(&memo.model.model, &summary, &mut memo.residuals).map_err(|e| e.map_message(|m| format!("{m} ({})", memo.model.who())))
+    };
+    run().or_raise()
 }
 
-fn named<T>(model: &Deployed<ClvModel>, r: Result<T>) -> Result<T> {
-    r.map_err(|e| e.map_message(|m| format!("{m} ({})", model.who())))
+fn numbers(frequency: f64, recency: f64, t: f64, monetary: f64) -> DaySummary {
+    DaySummary { frequency, recency_days: recency, age_days: t, monetary }
 }
 
 /// P(alive) from plain numbers: `frequency` repeat purchase days, `recency` days from the
 /// first purchase to the last, `t` days from the first purchase to now.
 #[pg_extern(stable, strict, parallel_safe, name = "p_alive")]
 fn p_alive_numbers(name: &str, frequency: f64, recency: f64, t: f64, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
-    let run = || {
-        let (model, s) = plain(fcinfo, name, frequency, recency, t, 0.0)?;
-        named(&model, model.model.p_alive(&s))
-    };
-    run().or_raise()
+    plain(fcinfo, name, numbers(frequency, recency, t, 0.0), |model, s, _| model.p_alive(s))
 }
 
 /// Expected purchase days in the next `horizon_days`, from plain numbers (see `p_alive`).
 #[pg_extern(stable, strict, parallel_safe, name = "expected_purchases")]
 fn expected_purchases_numbers(name: &str, frequency: f64, recency: f64, t: f64, horizon_days: f64, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
-    let run = || {
-        let (model, s) = plain(fcinfo, name, frequency, recency, t, 0.0)?;
-        named(&model, model.model.expected_purchases(&s, horizon_days))
-    };
-    run().or_raise()
+    plain(fcinfo, name, numbers(frequency, recency, t, 0.0), |model, s, memo| model.expected_purchases(s, horizon_days, memo))
 }
 
 /// Expected amount per future purchase day of a customer with `frequency` repeat purchase
 /// days of mean amount `monetary`.
 #[pg_extern(stable, strict, parallel_safe, name = "expected_spend")]
 fn expected_spend_numbers(name: &str, frequency: f64, monetary: f64, fcinfo: pg_sys::FunctionCallInfo) -> f64 {
-    let run = || {
-        let (model, _) = plain(fcinfo, name, frequency, 0.0, 0.0, monetary)?;
-        named(&model, model.model.expected_spend(frequency, monetary))
-    };
-    run().or_raise()
+    plain(fcinfo, name, numbers(frequency, 0.0, 0.0, monetary), |model, s, _| model.expected_spend(s.frequency, s.monetary))
 }
 
 /// CLV from plain numbers (see `p_alive`; `monetary` is the mean amount per purchase day).
@@ -543,11 +564,7 @@ fn clv_numbers(
     annual_discount: default!(f64, 0),
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> f64 {
-    let run = || {
-        let (model, s) = plain(fcinfo, name, frequency, recency, t, monetary)?;
-        named(&model, model.model.clv(&s, horizon_days, annual_discount))
-    };
-    run().or_raise()
+    plain(fcinfo, name, numbers(frequency, recency, t, monetary), |model, s, memo| model.clv(s, horizon_days, annual_discount, memo))
 }
 
 extension_sql!(
