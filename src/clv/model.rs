@@ -85,6 +85,9 @@ pub fn check_horizon(horizon_days: f64) -> Result<()> {
 /// `customer_lifetime_value` does per month).
 pub const DISCOUNT_PERIOD_DAYS: f64 = 30.0;
 
+/// The most discounting periods one CLV sums.
+const MAX_DISCOUNT_PERIODS: f64 = 2_000.0;
+
 /// Expected residual purchases already computed by one call site, keyed by (x, age, t)
 /// bits: customers' summaries repeat (whole days, small frequencies), and the residual is
 /// the costly part of a forecast (a hypergeometric series or a quadrature); P(alive) and
@@ -165,19 +168,52 @@ impl ClvModel {
             return Ok(amount * self.purchases_in(&c, horizon_days / unit, memo));
         }
         let per_day = (1.0 + annual_discount).ln() / 365.0;
+        // Beyond the day where the discount factor falls under 1e-15 the rest of any horizon
+        // adds nothing; and at most MAX_DISCOUNT_PERIODS periods are summed (longer ones on
+        // very long horizons at tiny rates), so a call is bounded whatever its arguments.
+        let last_day = horizon_days.min(34.6 / per_day);
+        let period = DISCOUNT_PERIOD_DAYS.max(last_day / MAX_DISCOUNT_PERIODS);
         let (mut total, mut before, mut start) = (0.0, 0.0, 0.0);
-        while start < horizon_days {
-            let end = (start + DISCOUNT_PERIOD_DAYS).min(horizon_days);
+        while start < last_day {
+            let end = (start + period).min(horizon_days);
             let factor = (-per_day * end).exp();
-            // Beyond this the rest of any horizon adds less than 1e-12 of a period's value.
-            if factor < 1e-15 {
-                break;
-            }
             let cumulative = self.purchases_in(&c, end / unit, memo);
             total += (cumulative - before) * factor;
             before = cumulative;
             start = end;
         }
         Ok(amount * total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clv::purchases::{PurchaseModel, PurchaseParams};
+
+    fn model() -> ClvModel {
+        ClvModel {
+            purchases: PurchaseParams { model: PurchaseModel::BgNbd, r: 0.25, alpha: 33.5, a: 0.72, b: 2.16 },
+            spend: SpendParams { p: 14.4, q: 3.7, v: 6.9 },
+            days_per_unit: 1.0,
+        }
+    }
+
+    #[test]
+    fn discounting_is_bounded_and_lowers_value_monotonically() {
+        let m = model();
+        let s = DaySummary { frequency: 3.0, recency_days: 100.0, age_days: 200.0, monetary: 40.0 };
+        let mut memo = ResidualMemo::default();
+        let plain = m.clv(&s, 365.0, 0.0, &mut memo).unwrap();
+        let mut previous = plain;
+        for rate in [1e-300, 1e-9, 0.01, 0.1, 1.0, 100.0] {
+            let v = m.clv(&s, 365.0, rate, &mut memo).unwrap();
+            assert!(v <= previous * (1.0 + 1e-12) && v > 0.0, "rate {rate}: {v} > {previous}");
+            previous = v;
+        }
+        // a tiny rate over an enormous horizon ends (bounded periods) and stays finite
+        let started = std::time::Instant::now();
+        let v = m.clv(&s, 1e300, 1e-300, &mut memo).unwrap();
+        assert!(v.is_finite() && v > 0.0 && started.elapsed().as_secs() < 5, "{v}");
     }
 }
