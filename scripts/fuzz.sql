@@ -84,6 +84,7 @@ DO $$ BEGIN
   PERFORM * FROM crm.train_recommender('recs', 'orders', 'item_knn');
   PERFORM * FROM crm.train_recommender('recs_als', 'orders', 'als', '{"factors": 8, "iterations": 3}');
   PERFORM * FROM crm.train_recommender('recs_pop', 'orders', 'popular');
+  PERFORM * FROM crm.train_clv('clv', 'orders', '{"customer": "customer", "order_at": "order_at", "amount": "amount"}');
 END $$;
 INSERT INTO model_names SELECT name, kind FROM crm.models;
 INSERT INTO model_names VALUES ('no_such_model', NULL), ('', NULL), (repeat('m', 200), NULL), ('CHURN', NULL);
@@ -123,6 +124,11 @@ AS $$ SELECT k || ' ' || metrics::text FROM crm.train_segments('fz_' || name, so
 CREATE FUNCTION fuzz_train_recommender(name text, source text, algorithm text, options jsonb) RETURNS text
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public
 AS $$ SELECT algorithm || ' ' || metrics::text FROM crm.train_recommender('fz_' || name, source, algorithm, options) $$;
+CREATE FUNCTION fuzz_train_clv(name text, source text, options jsonb) RETURNS text
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public
+AS $$ SELECT algorithm || ' ' || metrics::text FROM crm.train_clv('fz_' || name, source, options) $$;
+CREATE FUNCTION fuzz_customer_profile(orders text, options jsonb) RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT count(*) || ' ' || sum(clv) || ' ' || sum(value_at_risk) FROM crm.customer_profile(orders, options) $$;
 CREATE FUNCTION fuzz_deploy(name model_name, version int) RETURNS int
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public
 AS $$ SELECT previous_version FROM crm.deploy('fz_' || name, version, 'fuzz') $$;
@@ -144,4 +150,5 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO fuzz_smith, fuzz_trainer;
 ALTER FUNCTION fuzz_train_classifier(text, text, text, text, jsonb) OWNER TO fuzz_trainer;
 ALTER FUNCTION fuzz_train_segments(text, text, int, jsonb) OWNER TO fuzz_trainer;
 ALTER FUNCTION fuzz_train_recommender(text, text, text, jsonb) OWNER TO fuzz_trainer;
+ALTER FUNCTION fuzz_train_clv(text, text, jsonb) OWNER TO fuzz_trainer;
 ALTER FUNCTION fuzz_deploy(model_name, int) OWNER TO fuzz_trainer;

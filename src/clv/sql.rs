@@ -250,6 +250,14 @@ fn train(name: &str, source: &str, options: &serde_json::Value) -> Result<TrainR
             spend_fit.params.population_mean()
         );
     }
+    // r and α growing together: every customer buys at the same rate r/α.
+    let rate_alike = chosen.params.r > 1e4;
+    if rate_alike {
+        pgrx::warning!(
+            "train_clv: every customer buys at about the same rate ({:.4} purchase days per day) while alive: r and alpha grow without bound; the forecasts are those of that limit",
+            chosen.params.r / chosen.params.alpha * opts.days_per_unit.recip()
+        );
+    }
     let correlation = spend_fit.frequency_monetary_correlation;
     if correlation.abs() > 0.3 {
         pgrx::warning!(
@@ -272,6 +280,7 @@ fn train(name: &str, source: &str, options: &serde_json::Value) -> Result<TrainR
             "converged": spend_fit.converged, "amounts_alike": spend_fit.alike, "customers": spend_fit.customers, "population_mean_amount": s.population_mean()},
         "frequency_monetary_correlation": correlation,
         "dropout_alike": alike_dropout,
+        "rate_alike": rate_alike,
         "customers": customers.len(),
         "repeat_customers": repeat_customers,
         "mean_frequency": customers.iter().map(|c| c.frequency).sum::<f64>() / customers.len() as f64,
