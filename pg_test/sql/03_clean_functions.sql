@@ -13,6 +13,12 @@ SELECT crm.clean_text(E'  Hello\t\u00a0 world\u200b  ') AS t, crm.clean_text('  
 SELECT crm.parse_date('2021-03-04T10:22:00Z') AS iso, crm.parse_date('04/03/2021', 'DMY') AS dmy,
        crm.parse_date('04/03/2021', 'MDY') AS mdy, crm.parse_date('Mar 4, 2021') AS named,
        crm.parse_date('04/03/2021') AS ambiguous, crm.parse_date('2021-02-30') AS impossible;
+-- international: full-width, CJK (Chinese numerals, Japanese eras, Korean), month names in
+-- eight languages; never a guess on impossible dates, missing years or relative words
+SELECT raw, crm.parse_date(raw) AS parsed FROM unnest(ARRAY[
+    '２０２４－０３－０５', '2024年3月5日', '二〇二四年三月五日', '2024년 3월 5일', '令和6年3月5日', '平成31年4月30日', '令和1年4月30日',
+    '5 mars 2024', '5. März 2024', '5 de marzo de 2024', '5 de março de 2024', '5 marzo 2024', '5 maart 2024', '5 марта 2024 г.',
+    '2024年2月30日', '3月5日', '明天', 'tomorrow']) AS raw;
 SELECT round(crm.similarity('Jonathan', 'Jonathon')::numeric, 4) AS jaro_winkler,
        round(crm.similarity('Jonathan', 'Jonathon', 'levenshtein')::numeric, 4) AS levenshtein,
        round(crm.similarity('Jonathan', 'Jonathon', 'jaccard')::numeric, 4) AS jaccard;

@@ -9,10 +9,16 @@
 //!   decides; with the default `YMD` and a four-digit year last (`04/03/2021`), the date
 //!   is returned only when just one of day-month and month-day is a real date, or both
 //!   read the same; an ambiguous date is `NULL` rather than a guess.
-//! * English month names and abbreviations, weekday names ignored, ordinals allowed:
+//! * Month names and abbreviations in English, French, German, Spanish, Portuguese,
+//!   Italian, Dutch and Russian, weekday names ignored, ordinals allowed:
 //!   `4 March 2021`, `Mar 4, 2021`, `March 4th 2021`, `04-MAR-21`, `Thursday, 4 March 2021`,
-//!   `2021 Mar 4`.
+//!   `2021 Mar 4`, `5 mars 2024`, `5. März 2024`, `5 de marzo de 2024`, `1er avril 2024`,
+//!   `5 марта 2024 г.`.
 //! * A time after the date (`04/03/2021 10:22`, `... 10:22 PM`) is ignored.
+//! * Full-width forms (`２０２４－０３－０５`): NFKC first.
+//! * Chinese, Japanese and Korean dates: `2024年3月5日`, `二〇二四年三月五日`, `2024年3月5号`,
+//!   `2024년 3월 5일`, Japanese era years `令和6年3月5日` / `平成元年` (a date before the era
+//!   began is `None`); a year is required.
 //!
 //! Two-digit years use the POSIX/Python pivot: 00–68 → 2000–2068, 69–99 → 1969–1999.
 //! Anything else, including impossible dates (`2021-02-30`) and years outside 1–9999, is
@@ -48,42 +54,258 @@ pub struct Ymd {
 
 const MAX_INPUT_BYTES: usize = 100;
 
+/// Month names and abbreviations in English, French, German, Spanish, Portuguese, Italian,
+/// Dutch and Russian (nominative and genitive), lowercase.
 const MONTHS: &[(&str, u8)] = &[
     ("january", 1),
-    ("february", 2),
-    ("march", 3),
-    ("april", 4),
-    ("may", 5),
-    ("june", 6),
-    ("july", 7),
-    ("august", 8),
-    ("september", 9),
-    ("october", 10),
-    ("november", 11),
-    ("december", 12),
     ("jan", 1),
+    ("janvier", 1),
+    ("janv", 1),
+    ("januar", 1),
+    ("jänner", 1),
+    ("enero", 1),
+    ("ene", 1),
+    ("janeiro", 1),
+    ("gennaio", 1),
+    ("gen", 1),
+    ("januari", 1),
+    ("январь", 1),
+    ("января", 1),
+    ("янв", 1),
+    ("february", 2),
     ("feb", 2),
+    ("février", 2),
+    ("fevrier", 2),
+    ("févr", 2),
+    ("fevr", 2),
+    ("februar", 2),
+    ("febrero", 2),
+    ("fevereiro", 2),
+    ("fev", 2),
+    ("febbraio", 2),
+    ("februari", 2),
+    ("февраль", 2),
+    ("февраля", 2),
+    ("фев", 2),
+    ("march", 3),
     ("mar", 3),
+    ("mars", 3),
+    ("märz", 3),
+    ("maerz", 3),
+    ("mär", 3),
+    ("mrz", 3),
+    ("marzo", 3),
+    ("março", 3),
+    ("marco", 3),
+    ("maart", 3),
+    ("mrt", 3),
+    ("март", 3),
+    ("марта", 3),
+    ("april", 4),
     ("apr", 4),
+    ("avril", 4),
+    ("avr", 4),
+    ("abril", 4),
+    ("abr", 4),
+    ("aprile", 4),
+    ("апрель", 4),
+    ("апреля", 4),
+    ("апр", 4),
+    ("may", 5),
+    ("mai", 5),
+    ("mayo", 5),
+    ("maio", 5),
+    ("maggio", 5),
+    ("mag", 5),
+    ("mei", 5),
+    ("май", 5),
+    ("мая", 5),
+    ("june", 6),
     ("jun", 6),
+    ("juin", 6),
+    ("juni", 6),
+    ("junio", 6),
+    ("junho", 6),
+    ("giugno", 6),
+    ("giu", 6),
+    ("июнь", 6),
+    ("июня", 6),
+    ("июн", 6),
+    ("july", 7),
     ("jul", 7),
+    ("juillet", 7),
+    ("juil", 7),
+    ("juli", 7),
+    ("julio", 7),
+    ("julho", 7),
+    ("luglio", 7),
+    ("lug", 7),
+    ("июль", 7),
+    ("июля", 7),
+    ("июл", 7),
+    ("august", 8),
     ("aug", 8),
+    ("août", 8),
+    ("aout", 8),
+    ("agosto", 8),
+    ("ago", 8),
+    ("augustus", 8),
+    ("август", 8),
+    ("августа", 8),
+    ("авг", 8),
+    ("september", 9),
     ("sep", 9),
     ("sept", 9),
+    ("septembre", 9),
+    ("septiembre", 9),
+    ("setiembre", 9),
+    ("setembro", 9),
+    ("set", 9),
+    ("settembre", 9),
+    ("сентябрь", 9),
+    ("сентября", 9),
+    ("сен", 9),
+    ("сент", 9),
+    ("october", 10),
     ("oct", 10),
+    ("octobre", 10),
+    ("oktober", 10),
+    ("okt", 10),
+    ("octubre", 10),
+    ("outubro", 10),
+    ("out", 10),
+    ("ottobre", 10),
+    ("ott", 10),
+    ("октябрь", 10),
+    ("октября", 10),
+    ("окт", 10),
+    ("november", 11),
     ("nov", 11),
+    ("novembre", 11),
+    ("noviembre", 11),
+    ("novembro", 11),
+    ("ноябрь", 11),
+    ("ноября", 11),
+    ("ноя", 11),
+    ("december", 12),
     ("dec", 12),
+    ("décembre", 12),
+    ("decembre", 12),
+    ("déc", 12),
+    ("dezember", 12),
+    ("dez", 12),
+    ("diciembre", 12),
+    ("dic", 12),
+    ("dezembro", 12),
+    ("dicembre", 12),
+    ("декабрь", 12),
+    ("декабря", 12),
+    ("дек", 12),
 ];
 
-const WEEKDAYS: &[&str] =
-    &["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"];
+/// Weekday names in those languages: ignored (other languages' abbreviations are left out:
+/// French `mar` is March too).
+const WEEKDAYS: &[&str] = &[
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "mon",
+    "tue",
+    "tues",
+    "wed",
+    "thu",
+    "thur",
+    "thurs",
+    "fri",
+    "sat",
+    "sun",
+    "lundi",
+    "mardi",
+    "mercredi",
+    "jeudi",
+    "vendredi",
+    "samedi",
+    "dimanche",
+    "montag",
+    "dienstag",
+    "mittwoch",
+    "donnerstag",
+    "freitag",
+    "samstag",
+    "sonnabend",
+    "sonntag",
+    "lunes",
+    "martes",
+    "miércoles",
+    "miercoles",
+    "jueves",
+    "viernes",
+    "sábado",
+    "sabado",
+    "domingo",
+    "segunda",
+    "terça",
+    "terca",
+    "quarta",
+    "quinta",
+    "sexta",
+    "feira",
+    "lunedì",
+    "lunedi",
+    "martedì",
+    "martedi",
+    "mercoledì",
+    "mercoledi",
+    "giovedì",
+    "giovedi",
+    "venerdì",
+    "venerdi",
+    "sabato",
+    "domenica",
+    "maandag",
+    "dinsdag",
+    "woensdag",
+    "donderdag",
+    "vrijdag",
+    "zaterdag",
+    "zondag",
+    "понедельник",
+    "вторник",
+    "среда",
+    "четверг",
+    "пятница",
+    "суббота",
+    "воскресенье",
+];
+
+/// Words around the parts of a written date: `5 de marzo de 2024`, `5 марта 2024 г.`.
+const FILLERS: &[&str] = &["of", "the", "de", "del", "di", "le", "el", "den", "der", "am", "im", "г", "года"];
 
 pub fn parse_date(raw: &str, order: FieldOrder) -> Option<Ymd> {
     if raw.len() > MAX_INPUT_BYTES {
         return None;
     }
-    let s = raw.trim().to_ascii_lowercase();
-    if s.is_empty() || !s.is_ascii() {
+    let trimmed = raw.trim();
+    let normalised;
+    let mut s = trimmed.to_ascii_lowercase();
+    if !s.is_ascii() {
+        // NFKC first: full-width digits and punctuation (２０２４－０３－０５) become ASCII.
+        use unicode_normalization::UnicodeNormalization;
+        normalised = trimmed.nfkc().collect::<String>();
+        if !normalised.is_ascii() {
+            let lower = normalised.trim().to_lowercase();
+            if has_month_name(&lower) {
+                return parse_with_month_name(&lower, order);
+            }
+            return parse_cjk(normalised.trim());
+        }
+        s = normalised.trim().to_ascii_lowercase();
+    }
+    if s.is_empty() {
         return None;
     }
     if s.bytes().any(|b| b.is_ascii_alphabetic()) && has_month_name(&s) {
@@ -173,18 +395,14 @@ fn parse_with_month_name(s: &str, order: FieldOrder) -> Option<Ymd> {
             if month.replace(m).is_some() {
                 return None;
             }
-        } else if WEEKDAYS.contains(&token) || token == "of" || token == "the" {
+        } else if WEEKDAYS.contains(&token) || FILLERS.contains(&token) {
             continue;
         } else if token.contains(':') || token == "am" || token == "pm" || token == "z" || token == "utc" {
             // a time of day after the date: ignored, and nothing after it counts
             break;
         } else {
-            let digits = token
-                .strip_suffix("st")
-                .or_else(|| token.strip_suffix("nd"))
-                .or_else(|| token.strip_suffix("rd"))
-                .or_else(|| token.strip_suffix("th"))
-                .unwrap_or(token);
+            // ordinals: 4th, 1er / 1re (French), 1o / 1a (º, ª after NFKC), 1e (Dutch), 1°
+            let digits = ["st", "nd", "rd", "th", "er", "re", "o", "a", "e", "°"].iter().find_map(|suffix| token.strip_suffix(suffix)).unwrap_or(token);
             if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
@@ -201,6 +419,91 @@ fn parse_with_month_name(s: &str, order: FieldOrder) -> Option<Ymd> {
     let (year_field, year_value, day) = if first.len() == 4 || f > 31 { (*first, f, s2) } else { (*second, s2, f) };
     let _ = order; // month names make the order explicit
     make(year(year_field, year_value)?, month as u32, day)
+}
+
+/// Japanese eras: name, first day (the year, month and day year 1 began).
+const ERAS: &[(&str, (i32, u32, u32))] =
+    &[("令和", (2019, 5, 1)), ("平成", (1989, 1, 8)), ("昭和", (1926, 12, 25)), ("大正", (1912, 7, 30)), ("明治", (1868, 1, 25))];
+
+/// A number written with ASCII digits, CJK digits (二〇二四, positional) or CJK tens
+/// (十二, 三十一, 二十); 元 is 1 (an era's first year). None for anything else.
+fn cjk_number(text: &str) -> Option<u32> {
+    let digit = |c: char| -> Option<u32> {
+        Some(match c {
+            '0'..='9' => c as u32 - '0' as u32,
+            '〇' | '零' => 0,
+            '一' => 1,
+            '二' => 2,
+            '三' => 3,
+            '四' => 4,
+            '五' => 5,
+            '六' => 6,
+            '七' => 7,
+            '八' => 8,
+            '九' => 9,
+            _ => return None,
+        })
+    };
+    let text = text.trim();
+    if text == "元" {
+        return Some(1);
+    }
+    if text.is_empty() || text.chars().count() > 6 {
+        return None;
+    }
+    match text.split_once('十') {
+        // 十 = 10, 十二 = 12, 二十 = 20, 三十一 = 31
+        Some((tens, units)) => {
+            let tens = if tens.is_empty() { 1 } else { digit(single(tens)?)? };
+            let units = if units.is_empty() { 0 } else { digit(single(units)?)? };
+            Some(tens * 10 + units)
+        }
+        None => text.chars().try_fold(0u32, |n, c| Some(n * 10 + digit(c)?)),
+    }
+}
+
+/// The one character of `text`, if it has exactly one.
+fn single(text: &str) -> Option<char> {
+    let mut chars = text.chars();
+    let c = chars.next()?;
+    chars.next().is_none().then_some(c)
+}
+
+/// Chinese, Japanese and Korean dates, after NFKC: `2024年3月5日`, `二〇二四年三月五日`,
+/// `2024年3月5号`, `2024년 3월 5일`, `令和6年3月5日` (an era year, 元年 its first; a date
+/// before the era began is None). A year is required (no guess from `3月5日`), written in
+/// full (three or four digits) unless it is an era year.
+fn parse_cjk(s: &str) -> Option<Ymd> {
+    let mut rest = s.trim();
+    let mut era = None;
+    for (name, start) in ERAS {
+        if let Some(after) = rest.strip_prefix(name) {
+            era = Some(*start);
+            rest = after;
+            break;
+        }
+    }
+    let (year_text, rest) = rest.split_once(['年', '년'])?;
+    let (month_text, rest) = rest.split_once(['月', '월'])?;
+    let day_text = rest.trim().trim_end_matches(['日', '号', '號', '일']);
+    let (year_n, month, day) = (cjk_number(year_text)?, cjk_number(month_text)?, cjk_number(day_text)?);
+    match era {
+        Some((first_year, first_month, first_day)) => {
+            if year_n == 0 || year_n > 100 {
+                return None;
+            }
+            let date = make(first_year + year_n as i32 - 1, month, day)?;
+            let starts = (first_year, first_month as u8, first_day as u8);
+            ((date.year, date.month, date.day) >= starts).then_some(date)
+        }
+        None => {
+            let digits = year_text.trim().chars().count();
+            if !(3..=4).contains(&digits) {
+                return None;
+            }
+            make(year_n as i32, month, day)
+        }
+    }
 }
 
 fn make(year: i32, month: u32, day: u32) -> Option<Ymd> {
@@ -229,6 +532,68 @@ mod tests {
 
     fn d(raw: &str, order: &str) -> Option<(i32, u8, u8)> {
         parse_date(raw, FieldOrder::parse(order).unwrap()).map(|x| (x.year, x.month, x.day))
+    }
+
+    #[test]
+    fn month_names_in_eight_languages() {
+        for raw in [
+            "5 March 2024",
+            "5 mars 2024",
+            "5. März 2024",
+            "5 maerz 2024",
+            "5 de marzo de 2024",
+            "5 de março de 2024",
+            "5 marzo 2024",
+            "5 maart 2024",
+            "5 марта 2024",
+            "5 марта 2024 г.",
+            "mardi 5 mars 2024",
+            "Dienstag, 5. März 2024",
+            "martes, 5 de marzo de 2024",
+            "terça-feira, 5 de março de 2024",
+            "martedì 5 marzo 2024",
+            "dinsdag 5 maart 2024",
+            "вторник, 5 марта 2024",
+            "5 mrt 2024",
+            "5 MARS 2024",
+        ] {
+            assert_eq!(d(raw, "YMD"), Some((2024, 3, 5)), "{raw}");
+        }
+        assert_eq!(d("1er avril 2024", "YMD"), Some((2024, 4, 1)));
+        assert_eq!(d("1º de abril de 2024", "YMD"), Some((2024, 4, 1)));
+        assert_eq!(d("15 août 2024", "YMD"), Some((2024, 8, 15)));
+        assert_eq!(d("3 dic 2024", "YMD"), Some((2024, 12, 3)));
+        assert_eq!(d("31 février 2024", "YMD"), None);
+        assert_eq!(d("demain", "YMD"), None);
+        assert_eq!(d("3 days ago", "YMD"), None);
+    }
+
+    #[test]
+    fn full_width_and_cjk_dates() {
+        for raw in [
+            "２０２４－０３－０５",
+            "2024年3月5日",
+            "2024年03月05日",
+            "二〇二四年三月五日",
+            "2024年3月5号",
+            "2024년 3월 5일",
+            "2024년3월5일",
+            "令和6年3月5日",
+            " 令和６年３月５日 ",
+        ] {
+            assert_eq!(d(raw, "YMD"), Some((2024, 3, 5)), "{raw}");
+        }
+        assert_eq!(d("二〇二四年十二月三十一日", "YMD"), Some((2024, 12, 31)));
+        assert_eq!(d("二〇二四年十月二十日", "YMD"), Some((2024, 10, 20)));
+        assert_eq!(d("平成31年4月30日", "YMD"), Some((2019, 4, 30)));
+        assert_eq!(d("令和元年5月1日", "YMD"), Some((2019, 5, 1)));
+        assert_eq!(d("昭和64年1月7日", "YMD"), Some((1989, 1, 7)));
+        // never a guess: before the era began, impossible dates, no year, two-digit years, relative words
+        for raw in
+            ["令和1年4月30日", "2024年2月30日", "2024年13月1日", "3月5日", "24年3月5日", "明天", "2024年三十二月1日", "令和0年5月1日", "年月日", "2024年3月"]
+        {
+            assert_eq!(d(raw, "YMD"), None, "{raw}");
+        }
     }
 
     #[test]
