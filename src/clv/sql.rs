@@ -633,7 +633,7 @@ fn parse_profile_options(options: &serde_json::Value) -> Result<ProfileOptions> 
             "customer_key" => o.customer_key = Some(text(key, v)?),
             "horizon_days" => o.horizon_days = number(key, v, 0.0, 1e7, "a number of days from 0 to 10,000,000")?,
             "annual_discount" => o.annual_discount = number(key, v, 0.0, 100.0, "a yearly rate from 0 to 100 (0.1 = 10%)")?,
-            "top_products" => o.top_products = crate::options::integer(key, v, 0, 100)?,
+            "top_products" => o.top_products = crate::options::integer(key, v, 1, 100)?,
             _ => {
                 return Err(unknown(
                     key,
