@@ -22,7 +22,7 @@ use crate::pg::json_options::JsonOptions;
 use crate::pg::memo;
 use crate::pg::model_cache::{deployed, Deployed};
 use crate::pg::source::{
-    cancel_requested, check_new_model, describe, find_column, is_numeric, quote_ident, raise_pending_cancel, read_in_batches, read_one, source_query,
+    cancel_requested, check_new_model, describe, find_column, is_numeric, is_time, quote_ident, raise_pending_cancel, read_in_batches, read_one, source_query,
     store_model, ColumnInfo, NewModel,
 };
 use crate::registry::{self, Kind};
@@ -31,10 +31,6 @@ use crate::registry::{self, Kind};
 const CUSTOMER_NAMES: &[&str] = &["customer_id", "customer", "client_id", "user_id", "account_id", "user"];
 const ORDER_AT_NAMES: &[&str] = &["order_at", "ordered_at", "order_date", "order_time", "purchase_date", "purchased_at", "date", "created_at", "ts"];
 const AMOUNT_NAMES: &[&str] = &["amount", "order_amount", "total", "revenue", "dollar_value", "value", "spend", "sales", "price"];
-
-fn is_time(type_oid: pg_sys::Oid) -> bool {
-    matches!(type_oid, pg_sys::DATEOID | pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID)
-}
 
 /// The customer, order time and amount columns of an orders source: named in options,
 /// else the first conventional name present, else the only column of the right type.
@@ -216,13 +212,12 @@ fn train(name: &str, source: &str, options: &serde_json::Value) -> Result<TrainR
         }
     }
     // 'auto' keeps the model that fitted when the other did not, and says so.
-    if fits.is_empty() {
-        return Err(failures.remove(0));
-    }
+    let Some(chosen) = fits.iter().max_by(|x, y| x.log_likelihood.total_cmp(&y.log_likelihood)).cloned() else {
+        return Err(failures.into_iter().next().unwrap_or_else(|| CrmError::InvalidArgument("train_clv: no purchase model was fitted".into())));
+    };
     for failure in &failures {
         pgrx::warning!("{}; kept the other model", failure.message());
     }
-    let chosen = fits.iter().max_by(|x, y| x.log_likelihood.total_cmp(&y.log_likelihood)).cloned().expect("one candidate at least");
     let pairs: Vec<(f64, f64)> = customers.iter().map(|c| (c.frequency, c.monetary)).collect();
     let spend_fit = spend::fit(&pairs, opts.penalizer)?;
     let model = ClvModel::new(&chosen, &spend_fit, opts.days_per_unit);
@@ -354,28 +349,32 @@ unsafe fn read_rfm(fcinfo: pg_sys::FunctionCallInfo, memo: &mut ClvMemo, datum: 
         let header = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as pg_sys::HeapTupleHeader;
         let type_id = pgrx::heap_tuple_header_get_type_id(header);
         let type_mod = pgrx::heap_tuple_header_get_typmod(header);
-        if memo.rfm.as_ref().is_none_or(|l| l.type_id != type_id) {
-            memo.rfm = None;
-            let old = pg_sys::MemoryContextSwitchTo((*(*fcinfo).flinfo).fn_mcxt);
-            let descriptor = pg_sys::lookup_rowtype_tupdesc_copy(type_id, type_mod);
-            pg_sys::MemoryContextSwitchTo(old);
-            let attrs = (*descriptor).attrs.as_slice((*descriptor).natts as usize);
-            let find = |field: &str, want: pg_sys::Oid| -> Result<i32> {
-                attrs
-                    .iter()
-                    .position(|a| !a.attisdropped && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == field.as_bytes() && a.atttypid == want)
-                    .map(|i| i as i32 + 1)
-                    .ok_or_else(|| CrmError::DatatypeMismatch(format!("summary must be a crm.rfm value (from crm.rfm_agg); its field \"{field}\" is missing")))
-            };
-            let attributes = [
-                find("repeat_frequency", pg_sys::INT8OID)?,
-                find("recency_days", pg_sys::FLOAT8OID)?,
-                find("t_days", pg_sys::FLOAT8OID)?,
-                find("monetary_mean", pg_sys::FLOAT8OID)?,
-            ];
-            memo.rfm = Some(RfmLayout { type_id, descriptor, attributes });
-        }
-        let layout = memo.rfm.as_ref().expect("set just above");
+        let layout = match &memo.rfm {
+            Some(layout) if layout.type_id == type_id => layout,
+            _ => {
+                memo.rfm = None;
+                let old = pg_sys::MemoryContextSwitchTo((*(*fcinfo).flinfo).fn_mcxt);
+                let descriptor = pg_sys::lookup_rowtype_tupdesc_copy(type_id, type_mod);
+                pg_sys::MemoryContextSwitchTo(old);
+                let attrs = (*descriptor).attrs.as_slice((*descriptor).natts as usize);
+                let find = |field: &str, want: pg_sys::Oid| -> Result<i32> {
+                    attrs
+                        .iter()
+                        .position(|a| !a.attisdropped && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == field.as_bytes() && a.atttypid == want)
+                        .map(|i| i as i32 + 1)
+                        .ok_or_else(|| {
+                            CrmError::DatatypeMismatch(format!("summary must be a crm.rfm value (from crm.rfm_agg); its field \"{field}\" is missing"))
+                        })
+                };
+                let attributes = [
+                    find("repeat_frequency", pg_sys::INT8OID)?,
+                    find("recency_days", pg_sys::FLOAT8OID)?,
+                    find("t_days", pg_sys::FLOAT8OID)?,
+                    find("monetary_mean", pg_sys::FLOAT8OID)?,
+                ];
+                memo.rfm.insert(RfmLayout { type_id, descriptor, attributes })
+            }
+        };
         let mut tuple = pg_sys::HeapTupleData {
             t_len: pgrx::heap_tuple_header_get_datum_length(header) as u32,
             t_self: pg_sys::ItemPointerData::default(),

@@ -129,6 +129,11 @@ pub fn is_numeric(type_oid: pg_sys::Oid) -> bool {
     matches!(type_oid, pg_sys::FLOAT8OID | pg_sys::FLOAT4OID | pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::NUMERICOID)
 }
 
+/// Date and timestamp SQL types (order and interaction times).
+pub fn is_time(type_oid: pg_sys::Oid) -> bool {
+    matches!(type_oid, pg_sys::DATEOID | pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID)
+}
+
 /// Rows fetched per batch when reading a source.
 const BATCH_ROWS: i64 = 10_000;
 

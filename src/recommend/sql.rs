@@ -13,7 +13,7 @@ use crate::error::{required, CrmError, Result};
 use crate::pg::json_options::JsonOptions;
 use crate::pg::model_cache::{deployed, Deployed};
 use crate::pg::source::{
-    cancel_requested, check_new_model, describe, find_column, interrupt, is_numeric, quote_ident, raise_pending_cancel, read_in_batches, source_query,
+    cancel_requested, check_new_model, describe, find_column, interrupt, is_numeric, is_time, quote_ident, raise_pending_cancel, read_in_batches, source_query,
     store_model, ColumnInfo, NewModel,
 };
 use crate::registry::{self, Kind};
@@ -31,10 +31,6 @@ fn pick<'a>(described: &'a [ColumnInfo], explicit: Option<&str>, names: &[&str],
         return find_column(described, name, &format!("options.{what}")).map(Some);
     }
     Ok(names.iter().find_map(|n| described.iter().find(|c| c.name == *n)))
-}
-
-fn is_time(type_oid: pg_sys::Oid) -> bool {
-    matches!(type_oid, pg_sys::DATEOID | pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID)
 }
 
 struct Columns {
