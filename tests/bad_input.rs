@@ -632,6 +632,10 @@ fn raw_pool(function: &str) -> Vec<Val> {
             "18446744073709551616-01-01",
         ],
         "phonetic_key" => &["Ç", "ẞ", "Xx", "Wr", "Schmidt", "Ghislaine", "---", "ĳ", "Ҁ", "Mc'Mac-O'"],
+        "clean_postcode" => &["〒", "ZIP", "D-", "GIR", "00000", "K1A0B1K1A0B1", "１２３４５", "-", " - ", "PLZ:"],
+        "parse_address" | "normalize_address" | "address_key" => {
+            &[",,,", "#", "5/", "/5", "Apt", "Co.", "丁目", "号", "〒-", "市区路号", "서울 ", "1-", "12 St", "No. No. No.", ", IL 62704", "USA"]
+        }
         _ => &[],
     };
     let mut p = lits(strings);
@@ -753,6 +757,9 @@ fn base_value(function: &str, arg: &str, ty: &str) -> Val {
         ("clean_text", "raw") => v(r"E'  Hello\t\u00a0 world\u200b  '"),
         ("parse_date", "raw") => v("'Mar 4, 2021'"),
         ("phonetic_key", "raw") => v("'Jon Smyth'"),
+        ("clean_postcode", "raw") => v("'02139-4307'"),
+        ("parse_address" | "normalize_address" | "address_key", "raw") => v("'123 N Main St Apt 4B, Springfield, IL 62704'"),
+        ("clean_postcode" | "parse_address" | "normalize_address" | "address_key", "country") => v("'US'"),
         ("clean_phone", "default_region") => v("'US'"),
         ("parse_date", "field_order") => v("'YMD'"),
         ("similarity", "a") => v("'Jonathan'"),
@@ -828,7 +835,7 @@ fn option_keys(function: &str) -> Vec<(&'static str, Option<&'static str>)> {
             with(&["factors", "regularization", "scale_regularization", "alpha", "iterations", "cg_steps", "seed"], Some("'als'")),
         ]
         .concat(),
-        "dedupe" | "link" => with(&["columns", "exclude", "threshold", "blocking", "max_block", "max_pairs", "seed"], None),
+        "dedupe" | "link" => with(&["columns", "exclude", "threshold", "blocking", "max_block", "max_pairs", "seed", "kinds", "country"], None),
         _ => vec![],
     }
 }

@@ -1,9 +1,9 @@
-//! Upgrades keep models: a database made with pg_crm 0.1.0's (0.2.0's, 0.3.0's) SQL, holding one model of
+//! Upgrades keep models: a database made with pg_crm 0.1.0's (0.2.0's, 0.3.0's, 0.4.0's) SQL, holding one model of
 //! every kind, is updated in place with `ALTER EXTENSION pg_crm UPDATE`; scores,
 //! explanations, segments and recommendations are identical afterwards, the new objects
 //! exist, and the upgraded catalog is the same as a fresh install's.
 //!
-//! Needs `sql/pg_crm--0.1.0.sql`, `sql/pg_crm--0.2.0.sql` and `sql/pg_crm--0.3.0.sql` (the frozen install scripts) in the server's
+//! Needs `sql/pg_crm--0.1.0.sql` to `sql/pg_crm--0.4.0.sql` (the frozen install scripts) in the server's
 //! extension directory, which `scripts/lib.sh`'s `install_extension` copies there.
 
 mod common;
@@ -112,6 +112,11 @@ fn update_from_0_3_0_keeps_every_model_and_matches_a_fresh_install() {
     update_keeps_every_model_and_matches_a_fresh_install("0.3.0");
 }
 
+#[test]
+fn update_from_0_4_0_keeps_every_model_and_matches_a_fresh_install() {
+    update_keeps_every_model_and_matches_a_fresh_install("0.4.0");
+}
+
 /// A database made with the frozen install script of release `from`, holding one model of
 /// every kind, updated to this version.
 fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
@@ -129,12 +134,16 @@ fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
         // 0.1.0 had no cache_stats: the update brings it
         assert_eq!(sqlstate(&old.batch_execute("SELECT crm.cache_stats()").unwrap_err()), "42883");
     }
-    if from != "0.3.0" {
+    if from != "0.3.0" && from != "0.4.0" {
         // before 0.3.0 there was no evaluate
         assert_eq!(sqlstate(&old.batch_execute("SELECT crm.evaluate('churn', 'customers')").unwrap_err()), "42883");
     }
-    // before 0.4.0 there was no CLV
-    assert_eq!(sqlstate(&old.batch_execute("SELECT crm.p_alive('clv', 1, 10, 20)").unwrap_err()), "42883");
+    if from != "0.4.0" {
+        // before 0.4.0 there was no CLV
+        assert_eq!(sqlstate(&old.batch_execute("SELECT crm.p_alive('clv', 1, 10, 20)").unwrap_err()), "42883");
+    }
+    // before 0.5.0 there were no postcodes or addresses
+    assert_eq!(sqlstate(&old.batch_execute("SELECT crm.clean_postcode('02139', 'US')").unwrap_err()), "42883");
 
     old.batch_execute("ALTER EXTENSION pg_crm UPDATE").unwrap();
     let version: String = old.query_one("SELECT extversion FROM pg_extension WHERE extname = 'pg_crm'", &[]).unwrap().get(0);
@@ -184,6 +193,9 @@ fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
     fresh_session.batch_execute("SELECT * FROM crm.train_clv('clv', 'clv_orders')").unwrap();
     let alive: f64 = fresh_session.query_one("SELECT crm.p_alive('clv', 2, 30, 100)", &[]).unwrap().get(0);
     assert!(alive > 0.0 && alive < 1.0, "{alive}");
+    // and this release's addresses
+    let postcode: String = fresh_session.query_one("SELECT crm.clean_postcode('sw1a1aa', 'GB')", &[]).unwrap().get(0);
+    assert_eq!(postcode, "SW1A 1AA");
 
     // the updated catalog is exactly a fresh install's
     let new_url = database(&url, &format!("it_upgrade_new_{tag}"));

@@ -27,3 +27,19 @@ SELECT country, count(*) AS customers,
        round(avg((signup_date IS NOT NULL)::int), 3) AS parsed_signup,
        count(DISTINCT last_name_key) AS phonetic_blocks
 FROM customers_clean GROUP BY country ORDER BY customers DESC;
+
+\echo '--- International contact data: dates in any script, postcodes, postal addresses (crm.parse_date / clean_postcode / parse_address / address_key)'
+SELECT raw, crm.parse_date(raw, 'DMY') AS parsed
+FROM (VALUES ('2024年3月5日（火）'), ('令和6年3月5日'), ('2024년 3월 5일'), ('5 de marzo de 2024'),
+             ('5. März 2024'), ('5 марта 2024 г.'), ('２０２４－０３－０５'), ('明天'), ('30 février 2024')) AS d(raw);
+SELECT country, raw, crm.clean_postcode(raw, country) AS postcode
+FROM (VALUES ('GB', 'sw1a1aa'), ('US', '021394307'), ('CA', 'k1a0b1'), ('NL', '1012ab'),
+             ('JP', '〒1000001'), ('BR', 'CEP 01310100'), ('IE', 'd02x285'), ('US', '2139')) AS p(country, raw);
+SELECT raw, crm.parse_address(raw, country) AS components, crm.address_key(raw, country) AS block_key
+FROM (VALUES ('US', '123 N Main St Apt 4B, Springfield, IL 62704'),
+             ('US', '123 North Main Street #4, Springfield IL 62704'),
+             ('DE', 'Hauptstr. 5, 10115 Berlin'),
+             ('AU', '5/12 Smith St, Bondi NSW 2026'),
+             (NULL, '北京市朝阳区建国路88号'),
+             (NULL, '〒100-0005 東京都千代田区丸の内1-1-1'),
+             (NULL, '서울특별시 중구 세종대로 110')) AS a(country, raw);

@@ -63,6 +63,7 @@ const MONTHS: &[(&str, u8)] = &[
     ("janv", 1),
     ("januar", 1),
     ("jänner", 1),
+    ("jän", 1),
     ("enero", 1),
     ("ene", 1),
     ("janeiro", 1),
@@ -77,6 +78,10 @@ const MONTHS: &[(&str, u8)] = &[
     ("février", 2),
     ("fevrier", 2),
     ("févr", 2),
+    ("fév", 2),
+    ("февр", 2),
+    ("мар", 3),
+    ("нояб", 11),
     ("fevr", 2),
     ("februar", 2),
     ("febrero", 2),
@@ -311,6 +316,15 @@ pub fn parse_date(raw: &str, order: FieldOrder) -> Option<Ymd> {
     if s.bytes().any(|b| b.is_ascii_alphabetic()) && has_month_name(&s) {
         return parse_with_month_name(&s, order);
     }
+    if let Some(date) = parse_era_letter(&s) {
+        return Some(date);
+    }
+    // Korean dotted dates: "2024. 3. 5." (a space after each dot, a dot at the end).
+    let compacted;
+    if s.contains(". ") && s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b' ') {
+        compacted = s.replace(' ', "");
+        s = compacted.trim_end_matches('.').to_string();
+    }
     let date_part = strip_time(&s);
     if date_part.len() == 8 && date_part.bytes().all(|b| b.is_ascii_digit()) {
         let n = |r: std::ops::Range<usize>| date_part[r].parse::<u32>().ok();
@@ -402,6 +416,8 @@ fn parse_with_month_name(s: &str, order: FieldOrder) -> Option<Ymd> {
             break;
         } else {
             // ordinals: 4th, 1er / 1re (French), 1o / 1a (º, ª after NFKC), 1e (Dutch), 1°
+            // '85: a two-digit year with its apostrophe.
+            let token = token.trim_start_matches(['\'', '’']);
             let digits = ["st", "nd", "rd", "th", "er", "re", "o", "a", "e", "°"].iter().find_map(|suffix| token.strip_suffix(suffix)).unwrap_or(token);
             if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
@@ -476,26 +492,22 @@ fn single(text: &str) -> Option<char> {
 fn parse_cjk(s: &str) -> Option<Ymd> {
     let mut rest = s.trim();
     let mut era = None;
-    for (name, start) in ERAS {
+    for (index, (name, _)) in ERAS.iter().enumerate() {
         if let Some(after) = rest.strip_prefix(name) {
-            era = Some(*start);
+            era = Some(index);
             rest = after;
             break;
         }
     }
     let (year_text, rest) = rest.split_once(['年', '년'])?;
     let (month_text, rest) = rest.split_once(['月', '월'])?;
-    let day_text = rest.trim().trim_end_matches(['日', '号', '號', '일']);
+    let (day_text, after) = rest.split_once(['日', '号', '號', '일']).unwrap_or((rest, ""));
+    if !is_cjk_weekday(after) {
+        return None;
+    }
     let (year_n, month, day) = (cjk_number(year_text)?, cjk_number(month_text)?, cjk_number(day_text)?);
     match era {
-        Some((first_year, first_month, first_day)) => {
-            if year_n == 0 || year_n > 100 {
-                return None;
-            }
-            let date = make(first_year + year_n as i32 - 1, month, day)?;
-            let starts = (first_year, first_month as u8, first_day as u8);
-            ((date.year, date.month, date.day) >= starts).then_some(date)
-        }
+        Some(index) => era_date(index, year_n, month, day),
         None => {
             let digits = year_text.trim().chars().count();
             if !(3..=4).contains(&digits) {
@@ -504,6 +516,71 @@ fn parse_cjk(s: &str) -> Option<Ymd> {
             make(year_n as i32, month, day)
         }
     }
+}
+
+/// What may follow a CJK date: nothing, or its weekday (`星期二`, `周二`, `（火）`,
+/// `火曜日`, `(화)`, `화요일`), bracketed or not.
+fn is_cjk_weekday(text: &str) -> bool {
+    let t = text.trim();
+    let t = t.strip_prefix(['(', '[']).and_then(|x| x.strip_suffix([')', ']'])).unwrap_or(t).trim();
+    if t.is_empty() {
+        return true;
+    }
+    let one_of = |x: &str, set: &str| single(x).is_some_and(|c| set.contains(c));
+    if let Some(d) = t
+        .strip_prefix("星期")
+        .or_else(|| t.strip_prefix("礼拜"))
+        .or_else(|| t.strip_prefix("禮拜"))
+        .or_else(|| t.strip_prefix("周"))
+        .or_else(|| t.strip_prefix("週"))
+    {
+        return one_of(d, "一二三四五六日天");
+    }
+    if let Some(d) = t.strip_suffix("曜日").or_else(|| t.strip_suffix("曜")) {
+        return one_of(d, "月火水木金土日");
+    }
+    if let Some(d) = t.strip_suffix("요일") {
+        return one_of(d, "월화수목금토일");
+    }
+    one_of(t, "月火水木金土日월화수목금토일")
+}
+
+/// Japanese era dates written with the era's letter, as Excel's `ge.m.d` prints them:
+/// `R6.3.5`, `H31.4.30`, `S64.1.7` (M Meiji, T Taishō, S Shōwa, H Heisei, R Reiwa).
+fn parse_era_letter(s: &str) -> Option<Ymd> {
+    let era = match s.as_bytes().first()? {
+        b'm' => 4,
+        b't' => 3,
+        b's' => 2,
+        b'h' => 1,
+        b'r' => 0,
+        _ => return None,
+    };
+    let rest = &s[1..];
+    let sep = rest.bytes().find(|b| matches!(b, b'.' | b'/' | b'-'))? as char;
+    let fields: Vec<&str> = rest.split(sep).collect();
+    if fields.len() != 3 || fields.iter().any(|f| f.is_empty() || f.len() > 2 || !f.bytes().all(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    let n = |i: usize| fields[i].parse::<u32>().ok();
+    era_date(era, n(0)?, n(1)?, n(2)?)
+}
+
+/// The date of year `year_n` (1 is the first), month and day of `ERAS[era]`; None when the
+/// day lies outside the era (before its first day, or from the next era's first day on).
+fn era_date(era: usize, year_n: u32, month: u32, day: u32) -> Option<Ymd> {
+    if year_n == 0 || year_n > 100 {
+        return None;
+    }
+    let (first_year, first_month, first_day) = ERAS[era].1;
+    let date = make(first_year + year_n as i32 - 1, month, day)?;
+    let at = (date.year, date.month, date.day);
+    let after_start = at >= (first_year, first_month as u8, first_day as u8);
+    let before_next = era == 0 || {
+        let (y, m, d) = ERAS[era - 1].1;
+        at < (y, m as u8, d as u8)
+    };
+    (after_start && before_next).then_some(date)
 }
 
 fn make(year: i32, month: u32, day: u32) -> Option<Ymd> {

@@ -4,10 +4,14 @@
 //! never a panic. Only the arguments that choose behaviour (`default_region`,
 //! `field_order`, `method`) can be rejected, as `CrmError::InvalidArgument`.
 
+pub mod address;
+mod address_tables;
+pub mod country;
 pub mod date;
 pub mod email;
 pub mod name;
 pub mod phone;
+pub mod postcode;
 pub mod similarity;
 pub mod sql;
 pub mod text;

@@ -2,7 +2,7 @@
 
 use pgrx::prelude::*;
 
-use super::{date, email, name, phone, similarity, text};
+use super::{address, country, date, email, name, phone, postcode, similarity, text};
 use crate::error::sql::OrRaise;
 
 /// Normalised e-mail address, or NULL when the text holds no valid address.
@@ -49,4 +49,43 @@ fn similarity(a: &str, b: &str, method: default!(&str, "'jaro_winkler'")) -> f64
 #[pg_extern(immutable, strict, parallel_safe)]
 fn phonetic_key(raw: &str) -> Option<String> {
     similarity::phonetic_key(raw)
+}
+
+/// A postcode in its country's national format ('SW1A 1AA', '02139-4307', '100-0001'), or
+/// NULL when the text is not a valid shape for the country. `country` is an ISO 3166-1 code.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn clean_postcode(raw: &str, country: &str) -> Option<String> {
+    let country = country::Country::parse("country", country).or_raise();
+    postcode::clean_postcode(raw, country)
+}
+
+fn optional_country(country: Option<&str>) -> Option<country::Country> {
+    country.map(|c| country::Country::parse("country", c).or_raise())
+}
+
+/// Components of a free-text postal address: a jsonb object with the keys found among
+/// house_number, road, unit, city, state, postcode and country. NULL when none is found.
+/// Not STRICT: `country` may be NULL (inferred from the text).
+#[pg_extern(immutable, parallel_safe)]
+fn parse_address(raw: Option<&str>, country: default!(Option<&str>, "NULL")) -> Option<pgrx::JsonB> {
+    let country = optional_country(country);
+    let parsed = address::parse_address(raw?, country)?;
+    let object: serde_json::Map<String, serde_json::Value> =
+        parsed.components().into_iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+    Some(pgrx::JsonB(serde_json::Value::Object(object)))
+}
+
+/// The address in one canonical lower-case line for matching, abbreviations written out
+/// (St → street, Str. → straße, Apt/Unit/# → unit).
+#[pg_extern(immutable, parallel_safe)]
+fn normalize_address(raw: Option<&str>, country: default!(Option<&str>, "NULL")) -> Option<String> {
+    let country = optional_country(country);
+    address::normalize_address(raw?, country)
+}
+
+/// A blocking key for addresses: `postcode|house number|first road word`.
+#[pg_extern(immutable, parallel_safe)]
+fn address_key(raw: Option<&str>, country: default!(Option<&str>, "NULL")) -> Option<String> {
+    let country = optional_country(country);
+    address::address_key(raw?, country)
 }

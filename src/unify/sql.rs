@@ -6,26 +6,33 @@ use pgrx::prelude::*;
 use serde_json::{Map, Value};
 
 use super::matching::{clusters, match_records, normalise, MatchOptions, Records, Task};
+use crate::clean::address::normalize_address;
+use crate::clean::country::Country;
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
 use crate::options;
 use crate::pg::json_options::JsonOptions;
 use crate::pg::source::{cancel_requested, describe, find_column, quote_ident, raise_pending_cancel, read_in_batches, source_query};
 
-const ACCEPTED: &str = "columns, exclude, threshold, max_block, max_pairs, blocking, seed";
+const ACCEPTED: &str = "columns, exclude, threshold, max_block, max_pairs, blocking, seed, kinds, country";
 
 /// Options of both functions, with the column names still unresolved.
 struct UnifyOptions {
     columns: Option<Vec<String>>,
     exclude: Vec<String>,
     blocking: Vec<Vec<String>>,
+    /// Columns compared as postal addresses (`options.kinds`: `{"street": "address"}`).
+    addresses: Vec<String>,
+    /// The country of the addresses, when all are in one (`options.country`).
+    country: Option<Country>,
     matching: MatchOptions,
 }
 
 fn parse_options(options: &Value, function: &str) -> Result<UnifyOptions> {
     let empty = Map::new();
     let map = options::object(options, &empty, r#"'{"threshold": 0.9, "exclude": ["created_at"]}'"#)?;
-    let mut o = UnifyOptions { columns: None, exclude: Vec::new(), blocking: Vec::new(), matching: MatchOptions::default() };
+    let mut o =
+        UnifyOptions { columns: None, exclude: Vec::new(), blocking: Vec::new(), addresses: Vec::new(), country: None, matching: MatchOptions::default() };
     for (key, v) in map {
         match key.as_str() {
             "columns" => o.columns = Some(options::names(key, v)?),
@@ -45,6 +52,29 @@ fn parse_options(options: &Value, function: &str) -> Result<UnifyOptions> {
                     }
                     o.blocking.push(names);
                 }
+            }
+            "kinds" => {
+                let Value::Object(kinds) = v else {
+                    return Err(CrmError::bad_argument("options.kinds", v, r#"an object naming a comparison kind per column, such as {"street": "address"}"#));
+                };
+                for (column, kind) in kinds {
+                    match kind.as_str() {
+                        Some("address") => o.addresses.push(column.clone()),
+                        Some("text") => {}
+                        _ => {
+                            let written = kind.as_str().map_or_else(|| kind.to_string(), str::to_string);
+                            return Err(CrmError::bad_argument(
+                                &format!("options.kinds.{column}"),
+                                written,
+                                "'address' (compared as a postal address) or 'text'",
+                            ));
+                        }
+                    }
+                }
+            }
+            "country" => {
+                let code = options::text(key, v)?;
+                o.country = Some(Country::parse("options.country", &code)?);
             }
             other => return Err(options::unknown(other, function, ACCEPTED)),
         }
@@ -83,7 +113,10 @@ fn blocking_rules(o: &UnifyOptions, columns: &[String]) -> Result<Vec<Vec<usize>
 
 /// Reads `id` and `columns` (as text, normalised) of a source; ids must be present and
 /// unique. Appends to `records` and `ids`.
-fn read_records(query: &str, id: &str, columns: &[String], records: &mut Records, ids: &mut Vec<String>, what: &str) -> Result<()> {
+fn read_records(query: &str, id: &str, columns: &[String], o: &UnifyOptions, records: &mut Records, ids: &mut Vec<String>, what: &str) -> Result<()> {
+    // Address columns are compared in their canonical form (abbreviations written out,
+    // components in one order), so '12 N Main St.' and '12 North Main Street' agree.
+    let is_address: Vec<bool> = columns.iter().map(|c| o.addresses.contains(c)).collect();
     let mut select = vec![format!("{}::pg_catalog.text", quote_ident(id))];
     select.extend(columns.iter().map(|c| format!("{}::pg_catalog.text", quote_ident(c))));
     let sql = format!("SELECT {} FROM ({query}) AS crm_records", select.join(", "));
@@ -99,8 +132,9 @@ fn read_records(query: &str, id: &str, columns: &[String], records: &mut Records
             return Ok(false);
         }
         let mut fields = Vec::with_capacity(columns.len());
-        for j in 0..columns.len() {
-            fields.push(row.get::<&str>(j + 2)?.and_then(normalise));
+        for (j, &address) in is_address.iter().enumerate() {
+            let raw = row.get::<&str>(j + 2)?;
+            fields.push(if address { raw.and_then(|r| normalize_address(r, o.country)).or_else(|| raw.and_then(normalise)) } else { raw.and_then(normalise) });
         }
         ids.push(key.to_string());
         records.fields.push(fields);
@@ -141,7 +175,7 @@ fn dedupe_rows(source: Option<&str>, id: Option<&str>, options: Option<JsonOptio
     let query = source_query(source)?;
     let described = describe(&query)?;
     find_column(&described, id, "id")?;
-    for name in opts.columns.iter().flatten().chain(&opts.exclude) {
+    for name in opts.columns.iter().flatten().chain(&opts.exclude).chain(&opts.addresses) {
         find_column(&described, name, "options")?;
     }
     let available: Vec<String> = described.iter().map(|c| c.name.clone()).collect();
@@ -149,7 +183,7 @@ fn dedupe_rows(source: Option<&str>, id: Option<&str>, options: Option<JsonOptio
     let mut matching = opts.matching.clone();
     matching.blocking = blocking_rules(&opts, &columns)?;
     let (mut records, mut ids) = (Records::default(), Vec::new());
-    read_records(&query, id, &columns, &mut records, &mut ids, "source")?;
+    read_records(&query, id, &columns, &opts, &mut records, &mut ids, "source")?;
 
     // Worker threads never call Postgres; this thread polls for a cancel and, once
     // matching stops, raises it as Postgres's own error.
@@ -194,7 +228,7 @@ fn link_rows(left: Option<&str>, right: Option<&str>, id: Option<&str>, options:
     let (left_columns, right_columns) = (describe(&left_query)?, describe(&right_query)?);
     find_column(&left_columns, id, "id (left_source)")?;
     find_column(&right_columns, id, "id (right_source)")?;
-    for name in opts.columns.iter().flatten().chain(&opts.exclude) {
+    for name in opts.columns.iter().flatten().chain(&opts.exclude).chain(&opts.addresses) {
         find_column(&left_columns, name, "options (left_source)")?;
         find_column(&right_columns, name, "options (right_source)")?;
     }
@@ -204,11 +238,11 @@ fn link_rows(left: Option<&str>, right: Option<&str>, id: Option<&str>, options:
     let mut matching = opts.matching.clone();
     matching.blocking = blocking_rules(&opts, &columns)?;
     let (mut records, mut ids) = (Records::default(), Vec::new());
-    read_records(&left_query, id, &columns, &mut records, &mut ids, "left source")?;
+    read_records(&left_query, id, &columns, &opts, &mut records, &mut ids, "left source")?;
     let left_count = records.len();
     let mut right_records = Records::default();
     let mut right_ids = Vec::new();
-    read_records(&right_query, id, &columns, &mut right_records, &mut right_ids, "right source")?;
+    read_records(&right_query, id, &columns, &opts, &mut right_records, &mut right_ids, "right source")?;
     records.fields.append(&mut right_records.fields);
     ids.append(&mut right_ids);
 

@@ -1,0 +1,1087 @@
+//! Postal addresses: `parse_address` (components), `normalize_address` (a form for
+//! matching, abbreviations expanded) and `address_key` (for blocking).
+//!
+//! Two parsers, chosen by script:
+//! - Latin and other spaced scripts: the text is cut into parts at commas (and ` - `,
+//!   newlines, semicolons); the country, postcode and state are taken from the end, the
+//!   street (number-first as in the US, GB, AU, FR, or number-after as in DE, NL, BR) from
+//!   the first part that holds one, the city from what is left next to the postcode or
+//!   from the last unclaimed part.
+//! - Chinese, Japanese and Korean: largest unit first and usually no spaces, so the text
+//!   is read left to right by the suffix that ends each unit (省/都/道/특별시, 市/시,
+//!   区/구, 路/로, 号/번지).
+//!
+//! Values are as written (case and spelling kept, whitespace collapsed, surrounding
+//! punctuation dropped) except `postcode` (`clean_postcode`'s national format) and
+//! `country` (the ISO alpha-2 code, present only when the text names a country). Like
+//! every cleaner, total: any text in, components or `None` out, never a panic.
+
+use super::address_tables::{
+    is_state, lookup, DIRECTIONALS, FLOOR_WORDS, KR_SHORT_STATES, STREET_PREFIXES, STREET_SUFFIXES_DE_NL, STREET_TYPES, UNIT_DESIGNATORS,
+};
+use super::country::{country_named, Country};
+use super::postcode::clean_postcode;
+use super::text::nfkc;
+
+/// Longer text is not one postal address; bounds the work on hostile input.
+const MAX_INPUT_BYTES: usize = 1024;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Address {
+    pub house_number: Option<String>,
+    pub road: Option<String>,
+    pub unit: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postcode: Option<String>,
+    pub country: Option<String>,
+}
+
+impl Address {
+    /// The components found, keys in alphabetical order (jsonb's own order).
+    pub fn components(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("city", &self.city),
+            ("country", &self.country),
+            ("house_number", &self.house_number),
+            ("postcode", &self.postcode),
+            ("road", &self.road),
+            ("state", &self.state),
+            ("unit", &self.unit),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+        .collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.components().is_empty()
+    }
+}
+
+/// The components of a free-text postal address; `country` (when known) decides the
+/// postcode format and the street order, else they are inferred from the text.
+pub fn parse_address(raw: &str, country: Option<Country>) -> Option<Address> {
+    if raw.len() > MAX_INPUT_BYTES {
+        return None;
+    }
+    let text = nfkc(raw);
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let address = if text.chars().any(is_cjk) { east_asian(text, country) } else { spaced(text, country) };
+    address.filter(|a| !a.is_empty())
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{ac00}'..='\u{d7af}' | '\u{1100}'..='\u{11ff}')
+}
+
+/// A value as written: whitespace collapsed, surrounding punctuation dropped.
+fn tidy(words: &[&str]) -> Option<String> {
+    let joined = words.join(" ");
+    let trimmed = joined.trim_matches(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '-' | '(' | ')' | '/'));
+    let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed).trim_end();
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
+}
+
+fn has_digit(word: &str) -> bool {
+    word.chars().any(|c| c.is_ascii_digit())
+}
+
+/// A house number as people write one: digits first, at most a letter or two and `-`/`/`
+/// after (`12`, `12a`, `12-14`, `1578`); not a postcode-sized run of digits with letters.
+fn is_house_number(word: &str) -> bool {
+    let w = word.trim_end_matches([',', '.']);
+    let w = w.strip_prefix('#').unwrap_or(w);
+    w.len() <= 10
+        && w.starts_with(|c: char| c.is_ascii_digit())
+        && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '/')
+        && w.chars().filter(|c| c.is_alphabetic()).count() <= 2
+}
+
+fn strip_number_marks(word: &str) -> &str {
+    let w = word.trim_end_matches([',', '.']);
+    w.strip_prefix('#').unwrap_or(w)
+}
+
+/// Words that mark a number, dropped from it: `No. 5`, `Nr. 5`, `nº 5`.
+fn is_number_mark(word: &str) -> bool {
+    let w = word.trim_end_matches('.').to_lowercase();
+    matches!(w.as_str(), "no" | "nr" | "nº" | "n°" | "núm" | "num" | "número" | "numero" | "h.no" | "h. no" | "hno" | "house no")
+}
+
+fn state_in(country: &str, words: &[&str]) -> bool {
+    // The longest name in the tables is 31 bytes ("newfoundland and labrador" and the
+    // like, with "county "); states have no digits.
+    if words.iter().map(|w| w.len() + 1).sum::<usize>() > 40 || words.iter().any(|w| has_digit(w)) {
+        return false;
+    }
+    with_folded(words, |joined| {
+        let joined = joined.trim_end_matches('.');
+        let county = joined.strip_prefix("co. ").or_else(|| joined.strip_prefix("co ")).or_else(|| joined.strip_prefix("county "));
+        // An Irish county is written 'Co. Cork'; 'Cork' alone is the city.
+        if country == "IE" && county.is_none() {
+            return false;
+        }
+        is_state(country, county.unwrap_or(joined))
+    })
+}
+
+/// `f` of the words joined by spaces and lower-cased: on the stack for short ASCII text
+/// (state names are looked up for several windows of every address).
+fn with_folded<R>(words: &[&str], f: impl FnOnce(&str) -> R) -> R {
+    const CAPACITY: usize = 48;
+    let total = words.iter().map(|w| w.len()).sum::<usize>() + words.len().saturating_sub(1);
+    if total <= CAPACITY && words.iter().all(|w| w.is_ascii()) {
+        let mut buffer = [0u8; CAPACITY];
+        let mut n = 0;
+        for (i, w) in words.iter().enumerate() {
+            if i > 0 {
+                buffer[n] = b' ';
+                n += 1;
+            }
+            buffer[n..n + w.len()].copy_from_slice(w.as_bytes());
+            n += w.len();
+        }
+        buffer[..n].make_ascii_lowercase();
+        if let Ok(folded) = std::str::from_utf8(&buffer[..n]) {
+            return f(folded);
+        }
+    }
+    f(&words.join(" ").to_lowercase())
+}
+
+/// The countries whose states a text may name, when the country is not known: the ones
+/// whose addresses end in a state abbreviation.
+const STATE_COUNTRIES: &[&str] = &["US", "CA", "AU", "IN", "BR", "DE", "GB", "IE"];
+
+/// Postcode candidates when the country is not known, in the order tried: the shapes
+/// that tell their country first.
+const POSTCODE_COUNTRIES: &[&str] = &["CA", "GB", "NL", "IE", "BR", "JP", "US", "AU", "IN"];
+
+struct Postcode {
+    part: usize,
+    start: usize,
+    end: usize,
+    formatted: String,
+    country: &'static str,
+}
+
+/// The rightmost run of one or two words in `parts` that is a postcode of `country` (or of
+/// a guessed country); the first word of the address is never one (it is a house number).
+fn find_postcode(parts: &[Vec<&str>], country: Option<Country>) -> Option<Postcode> {
+    let candidates: Vec<Country> = match country {
+        Some(c) => vec![c],
+        None => POSTCODE_COUNTRIES.iter().map(|c| Country::known(c)).collect(),
+    };
+    for (p, words) in parts.iter().enumerate().rev() {
+        for end in (1..=words.len()).rev() {
+            for len in [2usize, 1] {
+                if len > end {
+                    continue;
+                }
+                let start = end - len;
+                if p == 0 && start == 0 && parts.len() > 1 {
+                    continue;
+                }
+                let text = words[start..end].join(" ");
+                if !has_digit(&text) {
+                    continue;
+                }
+                for c in &candidates {
+                    // A lone 4-digit number is only a postcode where the country is known
+                    // or it ends the address: otherwise it is likelier a house number.
+                    if country.is_none() && c.alpha2() == "AU" && !(p + 1 == parts.len() && end == words.len()) {
+                        continue;
+                    }
+                    if let Some(formatted) = clean_postcode(&text, *c) {
+                        // Two words only when the code needs both (`SW1A 1AA`, `1012 AB`).
+                        if len == 2 && clean_postcode(words[end - 1], *c).is_some() {
+                            continue;
+                        }
+                        return Some(Postcode { part: p, start, end, formatted, country: c.alpha2() });
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Number-after countries: the house number follows the road name.
+fn number_after(country: Option<&str>) -> bool {
+    matches!(country, Some("DE" | "NL" | "AT" | "CH" | "BE" | "BR" | "ES" | "IT" | "PT" | "PL" | "CZ" | "SE" | "DK" | "NO" | "FI" | "MX" | "AR" | "RU"))
+}
+
+/// Labels written before a postcode inside an address ("CEP 01001-000", "PLZ 10115").
+fn is_postcode_label(word: &str) -> bool {
+    matches!(word.trim_end_matches([':', '.']).to_lowercase().as_str(), "cep" | "zip" | "plz" | "postcode" | "pin" | "eircode" | "cp")
+}
+
+/// A part that is only a house number: `12`, `#42`, `No. 12`, `H.No. 5-9-22`.
+fn bare_number(words: &[&str]) -> Option<String> {
+    match words {
+        [n] if is_house_number(n) => Some(strip_number_marks(n).to_string()),
+        [mark, n] if is_number_mark(mark) && is_house_number(n) => Some(strip_number_marks(n).to_string()),
+        _ => None,
+    }
+}
+
+/// A part that is only a unit: "Apt 4B", "Suite 200", "#12", "2nd Floor", "3. OG", "Level 12".
+fn unit_part(words: &[&str]) -> bool {
+    match words {
+        [one] => one.starts_with('#') && one.len() > 1,
+        [first, rest @ ..] if rest.len() <= 2 => {
+            // "Apt 4B", "Suite 200", "Unit B" (a letter alone is an identifier too).
+            let identifier = rest.iter().any(|w| has_digit(w)) || (rest.len() == 1 && rest[0].chars().count() <= 2 && !first.eq_ignore_ascii_case("u"));
+            let designator = lookup(UNIT_DESIGNATORS, first.trim_start_matches('#')).is_some() && identifier;
+            let floor = rest.len() == 1 && has_digit(first) && FLOOR_WORDS.contains(&rest[0].trim_end_matches('.').to_lowercase().as_str());
+            designator || floor
+        }
+        _ => false,
+    }
+}
+
+/// Romanised Japanese and Korean wards and cities: `Chiyoda-ku`, `Jung-gu`, `Yokohama-shi`.
+fn romanised_city(words: &[&str]) -> bool {
+    words.len() == 1 && ["-ku", "-gu", "-shi", "-si", "-gun", "-cho", "-machi"].iter().any(|s| words[0].to_lowercase().ends_with(s))
+}
+
+fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
+    let mut out = Address::default();
+    // One pass: line breaks, semicolons and a spaced dash (" - ", Brazil's separator) are
+    // commas.
+    let mut cut = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' | '\r' | ';' | '\t' | '|' => cut.push(','),
+            ' ' if matches!(chars.peek(), Some('-' | '–')) => {
+                let mut ahead = chars.clone();
+                ahead.next();
+                if ahead.peek() == Some(&' ') {
+                    chars.next();
+                    chars.next();
+                    cut.push(',');
+                } else {
+                    cut.push(c);
+                }
+            }
+            _ => cut.push(c),
+        }
+    }
+    let mut parts: Vec<Vec<&str>> = cut.split(',').map(|p| p.split_whitespace().collect::<Vec<_>>()).filter(|p: &Vec<&str>| !p.is_empty()).collect();
+    if parts.is_empty() {
+        return None;
+    }
+
+    // The country, written last.
+    let mut known = country.map(Country::alpha2);
+    if parts.len() > 1 || parts[0].len() > 2 {
+        let last = parts.len() - 1;
+        let words = &parts[last];
+        for take in (1..=words.len().min(4)).rev() {
+            if take == words.len() && parts.len() == 1 {
+                continue;
+            }
+            let tail = &words[words.len() - take..];
+            // A country's name has no digits (and most addresses end in a postcode).
+            if tail.iter().any(|w| has_digit(w)) {
+                continue;
+            }
+            if let Some(c) = country_named(&tail.join(" ")) {
+                out.country = Some(c.alpha2().to_string());
+                known = known.or(Some(c.alpha2()));
+                let keep = words.len() - take;
+                parts[last].truncate(keep);
+                if parts[last].is_empty() {
+                    parts.pop();
+                }
+                break;
+            }
+        }
+    }
+    if parts.is_empty() {
+        return Some(out);
+    }
+
+    // The postcode; the city may follow it ("10115 Berlin"), a label may precede it.
+    let postcode = find_postcode(&parts, known.map(Country::known));
+    let mut city_after: Option<Vec<&str>> = None;
+    let mut anchor: Option<usize> = None;
+    if let Some(pc) = &postcode {
+        out.postcode = Some(pc.formatted.clone());
+        known = known.or(Some(pc.country));
+        let words = parts[pc.part].clone();
+        let mut before: Vec<&str> = words[..pc.start].to_vec();
+        while before.last().is_some_and(|w| is_postcode_label(w)) {
+            before.pop();
+        }
+        let after: Vec<&str> = words[pc.end..].to_vec();
+        if !after.is_empty() {
+            city_after = Some(after);
+        }
+        parts[pc.part] = before;
+        anchor = Some(pc.part);
+    }
+
+    // The state: the words just before the postcode (in its part, or ending the part
+    // before when the postcode stands alone), else the end of the last part.
+    let mut places: Vec<(usize, usize)> = Vec::new();
+    match anchor {
+        Some(p) if !parts[p].is_empty() => places.push((p, parts[p].len())),
+        Some(p) if p > 0 => places.push((p - 1, parts[p - 1].len())),
+        _ => {}
+    }
+    let last = parts.len() - 1;
+    let already = places.iter().any(|&(p, _)| p == last);
+    let street_only = last == 0 && postcode.is_none();
+    if !(already || parts[last].is_empty() || street_only) {
+        places.push((last, parts[last].len()));
+    }
+    let countries: Vec<&str> = match known {
+        Some(c) => vec![c],
+        None => STATE_COUNTRIES.to_vec(),
+    };
+    let mut state_part: Option<(usize, bool)> = None; // (part, the whole part was the state)
+    'places: for (sp, send) in places {
+        for take in (1..=send.min(4)).rev() {
+            // Never the whole street part.
+            if sp == 0 && take == send {
+                continue;
+            }
+            let words = &parts[sp][send - take..send];
+            // "Salvador/BA": a city and its state in one word.
+            if take == 1 {
+                if let Some((city, st)) = words[0].rsplit_once('/') {
+                    if let Some(c) = countries.iter().find(|c| state_in(c, &[st])) {
+                        out.state = Some(st.to_string());
+                        known = known.or(Some(*c));
+                        if !city.is_empty() {
+                            city_after = city_after.or(Some(vec![city]));
+                        }
+                        parts[sp].truncate(send - 1);
+                        state_part = Some((sp, send == 1));
+                        break 'places;
+                    }
+                }
+            }
+            if let Some(c) = countries.iter().find(|c| state_in(c, words)) {
+                out.state = tidy(words);
+                known = known.or(Some(*c));
+                parts[sp].truncate(send - take);
+                state_part = Some((sp, take == send));
+                break 'places;
+            }
+        }
+    }
+    let anchor = anchor.or(state_part.map(|(p, _)| p));
+    let mut indexed: Vec<(usize, Vec<&str>)> = parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty()).collect();
+
+    // Units written as a part of their own ("Apt 4B", "Flat 3", "2nd Floor"), and a
+    // leading "#42" (a house number in India) is left for the street.
+    let mut k = 0;
+    while k < indexed.len() {
+        let is_first_number = k == 0 && bare_number(&indexed[k].1).is_some();
+        if out.unit.is_none() && !is_first_number && unit_part(&indexed[k].1) {
+            out.unit = tidy(&indexed[k].1);
+            indexed.remove(k);
+        } else {
+            k += 1;
+        }
+    }
+    // Romanised Japanese and Korean: the ward or city is named with its suffix, the
+    // prefecture or metropolis stands before the postcode.
+    let romanised = indexed.iter().position(|(_, w)| romanised_city(w));
+    if let Some(r) = romanised {
+        out.city = tidy(&indexed[r].1);
+        indexed.remove(r);
+        if out.state.is_none() {
+            if let Some(a) = anchor.and_then(|a| indexed.iter().position(|(i, _)| *i == a)) {
+                out.state = tidy(&indexed[a].1);
+                indexed.remove(a);
+            }
+        }
+    }
+    if indexed.is_empty() {
+        if out.city.is_none() {
+            out.city = city_after.and_then(|w| tidy(&w));
+        }
+        return Some(out);
+    }
+    let any_number = indexed.iter().any(|(_, w)| w.iter().any(|x| is_house_number(x)));
+    // "Chicago, IL 60606": one part left, no number and no street word: the city.
+    if !any_number
+        && indexed.len() == 1
+        && city_after.is_none()
+        && out.city.is_none()
+        && !indexed[0].1.iter().any(|w| lookup(STREET_TYPES, w).is_some() || is_de_nl_road(w))
+    {
+        out.city = tidy(&indexed[0].1);
+        return Some(out);
+    }
+
+    // The street: the first part with a house number (or the first part).
+    let first_is_road =
+        indexed[0].1.len() > 1 && indexed[0].1.iter().skip(1).any(|w| lookup(STREET_TYPES, w).is_some()) && !indexed[0].1.iter().any(|x| is_house_number(x));
+    let street_index = match indexed.iter().position(|(_, w)| w.iter().any(|x| is_house_number(x))).filter(|&i| i <= 1 && !first_is_road) {
+        // "Av. Paulista, 1578": the road is the part before its number.
+        Some(i) if i > 0 && bare_number(&indexed[i].1).is_some() => i - 1,
+        Some(i) => i,
+        None => 0,
+    };
+    let (street_part, street_words) = indexed[street_index].clone();
+    let mut used = vec![street_index];
+    // The city may have to come from the street part's end (no commas before it).
+    let city_elsewhere = city_after.is_some() || out.city.is_some() || indexed.iter().any(|(i, _)| *i != street_part);
+    let mut leftover = Vec::new();
+    if let Some(number) = bare_number(&street_words) {
+        // "12, rue de Rivoli", "#42, 100 Feet Road", "No. 12, Anna Salai": the road is next.
+        out.house_number = Some(number);
+        if let Some((i, next)) = indexed.get(street_index + 1) {
+            if Some(*i) != anchor || indexed.len() > street_index + 2 {
+                // The whole next part is the road, digits included ("100 Feet Road").
+                out.road = tidy(next);
+                used.push(street_index + 1);
+            }
+        }
+    } else {
+        leftover = street(&street_words, known, city_elsewhere, &mut out);
+        // "Av. Paulista, 1578": a bare number after a road without one.
+        if out.house_number.is_none() {
+            if let Some((i, next)) = indexed.get(street_index + 1) {
+                if let Some(number) = bare_number(next).filter(|_| Some(*i) != anchor) {
+                    out.house_number = Some(number);
+                    used.push(street_index + 1);
+                }
+            }
+        }
+    }
+    if known == Some("JP") && romanised.is_some() {
+        // A Japanese town (Marunouchi) is not a road.
+        out.road = None;
+    }
+
+    // The city: after the postcode ("10115 Berlin"), else what is left before the state or
+    // postcode in their part, else the street part's leftover (no commas), else the last
+    // unclaimed part.
+    if out.city.is_none() {
+        let anchor_words = anchor.filter(|a| *a != street_part).and_then(|a| indexed.iter().find(|(i, _)| *i == a)).map(|(_, w)| w);
+        out.city = if let Some(words) = city_after {
+            tidy(&words)
+        } else if let Some(words) = anchor_words {
+            tidy(words)
+        } else if !leftover.is_empty() {
+            tidy(&leftover)
+        } else {
+            indexed.iter().enumerate().rev().find(|(k, (i, _))| !used.contains(k) && *i != street_part).and_then(|(_, (_, w))| tidy(w))
+        };
+    }
+    // "350 Fifth Avenue, New York": without a postcode, a state name standing alone where
+    // the city belongs is the city of that name.
+    if out.city.is_none() && postcode.is_none() && state_part.is_some_and(|(_, whole)| whole) && out.state.as_ref().is_some_and(|s| s.len() > 3) {
+        out.city = out.state.take();
+    }
+    Some(out)
+}
+
+/// Parses one street part into `out` (house number, road, unit); returns the words after
+/// the road that belong to no component here (the city when the address has no commas).
+/// `whole_part`: the part holds the street only (the city is elsewhere), so the road runs
+/// to its end ("4500 US Highway 1", "3355 Las Vegas Blvd South").
+fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &mut Address) -> Vec<&'a str> {
+    let mut words: Vec<&'a str> = words.to_vec();
+    // A unit inside the street part: "Apt 4B", "Suite 200", "#12", "3rd Floor".
+    let mut k = 0;
+    while k < words.len() {
+        let w = words[k];
+        let designator = lookup(UNIT_DESIGNATORS, w).filter(|_| w != "#");
+        if out.unit.is_none() && k > 0 && w.starts_with('#') && w.len() > 1 && has_digit(w) {
+            out.unit = Some(w.trim_end_matches([',', '.']).to_string());
+            words.remove(k);
+            continue;
+        }
+        if out.unit.is_none() && k > 0 && (w == "#" || designator.is_some()) && k + 1 < words.len() && has_digit(words[k + 1]) && !is_number_mark(w) {
+            // "u" alone is a unit only before a slash form (AU "U 5/12"); skip it here.
+            if !w.eq_ignore_ascii_case("u") {
+                out.unit = tidy(&words[k..k + 2]);
+                words.drain(k..k + 2);
+                continue;
+            }
+        }
+        if out.unit.is_none()
+            && k > 0
+            && k + 1 < words.len()
+            && matches!(words[k + 1].to_lowercase().trim_end_matches('.'), "floor" | "fl" | "flr")
+            && has_digit(w)
+        {
+            out.unit = tidy(&words[k..k + 2]);
+            words.drain(k..k + 2);
+            continue;
+        }
+        k += 1;
+    }
+    // A leading unit designator before the number: "Unit 5 12 Smith St", "Apt 4 123 Main".
+    if words.len() >= 3 && lookup(UNIT_DESIGNATORS, words[0]).is_some() && !is_number_mark(words[0]) && has_digit(words[1]) && is_house_number(words[2]) {
+        out.unit = tidy(&words[..2]);
+        words.drain(..2);
+    }
+    if words.is_empty() {
+        return Vec::new();
+    }
+    // Number-first: "123 Main St", "5/12 Smith St", "12 bis rue de Rivoli".
+    let first = words[0];
+    let number_first = is_house_number(first) && !(number_after(country) && words.len() >= 2 && words[1..].iter().any(|w| is_house_number(w)));
+    if number_first {
+        let n = strip_number_marks(first);
+        match n.split_once('/') {
+            Some((unit, number)) if !unit.is_empty() && !number.is_empty() && out.unit.is_none() => {
+                out.unit = Some(unit.to_string());
+                out.house_number = Some(number.to_string());
+            }
+            _ => out.house_number = Some(n.to_string()),
+        }
+        let mut rest = &words[1..];
+        if let Some(suffix) = rest.first().filter(|w| matches!(w.to_lowercase().as_str(), "bis" | "ter" | "quater" | "a" | "b" | "c" | "½" | "1/2")) {
+            if rest.len() > 1 {
+                out.house_number = Some(format!("{} {}", out.house_number.take().unwrap_or_default(), suffix));
+                rest = &rest[1..];
+            }
+        }
+        if whole_part {
+            out.road = tidy(rest);
+            return Vec::new();
+        }
+        let (road, leftover) = split_road(rest);
+        out.road = tidy(road);
+        return leftover.to_vec();
+    }
+    // "No. 5 Main Rd" and other marked numbers.
+    if is_number_mark(first) && words.len() >= 3 && is_house_number(words[1]) {
+        out.house_number = Some(strip_number_marks(words[1]).to_string());
+        let (road, leftover) = split_road(&words[2..]);
+        out.road = tidy(road);
+        return leftover.to_vec();
+    }
+    // Number-after: "Hauptstraße 5", "Keizersgracht 123-2", "Calle Mayor 10", "Rua X nº 5".
+    if let Some(at) = words.iter().rposition(|w| is_house_number(w)) {
+        if at > 0 {
+            out.house_number = Some(strip_number_marks(words[at]).to_string());
+            let road_end = if is_number_mark(words[at - 1]) { at - 1 } else { at };
+            out.road = tidy(&words[..road_end]);
+            return words[at + 1..].to_vec();
+        }
+    }
+    out.road = tidy(&words);
+    Vec::new()
+}
+
+/// Splits the words after a house number into the road and what follows it: the road ends
+/// at its last street-type word (and a directional after it); without one, it is all road.
+fn split_road<'a, 'b>(words: &'b [&'a str]) -> (&'b [&'a str], &'b [&'a str]) {
+    let end = words
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, w)| lookup(STREET_TYPES, w).is_some() || is_de_nl_road(w))
+        .map(|(i, _)| i + 1)
+        .next_back()
+        .or_else(|| words.first().filter(|w| is_de_nl_road(w)).map(|_| 1));
+    match end {
+        Some(mut e) => {
+            if e < words.len() && lookup(DIRECTIONALS, words[e]).is_some() {
+                e += 1;
+            }
+            (&words[..e], &words[e..])
+        }
+        None => (words, &[]),
+    }
+}
+
+fn is_de_nl_road(word: &str) -> bool {
+    // The shortest is "hof" after at least two letters.
+    if word.len() < 5 || word.starts_with(|c: char| c.is_ascii_digit()) {
+        return false;
+    }
+    let w = word.to_lowercase();
+    STREET_SUFFIXES_DE_NL.iter().any(|s| w.ends_with(s) && w.len() > s.len() + 1)
+}
+
+// ---------------------------------------------------------------------------------------
+// Chinese, Japanese, Korean.
+
+/// Which of the three the text is written in: Hangul is Korean, kana or a Japanese
+/// prefecture suffix Japanese, other Han text Chinese.
+fn cjk_country(text: &str) -> &'static str {
+    if text.chars().any(|c| ('\u{ac00}'..='\u{d7af}').contains(&c)) {
+        "KR"
+    } else if text.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c))
+        || text.contains('〒')
+        || text.contains('県')
+        || text.starts_with("東京都")
+        || text.contains("北海道")
+        || text.contains("大阪府")
+        || text.contains("京都府")
+    {
+        "JP"
+    } else {
+        "CN"
+    }
+}
+
+/// One unit of a largest-first address: the text up to (and including) the first of
+/// `suffixes` that ends within `max_chars` characters and leaves at least `min_chars`.
+fn take_unit<'a>(rest: &'a str, suffixes: &[&str], min_chars: usize, max_chars: usize) -> Option<(&'a str, &'a str)> {
+    let rest = rest.trim_start();
+    let mut best: Option<usize> = None;
+    for s in suffixes {
+        let mut from = 0;
+        while let Some(i) = rest[from..].find(s) {
+            let end = from + i + s.len();
+            let chars = rest[..end].chars().count();
+            if chars > max_chars {
+                break;
+            }
+            // A unit is one word: never across a space, never with digits before its suffix.
+            if rest[..end].contains(' ') {
+                break;
+            }
+            if chars >= min_chars && !rest[..end - s.len()].chars().any(|c| c.is_ascii_digit()) {
+                if best.is_none_or(|b| end < b) {
+                    best = Some(end);
+                }
+                break;
+            }
+            from = end;
+        }
+    }
+    best.map(|e| rest.split_at(e))
+}
+
+const CN_MUNICIPALITIES: &[&str] = &["北京市", "上海市", "天津市", "重庆市", "北京", "上海", "天津", "重庆"];
+
+fn east_asian(text: &str, country: Option<Country>) -> Option<Address> {
+    let mut out = Address::default();
+    // Commas are word breaks like spaces; words are kept apart ("1-2-3 101号室").
+    let spaced: String = text.chars().map(|c| if matches!(c, ',' | '、' | '，') { ' ' } else { c }).collect();
+    let compact = spaced.split_whitespace().collect::<Vec<_>>().join(" ");
+    let code = match country.map(Country::alpha2) {
+        Some(c @ ("CN" | "JP" | "KR" | "TW" | "HK")) => c,
+        _ => cjk_country(&compact),
+    };
+    let mut rest: &str = &compact;
+    // The country's name, first or last.
+    for (name, c) in [("中华人民共和国", "CN"), ("中國", "CN"), ("中国", "CN"), ("日本国", "JP"), ("日本", "JP"), ("대한민국", "KR"), ("한국", "KR")]
+    {
+        if let Some(r) = rest.strip_prefix(name) {
+            rest = r.trim_start();
+            out.country = Some(c.into());
+            break;
+        }
+        if let Some(r) = rest.strip_suffix(name) {
+            rest = r.trim_end();
+            out.country = Some(c.into());
+            break;
+        }
+    }
+    // The postcode: a run of digits (and one hyphen), marked by 〒/邮编/우편번호 or
+    // standing at the start or end.
+    let postcode_country = Country::known(if code == "TW" || code == "HK" { "CN" } else { code });
+    rest = take_cjk_postcode(rest, postcode_country, &mut out);
+    match code {
+        "KR" => korean(rest, &mut out),
+        "JP" => japanese(rest, &mut out),
+        _ => chinese(rest, &mut out),
+    }
+    Some(out)
+}
+
+fn take_cjk_postcode<'a>(text: &'a str, country: Country, out: &mut Address) -> &'a str {
+    let mut rest = text.trim();
+    for mark in ["〒", "邮编:", "邮编", "邮政编码:", "邮政编码", "우편번호:", "우편번호"] {
+        if let Some(r) = rest.strip_prefix(mark) {
+            rest = r.trim_start();
+        }
+    }
+    let lead = rest.trim_start_matches(['(', '[']);
+    let digits_at_start = lead.find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(lead.len());
+    if digits_at_start >= 5 {
+        if let Some(pc) = clean_postcode(&lead[..digits_at_start], country) {
+            out.postcode = Some(pc);
+            return lead[digits_at_start..].trim_start_matches([')', ']']).trim_start();
+        }
+    }
+    // At the end, after a mark or after the last non-digit.
+    let tail_start = rest.rfind(|c: char| !(c.is_ascii_digit() || c == '-')).map_or(0, |i| i + rest[i..].chars().next().map_or(1, char::len_utf8));
+    let tail = &rest[tail_start..];
+    if tail.len() >= 5 {
+        let head = rest[..tail_start].trim_end();
+        let marked = ["〒", "邮编", "邮编:", "우편번호"].iter().find_map(|m| head.strip_suffix(m));
+        if let (Some(pc), Some(head)) = (clean_postcode(tail, country), marked.or(Some(head))) {
+            // An unmarked run at the end is a postcode when it stands apart from the
+            // house number before it, or is longer than a house number can be.
+            if marked.is_some() || tail.len() >= 6 || rest[..tail_start].ends_with(' ') {
+                out.postcode = Some(pc);
+                return head;
+            }
+        }
+    }
+    rest
+}
+
+/// Digits and the marks between them, up to the first other character: `88号` → 88,
+/// `1-1-1`, `1丁目1番1号` → 1-1-1, `110` (Korean), `25번지` → 25.
+fn take_number(rest: &str) -> Option<(String, &str)> {
+    let mut groups: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut s = rest;
+    while let Some(c) = s.chars().next() {
+        if c.is_ascii_digit() {
+            current.push(c);
+            s = &s[1..];
+            continue;
+        }
+        let mark = ["丁目", "番地", "番", "号", "號", "-", "의", "번지", "번"].into_iter().find(|m| s.starts_with(m));
+        match mark {
+            Some(m) if !current.is_empty() => {
+                groups.push(std::mem::take(&mut current));
+                s = &s[m.len()..];
+                if matches!(m, "号" | "號" | "번지") {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    (!groups.is_empty()).then(|| (groups.join("-"), s))
+}
+
+fn rest_as_unit(rest: &str, out: &mut Address) {
+    let r = rest.trim_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | '-' | '、'));
+    if !r.is_empty() {
+        out.unit = Some(r.to_string());
+    }
+}
+
+fn chinese(text: &str, out: &mut Address) {
+    let mut rest = text;
+    if let Some(m) = CN_MUNICIPALITIES.iter().find(|m| rest.starts_with(**m)) {
+        let (city, r) = rest.split_at(m.len());
+        let r = r.strip_prefix('市').unwrap_or(r);
+        out.city = Some(if city.ends_with('市') { city.to_string() } else { format!("{city}市") });
+        rest = r;
+    } else {
+        if let Some((state, r)) = take_unit(rest, &["特别行政区", "自治区", "省"], 2, 10) {
+            out.state = Some(state.into());
+            rest = r;
+        }
+        if let Some((city, r)) = take_unit(rest, &["自治州", "地区", "市", "盟"], 2, 10) {
+            out.city = Some(city.into());
+            rest = r;
+        }
+    }
+    if let Some((district, r)) = take_unit(rest, &["区", "县", "旗"], 2, 8) {
+        if out.city.is_none() {
+            out.city = Some(district.into());
+        }
+        rest = r;
+    }
+    if let Some((_town, r)) = take_unit(rest, &["街道", "镇", "乡"], 2, 8) {
+        rest = r;
+    }
+    if let Some((road, r)) = take_unit(rest, &["大道", "大街", "胡同", "路", "街", "道", "巷", "弄"], 2, 14) {
+        out.road = Some(road.into());
+        rest = r;
+    }
+    if let Some((number, r)) = take_number(rest.trim_start()) {
+        out.house_number = Some(number);
+        rest = r;
+    }
+    rest_as_unit(rest, out);
+}
+
+fn japanese(text: &str, out: &mut Address) {
+    let mut rest = text.trim_start();
+    // The prefecture: 東京都, 北海道, 大阪府, 京都府, or a 県.
+    let named = ["東京都", "北海道", "大阪府", "京都府"].into_iter().find(|p| rest.starts_with(p));
+    if let Some(p) = named {
+        out.state = Some(p.into());
+        rest = &rest[p.len()..];
+    } else if let Some((state, r)) = take_unit(rest, &["県"], 2, 4) {
+        out.state = Some(state.into());
+        rest = r;
+    }
+    // 市 (a city, perhaps followed by its ward), else 区 (a Tokyo ward), 郡, 町 or 村.
+    if let Some((city, r)) = take_unit(rest, &["市"], 2, 8) {
+        out.city = Some(city.into());
+        rest = r;
+        if let Some((_ward, r)) = take_unit(rest, &["区"], 2, 5) {
+            rest = r;
+        }
+    } else if let Some((city, r)) = take_unit(rest, &["区", "郡", "町", "村"], 2, 8) {
+        out.city = Some(city.into());
+        rest = r;
+    }
+    // The town (丸の内) has no key; the block numbers are kept as written (1-1-1,
+    // 1丁目1番1号), and what follows them is the building or room.
+    let rest = rest.trim_start();
+    let Some(at) = rest.find(|c: char| c.is_ascii_digit()) else { return };
+    if let Some((_, after)) = take_number(&rest[at..]) {
+        let written = rest[at..rest.len() - after.len()].trim_end_matches('-');
+        out.house_number = Some(written.to_string());
+        rest_as_unit(after, out);
+    }
+}
+
+fn korean(text: &str, out: &mut Address) {
+    let mut rest = text;
+    if let Some((state, r)) = take_unit(rest, &["특별자치시", "특별자치도", "특별시", "광역시", "도"], 3, 8) {
+        out.state = Some(state.into());
+        rest = r;
+    } else if let Some(short) = KR_SHORT_STATES.iter().find(|s| rest.trim_start().strip_prefix(**s).is_some_and(|r| r.starts_with(' '))) {
+        // "서울 중구 …": the short name of a province or metropolitan city.
+        out.state = Some((*short).into());
+        rest = &rest.trim_start()[short.len()..];
+    }
+    if let Some((city, r)) = take_unit(rest, &["시"], 2, 6) {
+        out.city = Some(city.into());
+        rest = r;
+    }
+    if let Some((district, r)) = take_unit(rest, &["구", "군"], 2, 6) {
+        if out.city.is_none() {
+            out.city = Some(district.into());
+        }
+        rest = r;
+    }
+    if let Some((_town, r)) = take_unit(rest, &["읍", "면"], 2, 6) {
+        rest = r;
+    }
+    if let Some((road, r)) = take_unit(rest, &["번길", "대로", "로", "길"], 2, 14) {
+        // "로12번길": the numbered side road belongs to the road.
+        let (road, r) = match take_number(r) {
+            Some((_, after)) if r.len() > after.len() && rest[road.len()..].contains("번길") => {
+                let end = road.len() + rest[road.len()..].find("번길").map_or(0, |i| i + "번길".len());
+                (&rest[..end], &rest[end..])
+            }
+            _ => (road, r),
+        };
+        out.road = Some(road.into());
+        rest = r;
+    }
+    if let Some((number, r)) = take_number(rest.trim_start()) {
+        out.house_number = Some(number);
+        rest = r;
+    }
+    rest_as_unit(rest, out);
+}
+
+// ---------------------------------------------------------------------------------------
+// Matching forms.
+
+/// Full forms of a word for matching (lower case): street types, unit designators,
+/// directionals, `str.` → `straße`, `St` before a name → `saint`.
+fn expand(word: &str, next: Option<&str>, in_road: bool, road_end: bool) -> String {
+    let lower = word.trim_end_matches(',').to_lowercase();
+    let bare = lower.trim_end_matches('.');
+    if bare == "st" || bare == "ste" && in_road && !road_end {
+        // "St James St": a saint before a name, a street at the end of a road.
+        if next.is_some_and(|n| n.chars().next().is_some_and(char::is_alphabetic)) && !road_end {
+            return if bare == "st" { "saint".into() } else { "sainte".into() };
+        }
+    }
+    if in_road {
+        if let Some(stem) = bare.strip_suffix("str").or_else(|| bare.strip_suffix("strasse")) {
+            return format!("{stem}straße");
+        }
+        if road_end {
+            if let Some(full) = lookup(STREET_TYPES, bare) {
+                return full.into();
+            }
+        } else if let Some(full) = lookup(STREET_PREFIXES, bare).filter(|_| bare.len() > 1) {
+            return full.into();
+        }
+        if let Some(full) = lookup(DIRECTIONALS, bare) {
+            return full.into();
+        }
+        return bare.into();
+    }
+    bare.into()
+}
+
+fn expand_road(road: &str) -> Vec<String> {
+    let words: Vec<&str> = road.split_whitespace().collect();
+    let last_type = words.iter().rposition(|w| lookup(STREET_TYPES, w).is_some());
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let at_end = Some(i) == last_type && i > 0;
+            expand(w, words.get(i + 1).copied(), true, at_end || (i + 1 == words.len() && i > 0 && lookup(STREET_TYPES, w).is_some()))
+        })
+        .collect()
+}
+
+fn expand_unit(unit: &str) -> String {
+    let words: Vec<&str> = unit.split_whitespace().collect();
+    let mut out: Vec<String> = Vec::new();
+    for w in &words {
+        if let Some(id) = w.strip_prefix('#').filter(|id| !id.is_empty()) {
+            out.push("unit".into());
+            out.push(id.to_lowercase());
+        } else if let Some(full) = lookup(UNIT_DESIGNATORS, w) {
+            out.push(full.into());
+        } else {
+            out.push(w.trim_end_matches('.').to_lowercase());
+        }
+    }
+    if out.first().is_none_or(|w| lookup(UNIT_DESIGNATORS, w).is_none()) {
+        out.insert(0, "unit".into());
+    }
+    out.join(" ")
+}
+
+/// The address in one canonical line for matching: components in a fixed order, lower
+/// case, abbreviations written out (St → street, Str. → straße, Apt/Unit/# → unit), the
+/// postcode in national format. `None` when nothing is found.
+pub fn normalize_address(raw: &str, country: Option<Country>) -> Option<String> {
+    let a = parse_address(raw, country)?;
+    let mut words: Vec<String> = Vec::new();
+    if let Some(n) = &a.house_number {
+        words.push(n.to_lowercase());
+    }
+    if let Some(r) = &a.road {
+        words.extend(expand_road(r));
+    }
+    if let Some(u) = &a.unit {
+        words.push(expand_unit(u));
+    }
+    if let Some(c) = &a.city {
+        words.extend(c.split_whitespace().enumerate().map(|(i, w)| expand(w, c.split_whitespace().nth(i + 1), false, false)));
+    }
+    if let Some(s) = &a.state {
+        words.push(s.to_lowercase());
+    }
+    if let Some(p) = &a.postcode {
+        words.push(p.to_lowercase());
+    }
+    if let Some(c) = &a.country {
+        words.push(c.to_lowercase());
+    }
+    let line = words.into_iter().filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
+    (!line.is_empty()).then_some(line)
+}
+
+/// A blocking key: postcode, house number and the first distinctive word of the road
+/// (directionals and street-type words skipped), `|`-separated, lower case. Two spellings
+/// of one address share it; `None` when the address has neither a road nor a number.
+pub fn address_key(raw: &str, country: Option<Country>) -> Option<String> {
+    let a = parse_address(raw, country)?;
+    if a.road.is_none() && a.house_number.is_none() {
+        return None;
+    }
+    let road_word = a.road.as_deref().and_then(|r| {
+        let words = expand_road(r);
+        let generic = |w: &str| {
+            lookup(DIRECTIONALS, w).is_some()
+                || lookup(STREET_PREFIXES, w).is_some()
+                || matches!(w, "de" | "la" | "du" | "des" | "da" | "do" | "dos" | "del" | "di" | "saint")
+        };
+        words.iter().find(|w| !generic(w)).or(words.first()).cloned()
+    });
+    let postcode = a.postcode.as_deref().map(|p| p.to_lowercase().replace([' ', '-'], "")).unwrap_or_default();
+    Some(format!("{}|{}|{}", postcode, a.house_number.as_deref().unwrap_or("").to_lowercase(), road_word.unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &str, country: Option<&str>) -> Vec<(&'static str, String)> {
+        let c = country.map(|c| Country::parse("country", c).unwrap());
+        parse_address(raw, c).map(|a| a.components().into_iter().map(|(k, v)| (k, v.to_string())).collect()).unwrap_or_default()
+    }
+
+    fn has(got: &[(&'static str, String)], key: &str, want: &str) -> bool {
+        got.iter().any(|(k, v)| *k == key && v == want)
+    }
+
+    #[test]
+    fn us_number_first() {
+        let a = parse("123 N Main St Apt 4B, Springfield, IL 62704-1234", Some("US"));
+        for (k, v) in [("house_number", "123"), ("road", "N Main St"), ("unit", "Apt 4B"), ("city", "Springfield"), ("state", "IL"), ("postcode", "62704-1234")]
+        {
+            assert!(has(&a, k, v), "{k}={v} in {a:?}");
+        }
+        let b = parse("1600 Amphitheatre Pkwy Mountain View CA 94043 USA", None);
+        for (k, v) in
+            [("house_number", "1600"), ("road", "Amphitheatre Pkwy"), ("city", "Mountain View"), ("state", "CA"), ("postcode", "94043"), ("country", "US")]
+        {
+            assert!(has(&b, k, v), "{k}={v} in {b:?}");
+        }
+    }
+
+    #[test]
+    fn number_after_and_postcode_first() {
+        let a = parse("Hauptstraße 5, 10115 Berlin", Some("DE"));
+        for (k, v) in [("house_number", "5"), ("road", "Hauptstraße"), ("postcode", "10115"), ("city", "Berlin")] {
+            assert!(has(&a, k, v), "{k}={v} in {a:?}");
+        }
+        let b = parse("Av. Paulista, 1578 - Bela Vista, São Paulo - SP, 01310-200", Some("BR"));
+        for (k, v) in [("house_number", "1578"), ("road", "Av. Paulista"), ("postcode", "01310-200"), ("city", "São Paulo"), ("state", "SP")] {
+            assert!(has(&b, k, v), "{k}={v} in {b:?}");
+        }
+    }
+
+    #[test]
+    fn febrl_shape_with_typos() {
+        let a = parse("9 hicks sthreet, loccn 7229, bondi junction sa 5011", Some("AU"));
+        for (k, v) in [("house_number", "9"), ("road", "hicks sthreet"), ("city", "bondi junction"), ("state", "sa"), ("postcode", "5011")] {
+            assert!(has(&a, k, v), "{k}={v} in {a:?}");
+        }
+        let b = parse("5/12 Smith St, Bondi NSW 2026", None);
+        assert!(has(&b, "unit", "5") && has(&b, "house_number", "12") && has(&b, "state", "NSW"), "{b:?}");
+    }
+
+    #[test]
+    fn east_asian_largest_first() {
+        let a = parse("北京市朝阳区建国路88号", None);
+        assert!(has(&a, "city", "北京市") && has(&a, "road", "建国路") && has(&a, "house_number", "88"), "{a:?}");
+        let b = parse("〒100-0005 東京都千代田区丸の内1-1-1", None);
+        assert!(has(&b, "postcode", "100-0005") && has(&b, "state", "東京都") && has(&b, "city", "千代田区") && has(&b, "house_number", "1-1-1"), "{b:?}");
+        let c = parse("서울특별시 중구 세종대로 110", None);
+        assert!(has(&c, "state", "서울특별시") && has(&c, "city", "중구") && has(&c, "road", "세종대로") && has(&c, "house_number", "110"), "{c:?}");
+        let d = parse("广东省深圳市南山区科技园路1号", None);
+        assert!(has(&d, "state", "广东省") && has(&d, "city", "深圳市") && has(&d, "road", "科技园路") && has(&d, "house_number", "1"), "{d:?}");
+    }
+
+    #[test]
+    fn normalized_and_key_agree_across_spellings() {
+        let us = Some(Country::parse("country", "US").unwrap());
+        let a = normalize_address("123 N. Main St., Apt 4, Springfield IL 62704", us).unwrap();
+        let b = normalize_address("123 North Main Street #4, Springfield, IL 62704", us).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, "123 north main street unit 4 springfield il 62704");
+        assert_eq!(
+            address_key("123 N. Main St., Springfield IL 62704", us),
+            address_key("123 North Main Street, Springfield, IL 62704-0001", us).map(|k| k.replace("627040001", "62704"))
+        );
+        assert_eq!(address_key("123 N Main St, Springfield, IL 62704", us).as_deref(), Some("62704|123|main"));
+        let de = Some(Country::parse("country", "DE").unwrap());
+        assert_eq!(normalize_address("Hauptstr. 5, 10115 Berlin", de), normalize_address("Hauptstraße 5, 10115 Berlin", de));
+        assert_eq!(normalize_address("12 St James St, London", None).unwrap(), "12 saint james street london");
+    }
+
+    #[test]
+    fn total_on_garbage() {
+        for s in ["", " ", ",,,", "-", "#", "12", "〒", "号", "市区路号", "///", "Apt", "1/", "/1", "丁目", "一丁目", "5 - - 6", "Co. Cork"] {
+            let _ = parse_address(s, None);
+            let _ = normalize_address(s, None);
+            let _ = address_key(s, None);
+        }
+    }
+}
