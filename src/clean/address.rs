@@ -21,7 +21,6 @@ use super::address_tables::{
 };
 use super::country::{country_named, Country};
 use super::postcode::clean_postcode;
-use super::text::nfkc;
 
 /// Longer text is not one postal address; bounds the work on hostile input.
 const MAX_INPUT_BYTES: usize = 1024;
@@ -54,6 +53,21 @@ impl Address {
         .collect()
     }
 
+    /// The components found, owned, keys in alphabetical order.
+    pub fn into_components(self) -> impl Iterator<Item = (&'static str, String)> {
+        [
+            ("city", self.city),
+            ("country", self.country),
+            ("house_number", self.house_number),
+            ("postcode", self.postcode),
+            ("road", self.road),
+            ("state", self.state),
+            ("unit", self.unit),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+    }
+
     fn is_empty(&self) -> bool {
         self.components().is_empty()
     }
@@ -65,13 +79,31 @@ pub fn parse_address(raw: &str, country: Option<Country>) -> Option<Address> {
     if raw.len() > MAX_INPUT_BYTES {
         return None;
     }
-    let text = nfkc(raw);
+    // Full-width forms folded (not NFKC: values keep their characters, "5º andar").
+    let text = fold_full_width(raw);
     let text = text.trim();
     if text.is_empty() {
         return None;
     }
     let address = if text.chars().any(is_cjk) { east_asian(text, country) } else { spaced(text, country) };
     address.filter(|a| !a.is_empty())
+}
+
+/// Full-width ASCII (U+FF01–U+FF5E: `１２３`, `（`, `，`) and the ideographic space folded
+/// to ASCII; everything else as written.
+fn fold_full_width(raw: &str) -> std::borrow::Cow<'_, str> {
+    if raw.is_ascii() || !raw.chars().any(|c| matches!(c, '\u{ff01}'..='\u{ff5e}' | '\u{3000}')) {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    std::borrow::Cow::Owned(
+        raw.chars()
+            .map(|c| match c {
+                '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+                '\u{3000}' => ' ',
+                other => other,
+            })
+            .collect(),
+    )
 }
 
 fn is_cjk(c: char) -> bool {
@@ -95,6 +127,17 @@ fn has_digit(word: &str) -> bool {
 fn is_house_number(word: &str) -> bool {
     let w = word.trim_end_matches([',', '.']);
     let w = w.strip_prefix('#').unwrap_or(w);
+    // Wisconsin's grid addresses: W156N11500.
+    let grid = |w: &str| {
+        let b = w.as_bytes();
+        b.len() >= 4 && b"NSEW".contains(&b[0]) && b[1].is_ascii_digit() && {
+            let second = b.iter().skip(1).position(|c| b"NSEW".contains(c)).map(|i| i + 1);
+            second.is_some_and(|i| i + 1 < b.len() && b[1..i].iter().all(u8::is_ascii_digit) && b[i + 1..].iter().all(u8::is_ascii_digit))
+        }
+    };
+    if grid(w) {
+        return true;
+    }
     w.len() <= 10
         && w.starts_with(|c: char| c.is_ascii_digit())
         && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '/')
@@ -125,7 +168,9 @@ fn state_in(country: &str, words: &[&str]) -> bool {
         if country == "IE" && county.is_none() {
             return false;
         }
-        is_state(country, county.unwrap_or(joined))
+        let name = county.unwrap_or(joined);
+        // "N.Y.", "D.C.": abbreviations written with dots.
+        is_state(country, name) || (name.contains('.') && name.len() <= 6 && is_state(country, &name.replace('.', "")))
     })
 }
 
@@ -172,9 +217,13 @@ struct Postcode {
 /// The rightmost run of one or two words in `parts` that is a postcode of `country` (or of
 /// a guessed country); the first word of the address is never one (it is a house number).
 fn find_postcode(parts: &[Vec<&str>], country: Option<Country>) -> Option<Postcode> {
-    let candidates: Vec<Country> = match country {
-        Some(c) => vec![c],
-        None => POSTCODE_COUNTRIES.iter().map(|c| Country::known(c)).collect(),
+    let given = country.map(|c| [c]);
+    let candidates: &[Country] = match &given {
+        Some(one) => one,
+        None => {
+            static GUESSES: std::sync::OnceLock<Vec<Country>> = std::sync::OnceLock::new();
+            GUESSES.get_or_init(|| POSTCODE_COUNTRIES.iter().map(|c| Country::known(c)).collect())
+        }
     };
     for (p, words) in parts.iter().enumerate().rev() {
         for end in (1..=words.len()).rev() {
@@ -186,17 +235,23 @@ fn find_postcode(parts: &[Vec<&str>], country: Option<Country>) -> Option<Postco
                 if p == 0 && start == 0 && parts.len() > 1 {
                     continue;
                 }
-                let text = words[start..end].join(" ");
-                if !has_digit(&text) {
+                if !words[start..end].iter().any(|w| has_digit(w)) {
                     continue;
                 }
-                for c in &candidates {
+                let joined;
+                let text = if len == 1 {
+                    words[start]
+                } else {
+                    joined = words[start..end].join(" ");
+                    &joined
+                };
+                for c in candidates {
                     // A lone 4-digit number is only a postcode where the country is known
                     // or it ends the address: otherwise it is likelier a house number.
                     if country.is_none() && c.alpha2() == "AU" && !(p + 1 == parts.len() && end == words.len()) {
                         continue;
                     }
-                    if let Some(formatted) = clean_postcode(&text, *c) {
+                    if let Some(formatted) = clean_postcode(text, *c) {
                         // Two words only when the code needs both (`SW1A 1AA`, `1012 AB`).
                         if len == 2 && clean_postcode(words[end - 1], *c).is_some() {
                             continue;
@@ -314,7 +369,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
     if let Some(pc) = &postcode {
         out.postcode = Some(pc.formatted.clone());
         known = known.or(Some(pc.country));
-        let words = parts[pc.part].clone();
+        let words = std::mem::take(&mut parts[pc.part]);
         let mut before: Vec<&str> = words[..pc.start].to_vec();
         while before.last().is_some_and(|w| is_postcode_label(w)) {
             before.pop();
@@ -337,7 +392,11 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
     }
     let last = parts.len() - 1;
     let already = places.iter().any(|&(p, _)| p == last);
-    let street_only = last == 0 && postcode.is_none();
+    // One part without a postcode: a state may end it ("1225 Railroad Ave Bellingham WA")
+    // when it is not a street-type word ("12 Elm Ct").
+    let street_only = last == 0
+        && postcode.is_none()
+        && (parts[0].len() < 4 || parts[0].last().is_some_and(|w| lookup(STREET_TYPES, w).is_some() || lookup(UNIT_DESIGNATORS, w).is_some()));
     if !(already || parts[last].is_empty() || street_only) {
         places.push((last, parts[last].len()));
     }
@@ -385,9 +444,15 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
     let mut k = 0;
     while k < indexed.len() {
         let is_first_number = k == 0 && bare_number(&indexed[k].1).is_some();
-        if out.unit.is_none() && !is_first_number && unit_part(&indexed[k].1) {
-            out.unit = tidy(&indexed[k].1);
+        let words = &indexed[k].1;
+        if out.unit.is_none() && !is_first_number && unit_part(words) {
+            out.unit = tidy(words);
             indexed.remove(k);
+        } else if out.unit.is_none() && k > 0 && words.len() > 2 && unit_part(&words[..2]) && !has_digit(words[2]) {
+            // "Apt B Lakeland": a unit, then the city, without a comma between them.
+            out.unit = tidy(&words[..2]);
+            indexed[k].1.drain(..2);
+            k += 1;
         } else {
             k += 1;
         }
@@ -426,11 +491,17 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
     // The street: the first part with a house number (or the first part).
     let first_is_road =
         indexed[0].1.len() > 1 && indexed[0].1.iter().skip(1).any(|w| lookup(STREET_TYPES, w).is_some()) && !indexed[0].1.iter().any(|x| is_house_number(x));
+    // Without a number, the road is the first part that reads like one ("The Old Rectory,
+    // Church Lane, …": a building's name comes first).
+    let road_like = |w: &Vec<&str>| {
+        w.len() > 1 && (w.last().is_some_and(|x| lookup(STREET_TYPES, x).is_some() || is_de_nl_road(x)) || lookup(STREET_PREFIXES, w[0]).is_some())
+    };
+    let unnumbered_road = indexed.iter().position(|(i, w)| Some(*i) != anchor && road_like(w));
     let street_index = match indexed.iter().position(|(_, w)| w.iter().any(|x| is_house_number(x))).filter(|&i| i <= 1 && !first_is_road) {
         // "Av. Paulista, 1578": the road is the part before its number.
         Some(i) if i > 0 && bare_number(&indexed[i].1).is_some() => i - 1,
         Some(i) => i,
-        None => 0,
+        None => unnumbered_road.unwrap_or(0),
     };
     let (street_part, street_words) = indexed[street_index].clone();
     let mut used = vec![street_index];
@@ -493,7 +564,9 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
 /// to its end ("4500 US Highway 1", "3355 Las Vegas Blvd South").
 fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &mut Address) -> Vec<&'a str> {
     let mut words: Vec<&'a str> = words.to_vec();
-    // A unit inside the street part: "Apt 4B", "Suite 200", "#12", "3rd Floor".
+    // A unit inside the street part: "Apt 4B", "Suite 200", "Suite A", "#12", "3rd Floor";
+    // the road ends where it stood.
+    let mut unit_at: Option<usize> = None;
     let mut k = 0;
     while k < words.len() {
         let w = words[k];
@@ -501,13 +574,16 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
         if out.unit.is_none() && k > 0 && w.starts_with('#') && w.len() > 1 && has_digit(w) {
             out.unit = Some(w.trim_end_matches([',', '.']).to_string());
             words.remove(k);
+            unit_at = Some(k);
             continue;
         }
-        if out.unit.is_none() && k > 0 && (w == "#" || designator.is_some()) && k + 1 < words.len() && has_digit(words[k + 1]) && !is_number_mark(w) {
+        let identifier = |next: &str| has_digit(next) || (next.len() <= 2 && next.chars().all(|c| c.is_ascii_alphabetic()) && designator.is_some());
+        if out.unit.is_none() && k > 0 && (w == "#" || designator.is_some()) && k + 1 < words.len() && identifier(words[k + 1]) && !is_number_mark(w) {
             // "u" alone is a unit only before a slash form (AU "U 5/12"); skip it here.
             if !w.eq_ignore_ascii_case("u") {
                 out.unit = tidy(&words[k..k + 2]);
                 words.drain(k..k + 2);
+                unit_at = Some(k);
                 continue;
             }
         }
@@ -519,6 +595,7 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
         {
             out.unit = tidy(&words[k..k + 2]);
             words.drain(k..k + 2);
+            unit_at = Some(k);
             continue;
         }
         k += 1;
@@ -527,6 +604,7 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
     if words.len() >= 3 && lookup(UNIT_DESIGNATORS, words[0]).is_some() && !is_number_mark(words[0]) && has_digit(words[1]) && is_house_number(words[2]) {
         out.unit = tidy(&words[..2]);
         words.drain(..2);
+        unit_at = None;
     }
     if words.is_empty() {
         return Vec::new();
@@ -543,25 +621,31 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
             }
             _ => out.house_number = Some(n.to_string()),
         }
+        let mut offset = 1;
         let mut rest = &words[1..];
         if let Some(suffix) = rest.first().filter(|w| matches!(w.to_lowercase().as_str(), "bis" | "ter" | "quater" | "a" | "b" | "c" | "½" | "1/2")) {
             if rest.len() > 1 {
                 out.house_number = Some(format!("{} {}", out.house_number.take().unwrap_or_default(), suffix));
                 rest = &rest[1..];
+                offset = 2;
             }
         }
         if whole_part {
             out.road = tidy(rest);
             return Vec::new();
         }
-        let (road, leftover) = split_road(rest);
+        // "1942 Broadway Ste 314 Boulder CO": the road ends at the unit.
+        let (road, leftover) = match unit_at {
+            Some(at) if at > offset && at < words.len() => rest.split_at(at - offset),
+            _ => split_road_for(rest, country),
+        };
         out.road = tidy(road);
         return leftover.to_vec();
     }
     // "No. 5 Main Rd" and other marked numbers.
     if is_number_mark(first) && words.len() >= 3 && is_house_number(words[1]) {
         out.house_number = Some(strip_number_marks(words[1]).to_string());
-        let (road, leftover) = split_road(&words[2..]);
+        let (road, leftover) = split_road_for(&words[2..], country);
         out.road = tidy(road);
         return leftover.to_vec();
     }
@@ -574,30 +658,55 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
             return words[at + 1..].to_vec();
         }
     }
-    out.road = tidy(&words);
-    Vec::new()
+    // No number: the road may still be followed by the city ("maltby circuit coolaroo").
+    if whole_part {
+        out.road = tidy(&words);
+        return Vec::new();
+    }
+    let (road, leftover) = split_road_for(&words, country);
+    out.road = tidy(road);
+    leftover.to_vec()
 }
 
-/// Splits the words after a house number into the road and what follows it: the road ends
-/// at its last street-type word (and a directional after it); without one, it is all road.
-fn split_road<'a, 'b>(words: &'b [&'a str]) -> (&'b [&'a str], &'b [&'a str]) {
-    let end = words
-        .iter()
-        .enumerate()
-        .skip(1)
-        .filter(|(_, w)| lookup(STREET_TYPES, w).is_some() || is_de_nl_road(w))
-        .map(|(i, _)| i + 1)
-        .next_back()
+/// Splits the words after a house number into the road and what follows it (the city,
+/// when no comma tells): the road ends at its first street-type word after its first word
+/// ("Court St" is a road named Court), types that also end place names ("Chester Hill")
+/// only when no other type does, and a misspelt type ("sthreet", "pnlace") when nothing
+/// else does; an abbreviated directional after the type belongs to the road ("Commercial
+/// St E"), a written-out one only in North America ("Las Vegas Blvd South"; elsewhere it
+/// starts the place, "South Perth").
+fn split_road_for<'a, 'b>(words: &'b [&'a str], country: Option<&str>) -> (&'b [&'a str], &'b [&'a str]) {
+    let is_type = |w: &str| lookup(STREET_TYPES, w).is_some() || is_de_nl_road(w);
+    let is_weak = |w: &str| lookup(STREET_TYPES, w).is_some_and(|full| WEAK_STREET_TYPES.contains(&full));
+    let first = |test: &dyn Fn(&str) -> bool| words.iter().enumerate().skip(1).find(|(_, w)| test(w)).map(|(i, _)| i + 1);
+    let end = first(&|w| is_type(w) && !is_weak(w))
+        .or_else(|| first(&|w| is_type(w)))
+        .or_else(|| first(&misspelt_street_type))
         .or_else(|| words.first().filter(|w| is_de_nl_road(w)).map(|_| 1));
     match end {
         Some(mut e) => {
-            if e < words.len() && lookup(DIRECTIONALS, words[e]).is_some() {
+            let north_american = matches!(country, None | Some("US" | "CA"));
+            if e < words.len() && lookup(DIRECTIONALS, words[e]).is_some() && (north_american || words[e].trim_end_matches('.').len() <= 2) {
                 e += 1;
             }
             (&words[..e], &words[e..])
         }
         None => (words, &[]),
     }
+}
+
+/// Street types that are also the last word of many place names.
+const WEAK_STREET_TYPES: &[&str] = &[
+    "hill", "green", "ridge", "rise", "heights", "grove", "gardens", "walk", "row", "loop", "path", "track", "cove", "wharf", "quay", "mews", "way", "square",
+    "plaza", "circle",
+];
+
+/// A full street-type word of five letters or more with one letter wrong, missing, extra or
+/// two swapped ("srteet", "steet", "pnlace", "corut"): typed by hand, read back by eye.
+fn misspelt_street_type(word: &str) -> bool {
+    const LONG_TYPES: &[&str] = &["street", "place", "crescent", "circuit", "avenue", "court", "drive", "close", "terrace", "parade", "highway", "boulevard"];
+    let w = word.trim_end_matches('.');
+    w.len() >= 5 && w.is_ascii() && LONG_TYPES.iter().any(|t| rapidfuzz::distance::osa::distance(w.bytes().map(|b| b.to_ascii_lowercase()), t.bytes()) == 1)
 }
 
 fn is_de_nl_road(word: &str) -> bool {
@@ -762,7 +871,16 @@ fn take_number(rest: &str) -> Option<(String, &str)> {
 }
 
 fn rest_as_unit(rest: &str, out: &mut Address) {
-    let r = rest.trim_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | '-' | '、'));
+    // A bracketed neighbourhood ("(용호동)") has no key.
+    let unbracketed = match (rest.find('('), rest.rfind(')')) {
+        (Some(open), Some(close)) if open < close => format!("{}{}", &rest[..open], &rest[close + 1..]),
+        _ => rest.to_string(),
+    };
+    // A building's name before the floor or room ("六本木ヒルズ森タワー 23階") has no key.
+    let words: Vec<&str> = unbracketed.split_whitespace().collect();
+    let from = words.iter().position(|w| w.chars().any(|c| c.is_ascii_digit())).unwrap_or(0);
+    let kept = words[from.min(words.len())..].join(" ");
+    let r = kept.trim_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | '-' | '、'));
     if !r.is_empty() {
         out.unit = Some(r.to_string());
     }
@@ -861,14 +979,14 @@ fn korean(text: &str, out: &mut Address) {
     if let Some((_town, r)) = take_unit(rest, &["읍", "면"], 2, 6) {
         rest = r;
     }
-    if let Some((road, r)) = take_unit(rest, &["번길", "대로", "로", "길"], 2, 14) {
-        // "로12번길": the numbered side road belongs to the road.
-        let (road, r) = match take_number(r) {
-            Some((_, after)) if r.len() > after.len() && rest[road.len()..].contains("번길") => {
-                let end = road.len() + rest[road.len()..].find("번길").map_or(0, |i| i + "번길".len());
-                (&rest[..end], &rest[end..])
-            }
-            _ => (road, r),
+    let trimmed = rest.trim_start();
+    if let Some((road, r)) = take_unit(trimmed, &["번길", "대로", "로", "길"], 2, 14) {
+        // "이태원로27길", "판교로12번길": the numbered side road belongs to the road.
+        let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+        let side = ["번길", "길"].into_iter().find(|s| digits > 0 && r[digits..].starts_with(s));
+        let (road, r) = match side {
+            Some(s) => trimmed.split_at(road.len() + digits + s.len()),
+            None => (road, r),
         };
         out.road = Some(road.into());
         rest = r;
@@ -883,47 +1001,56 @@ fn korean(text: &str, out: &mut Address) {
 // ---------------------------------------------------------------------------------------
 // Matching forms.
 
-/// Full forms of a word for matching (lower case): street types, unit designators,
-/// directionals, `str.` → `straße`, `St` before a name → `saint`.
-fn expand(word: &str, next: Option<&str>, in_road: bool, road_end: bool) -> String {
-    let lower = word.trim_end_matches(',').to_lowercase();
-    let bare = lower.trim_end_matches('.');
-    if bare == "st" || bare == "ste" && in_road && !road_end {
+/// Full forms of a word for matching (lower case), appended to `out`: street types,
+/// unit designators, directionals, `str.` → `straße`, `St` before a name → `saint`.
+fn expand_into(out: &mut String, word: &str, next: Option<&str>, in_road: bool, road_end: bool) {
+    let written = word.trim_end_matches(',').trim_end_matches('.');
+    // Lower-cased on the stack for the common short ASCII word.
+    let mut buffer = [0u8; 32];
+    let owned;
+    let bare: &str = if written.is_ascii() && written.len() <= buffer.len() {
+        let folded = &mut buffer[..written.len()];
+        folded.copy_from_slice(written.as_bytes());
+        folded.make_ascii_lowercase();
+        std::str::from_utf8(folded).unwrap_or("")
+    } else {
+        owned = written.to_lowercase();
+        &owned
+    };
+    if (bare == "st" || bare == "ste" && in_road) && !road_end && next.is_some_and(|n| n.chars().next().is_some_and(char::is_alphabetic)) {
         // "St James St": a saint before a name, a street at the end of a road.
-        if next.is_some_and(|n| n.chars().next().is_some_and(char::is_alphabetic)) && !road_end {
-            return if bare == "st" { "saint".into() } else { "sainte".into() };
-        }
+        out.push_str(if bare == "st" { "saint" } else { "sainte" });
+        return;
     }
     if in_road {
         if let Some(stem) = bare.strip_suffix("str").or_else(|| bare.strip_suffix("strasse")) {
-            return format!("{stem}straße");
+            out.push_str(stem);
+            out.push_str("straße");
+            return;
         }
-        if road_end {
-            if let Some(full) = lookup(STREET_TYPES, bare) {
-                return full.into();
-            }
-        } else if let Some(full) = lookup(STREET_PREFIXES, bare).filter(|_| bare.len() > 1) {
-            return full.into();
+        let full = if road_end { lookup(STREET_TYPES, bare) } else { lookup(STREET_PREFIXES, bare).filter(|_| bare.len() > 1) };
+        if let Some(full) = full.or_else(|| lookup(DIRECTIONALS, bare)) {
+            out.push_str(full);
+            return;
         }
-        if let Some(full) = lookup(DIRECTIONALS, bare) {
-            return full.into();
-        }
-        return bare.into();
     }
-    bare.into()
+    out.push_str(bare);
 }
 
-fn expand_road(road: &str) -> Vec<String> {
+/// Calls `f` with each word of a road written out (see `expand_into`) until it returns
+/// false.
+fn expand_road_words(road: &str, mut f: impl FnMut(&str) -> bool) {
     let words: Vec<&str> = road.split_whitespace().collect();
     let last_type = words.iter().rposition(|w| lookup(STREET_TYPES, w).is_some());
-    words
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            let at_end = Some(i) == last_type && i > 0;
-            expand(w, words.get(i + 1).copied(), true, at_end || (i + 1 == words.len() && i > 0 && lookup(STREET_TYPES, w).is_some()))
-        })
-        .collect()
+    let mut scratch = String::with_capacity(32);
+    for (i, w) in words.iter().enumerate() {
+        let at_end = i > 0 && (Some(i) == last_type || (i + 1 == words.len() && lookup(STREET_TYPES, w).is_some()));
+        scratch.clear();
+        expand_into(&mut scratch, w, words.get(i + 1).copied(), true, at_end);
+        if !scratch.is_empty() && !f(&scratch) {
+            return;
+        }
+    }
 }
 
 fn expand_unit(unit: &str) -> String {
@@ -950,29 +1077,39 @@ fn expand_unit(unit: &str) -> String {
 /// postcode in national format. `None` when nothing is found.
 pub fn normalize_address(raw: &str, country: Option<Country>) -> Option<String> {
     let a = parse_address(raw, country)?;
-    let mut words: Vec<String> = Vec::new();
+    let mut line = String::with_capacity(raw.len() + 16);
+    let push = |line: &mut String, word: &str| {
+        if !word.is_empty() {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    };
     if let Some(n) = &a.house_number {
-        words.push(n.to_lowercase());
+        push(&mut line, &n.to_lowercase());
     }
     if let Some(r) = &a.road {
-        words.extend(expand_road(r));
+        expand_road_words(r, |w| {
+            push(&mut line, w);
+            true
+        });
     }
     if let Some(u) = &a.unit {
-        words.push(expand_unit(u));
+        push(&mut line, &expand_unit(u));
     }
     if let Some(c) = &a.city {
-        words.extend(c.split_whitespace().enumerate().map(|(i, w)| expand(w, c.split_whitespace().nth(i + 1), false, false)));
+        let words: Vec<&str> = c.split_whitespace().collect();
+        let mut word = String::new();
+        for (i, w) in words.iter().enumerate() {
+            word.clear();
+            expand_into(&mut word, w, words.get(i + 1).copied(), false, false);
+            push(&mut line, &word);
+        }
     }
-    if let Some(s) = &a.state {
-        words.push(s.to_lowercase());
+    for value in [&a.state, &a.postcode, &a.country].into_iter().flatten() {
+        push(&mut line, &value.to_lowercase());
     }
-    if let Some(p) = &a.postcode {
-        words.push(p.to_lowercase());
-    }
-    if let Some(c) = &a.country {
-        words.push(c.to_lowercase());
-    }
-    let line = words.into_iter().filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
     (!line.is_empty()).then_some(line)
 }
 
@@ -984,17 +1121,35 @@ pub fn address_key(raw: &str, country: Option<Country>) -> Option<String> {
     if a.road.is_none() && a.house_number.is_none() {
         return None;
     }
-    let road_word = a.road.as_deref().and_then(|r| {
-        let words = expand_road(r);
+    let mut key = String::with_capacity(32);
+    key.extend(a.postcode.iter().flat_map(|p| p.chars()).filter(|c| *c != ' ' && *c != '-').flat_map(char::to_lowercase));
+    key.push('|');
+    key.extend(a.house_number.iter().flat_map(|n| n.chars()).flat_map(char::to_lowercase));
+    key.push('|');
+    if let Some(road) = a.road.as_deref() {
         let generic = |w: &str| {
             lookup(DIRECTIONALS, w).is_some()
                 || lookup(STREET_PREFIXES, w).is_some()
                 || matches!(w, "de" | "la" | "du" | "des" | "da" | "do" | "dos" | "del" | "di" | "saint")
         };
-        words.iter().find(|w| !generic(w)).or(words.first()).cloned()
-    });
-    let postcode = a.postcode.as_deref().map(|p| p.to_lowercase().replace([' ', '-'], "")).unwrap_or_default();
-    Some(format!("{}|{}|{}", postcode, a.house_number.as_deref().unwrap_or("").to_lowercase(), road_word.unwrap_or_default()))
+        let mut first: Option<String> = None;
+        let mut found = false;
+        expand_road_words(road, |w| {
+            if first.is_none() {
+                first = Some(w.to_string());
+            }
+            if generic(w) {
+                return true;
+            }
+            key.push_str(w);
+            found = true;
+            false
+        });
+        if !found {
+            key.push_str(first.as_deref().unwrap_or(""));
+        }
+    }
+    Some(key)
 }
 
 #[cfg(test)]

@@ -71,13 +71,22 @@ fn cleaners_are_total_on_garbage() {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (state >> 33) as u32
     };
-    let alphabet: Vec<char> = "aZ09 @.+-()/,;:'\"<>[]\\\t\n#x*\u{0}\u{7f}\u{200b}\u{feff}éß山🙂＠٣\u{301}\u{10ffff}".chars().collect();
+    let alphabet: Vec<char> = "aZ09 @.+-()/,;:'\"<>[]\\\t\n#x*\u{0}\u{7f}\u{200b}\u{feff}éß山🙂＠٣\u{301}\u{10ffff}로길번号市区路丁目〒시구".chars().collect();
     let us = phone::Region::parse("US").unwrap();
+    let country = |c| super::country::Country::parse("country", c).unwrap();
+    let (us_country, kr, jp, gb) = (country("US"), country("KR"), country("JP"), country("GB"));
     for _ in 0..20_000 {
         let len = (next() % 40) as usize;
         let s: String = (0..len).map(|_| alphabet[(next() as usize) % alphabet.len()]).collect();
         let _ = email::clean_email(&s);
         let _ = phone::clean_phone(&s, us);
+        for country in [None, Some(us_country), Some(kr), Some(jp)] {
+            let _ = super::address::parse_address(&s, country);
+            let _ = super::address::normalize_address(&s, country);
+            let _ = super::address::address_key(&s, country);
+        }
+        let _ = super::postcode::clean_postcode(&s, us_country);
+        let _ = super::postcode::clean_postcode(&s, gb);
         let _ = name::clean_name(&s);
         let _ = text::clean_text(&s);
         let _ = date::parse_date(&s, date::FieldOrder::Dmy);
@@ -206,7 +215,8 @@ fn febrl_address_components() {
     let keys = ["house_number", "road", "city", "state", "postcode"];
     let australia = super::country::Country::parse("country", "AU").unwrap();
     let au = Some(australia);
-    let mut right = [[0usize; 5]; 2];
+    // [country 'AU', no country, no commas (and no building name) with country 'AU']
+    let mut right = [[0usize; 5]; 3];
     let mut n = 0usize;
     for i in 1..=3 {
         let Some(path) = crate::shared_dataset(&format!("febrl/dataset{i}.csv")) else { return };
@@ -224,8 +234,9 @@ fn febrl_address_components() {
             // A postcode FEBRL corrupted into an impossible one is no postcode.
             let truth_postcode = truth[4].as_deref().and_then(|p| super::postcode::clean_postcode(p, australia));
             n += 1;
-            for (hint, counts) in [au, None].into_iter().zip(right.iter_mut()) {
-                let got = super::address::parse_address(&raw, hint).unwrap_or_default();
+            let no_commas = [number, road, suburb, state, postcode].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join(" ");
+            for ((hint, text), counts) in [(au, &raw), (None, &raw), (au, &no_commas)].into_iter().zip(right.iter_mut()) {
+                let got = super::address::parse_address(text, hint).unwrap_or_default();
                 let values = [&got.house_number, &got.road, &got.city, &got.state, &got.postcode];
                 for k in 0..5 {
                     let want = if k == 4 { truth_postcode.clone() } else { truth[k].clone() };
@@ -234,11 +245,49 @@ fn febrl_address_components() {
             }
         }
     }
-    for (label, counts) in ["country 'AU'", "no country"].iter().zip(&right) {
+    for (label, counts) in ["country 'AU'", "no country", "no commas, country 'AU'"].iter().zip(&right) {
         let shares: Vec<String> = keys.iter().zip(counts).map(|(k, c)| format!("{k} {:.4}", *c as f64 / n as f64)).collect();
         eprintln!("FEBRL ({n} records, {label}): {}", shares.join(", "));
+        // Without commas the road's end must be found by its type word, which FEBRL's typos
+        // often spoil ("sthreet"): a lower bar there.
+        let bar = if label.starts_with("no commas") { 0.88 } else { 0.97 };
         for (k, c) in keys.iter().zip(counts) {
-            assert!(*c as f64 >= 0.97 * n as f64, "{label}: {k} right in {c} of {n}");
+            assert!(*c as f64 >= bar * n as f64, "{label}: {k} right in {c} of {n}");
         }
+    }
+}
+
+/// A holdout corpus (`tests/data/address_holdout.tsv`), written after the parser by another
+/// hand, to measure how it generalises: component accuracy over 220 new addresses.
+#[test]
+fn address_holdout_accuracy() {
+    let cases = include_str!("../../tests/data/address_holdout.tsv");
+    let keys = ["house_number", "road", "unit", "city", "state", "postcode", "country"];
+    let (mut right, mut exact, mut n) = ([0usize; 7], 0usize, 0usize);
+    let mut misses = Vec::new();
+    for line in cases.lines().filter(|l| !l.is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert_eq!(f.len(), 3, "malformed line {line:?}");
+        let country = unescape(f[0]).map(|c| super::country::Country::parse("country", &c).unwrap());
+        let got_text = address_json(super::address::parse_address(f[1], country));
+        let got: serde_json::Value = serde_json::from_str(&got_text).unwrap();
+        let expected: serde_json::Value = serde_json::from_str(f[2]).unwrap();
+        n += 1;
+        exact += usize::from(got == expected);
+        for (k, key) in keys.iter().enumerate() {
+            right[k] += usize::from(got.get(key) == expected.get(key));
+        }
+        if got != expected {
+            misses.push(format!("[{}] {}\n   got      {got_text}\n   expected {}", f[0], f[1], f[2]));
+        }
+    }
+    let shares: Vec<String> = keys.iter().zip(right).map(|(k, r)| format!("{k} {:.3}", r as f64 / n as f64)).collect();
+    eprintln!("holdout: {n} addresses, {exact} exact ({:.3}); {}", exact as f64 / n as f64, shares.join(", "));
+    if std::env::var_os("PG_CRM_SHOW_MISSES").is_some() {
+        eprintln!("{}", misses.join("\n"));
+    }
+    assert!(n >= 200, "{n} rows");
+    for (k, r) in keys.iter().zip(right) {
+        assert!(r as f64 >= 0.95 * n as f64, "{k}: right in {r} of {n}");
     }
 }

@@ -123,14 +123,15 @@ pub fn clean_postcode(raw: &str, country: Country) -> Option<String> {
     let trimmed = text.trim();
     let digit_format = DIGIT_FORMATS.binary_search_by(|f| f.country.cmp(code)).ok().map(|i| &DIGIT_FORMATS[i]);
     let body = strip_label(trimmed, code, digit_format.and_then(|f| f.prefix));
-    let compact = compact(body)?;
+    let compacted = compact(body)?;
+    let compact = compacted.as_str();
     match code {
-        "GB" => united_kingdom(&compact),
-        "CA" => canada(&compact),
-        "IE" => ireland(&compact),
-        "NL" => netherlands(&compact),
+        "GB" => united_kingdom(compact),
+        "CA" => canada(compact),
+        "IE" => ireland(compact),
+        "NL" => netherlands(compact),
         _ => match digit_format {
-            Some(format) => digits(&compact, format),
+            Some(format) => digits(compact, format),
             None => generic(body),
         },
     }
@@ -169,18 +170,40 @@ fn strip_label<'a>(text: &'a str, country: &str, vehicle: Option<&str>) -> &'a s
     s
 }
 
+/// The letters (upper-cased) and digits of a postcode, on the stack: no postcode has more
+/// than `Compact::CAPACITY` of them.
+struct Compact {
+    bytes: [u8; Compact::CAPACITY],
+    len: usize,
+}
+
+impl Compact {
+    const CAPACITY: usize = 12;
+
+    fn as_str(&self) -> &str {
+        // Only ASCII letters and digits are stored.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+}
+
 /// The letters (upper-cased) and digits of `s`, or `None` when it holds anything but them
-/// and the separators people put in postcodes.
-fn compact(s: &str) -> Option<String> {
-    let mut out = String::with_capacity(s.len());
+/// and the separators people put in postcodes, or too many of them.
+fn compact(s: &str) -> Option<Compact> {
+    let mut out = Compact { bytes: [0; Compact::CAPACITY], len: 0 };
     for c in s.chars() {
         match c.to_ascii_uppercase() {
-            upper @ ('A'..='Z' | '0'..='9') => out.push(upper),
+            upper @ ('A'..='Z' | '0'..='9') => {
+                if out.len == Compact::CAPACITY {
+                    return None;
+                }
+                out.bytes[out.len] = upper as u8;
+                out.len += 1;
+            }
             ' ' | '-' | '.' | '\u{2013}' | '\u{2212}' | '\u{30fc}' => {}
             _ => return None,
         }
     }
-    (!out.is_empty()).then_some(out)
+    (out.len > 0).then_some(out)
 }
 
 fn fits(compact: &str, pattern: &str) -> bool {

@@ -70,8 +70,7 @@ fn optional_country(country: Option<&str>) -> Option<country::Country> {
 fn parse_address(raw: Option<&str>, country: default!(Option<&str>, "NULL")) -> Option<pgrx::JsonB> {
     let country = optional_country(country);
     let parsed = address::parse_address(raw?, country)?;
-    let object: serde_json::Map<String, serde_json::Value> =
-        parsed.components().into_iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+    let object: serde_json::Map<String, serde_json::Value> = parsed.into_components().map(|(k, v)| (k.to_string(), serde_json::Value::String(v))).collect();
     Some(pgrx::JsonB(serde_json::Value::Object(object)))
 }
 
