@@ -1,6 +1,7 @@
 -- pg_crm 0.4.0 -> 0.5.0 (ALTER EXTENSION pg_crm UPDATE). Models, deployments and every
 -- stored byte are kept as they are: the model format is unchanged. New: postcodes and postal
--- addresses (crm.clean_postcode, crm.parse_address, crm.normalize_address, crm.address_key).
+-- addresses (crm.clean_postcode, crm.parse_address, crm.normalize_address, crm.address_key)
+-- and golden records (crm.golden_records).
 \echo Use "ALTER EXTENSION pg_crm UPDATE TO '0.5.0'" to load this file. \quit
 
 -- pg_crm::clean::sql::address_key
@@ -20,6 +21,22 @@ CREATE  FUNCTION "clean_postcode"(
 IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'clean_postcode_wrapper';
+
+-- pg_crm::unify::sql::golden_records
+CREATE  FUNCTION "golden_records"(
+	"source" TEXT, /* Option < & str > */
+	"id" TEXT, /* Option < & str > */
+	"clusters" TEXT, /* Option < & str > */
+	"rules" jsonb DEFAULT '{}' /* Option < JsonOptions > */
+) RETURNS TABLE (
+	"cluster_id" TEXT,  /* String */
+	"record" jsonb,  /* pgrx :: JsonB */
+	"lineage" jsonb,  /* pgrx :: JsonB */
+	"records" bigint  /* i64 */
+)
+VOLATILE PARALLEL RESTRICTED
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'golden_records_wrapper';
 
 -- pg_crm::clean::sql::normalize_address
 CREATE  FUNCTION "normalize_address"(

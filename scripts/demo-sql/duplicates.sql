@@ -38,3 +38,14 @@ SELECT count(*) AS pairs_found,
        round(count(*) FILTER (WHERE c.duplicate_of = p.id_a)::numeric / nullif(count(*), 0), 3) AS precision,
        round(count(*) FILTER (WHERE c.duplicate_of = p.id_a)::numeric / (SELECT count(*) FROM customers WHERE duplicate_of IS NOT NULL), 3) AS recall
 FROM predicted p JOIN customers c ON c.customer_id = p.id_b;
+\echo
+\echo '--- One customer per cluster: crm.golden_records (survivorship rules per column, with lineage)'
+DROP TABLE IF EXISTS customers_golden;
+CREATE TABLE customers_golden AS
+SELECT g.cluster_id, g.records, r.*, g.lineage
+FROM crm.golden_records('SELECT customer_id, country, name, email, phone, signup_date FROM customers_clean', 'customer_id',
+                        'SELECT id, cluster_id FROM customer_clusters',
+                        '{"columns": {"name": "longest", "email": "most_frequent", "phone": "most_frequent", "signup_date": "min"}}') g,
+     jsonb_populate_record(NULL::customers_clean, g.record) r;
+SELECT count(*) AS golden_customers, (SELECT count(*) FROM customers_clean) AS records, sum(records) AS covered FROM customers_golden;
+SELECT customer_id, records, name, email, phone, signup_date, lineage FROM customers_golden WHERE records > 1 ORDER BY customer_id DESC LIMIT 5;

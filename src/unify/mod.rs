@@ -1,6 +1,7 @@
 //! Customer data unification: deduplication (`crm.dedupe`) and linkage (`crm.link`) of
-//! records without labels. `matching.rs` is the algorithm (plain Rust), `sql.rs` its SQL
-//! surface.
+//! records without labels, and golden records from the clusters. `matching.rs` and
+//! `golden.rs` are plain Rust, `sql.rs` their SQL surface.
 
+pub mod golden;
 pub mod matching;
 pub mod sql;

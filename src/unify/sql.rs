@@ -1,10 +1,11 @@
-//! SQL surface of record unification: `crm.dedupe` and `crm.link`.
+//! SQL surface of record unification: `crm.dedupe`, `crm.link` and `crm.golden_records`.
 
 use std::collections::HashSet;
 
 use pgrx::prelude::*;
 use serde_json::{Map, Value};
 
+use super::golden::{golden_query, Rule, Survivorship, Trust, RULE_NAMES};
 use super::matching::{clusters, match_records, normalise, MatchOptions, Records, Task};
 use crate::clean::address::normalize_address;
 use crate::clean::country::Country;
@@ -258,5 +259,125 @@ fn link_rows(left: Option<&str>, right: Option<&str>, id: Option<&str>, options:
         return Err(implausible(&format!("{} matched pairs between {left_count} and {} records", rows.len(), records.len() - left_count)));
     }
     rows.sort_by(|x, y| x.0.cmp(&y.0).then(y.2.total_cmp(&x.2)).then(x.1.cmp(&y.1)));
+    Ok(rows)
+}
+
+/// The survivorship rules of `crm.golden_records`, checked against the source's columns.
+fn parse_rules(rules: &Value, columns: &[String], id: &str) -> Result<Survivorship> {
+    let empty = Map::new();
+    let map = options::object(rules, &empty, r#"'{"recent_by": "updated_at", "columns": {"email": "most_recent", "name": "most_frequent"}}'"#)?;
+    let known = |key: &str, name: &str| -> Result<String> {
+        if columns.iter().any(|c| c == name) {
+            Ok(name.to_string())
+        } else {
+            Err(CrmError::UndefinedColumn(format!("rules.{key} column \"{name}\" is not in the source (its columns: {})", columns.join(", "))))
+        }
+    };
+    let string = |key: &str, v: &Value| -> Result<String> {
+        v.as_str().map(str::to_string).ok_or_else(|| CrmError::bad_argument(&format!("rules.{key}"), v, "a string"))
+    };
+    let (mut default, mut recent_by, mut trust, mut per_column) = (None, None, None, Map::new());
+    for (key, v) in map {
+        match key.as_str() {
+            "default" => default = Some(Rule::parse("rules.default", &string(key, v)?)?),
+            "recent_by" => recent_by = Some(known(key, &string(key, v)?)?),
+            "trust" => {
+                let Value::Object(t) = v else {
+                    return Err(CrmError::bad_argument("rules.trust", v, r#"an object such as {"column": "source", "order": ["crm", "shop", "import"]}"#));
+                };
+                let column = known("trust.column", &string("trust.column", t.get("column").unwrap_or(&Value::Null))?)?;
+                let order = match t.get("order") {
+                    Some(Value::Array(values)) if !values.is_empty() => values.iter().map(|x| string("trust.order", x)).collect::<Result<Vec<_>>>()?,
+                    other => {
+                        return Err(CrmError::bad_argument(
+                            "rules.trust.order",
+                            other.unwrap_or(&Value::Null),
+                            "a non-empty array of the column's values, most trusted first",
+                        ))
+                    }
+                };
+                trust = Some(Trust { column, order });
+            }
+            "columns" => {
+                let Value::Object(m) = v else {
+                    return Err(CrmError::bad_argument(
+                        "rules.columns",
+                        v,
+                        &format!(r#"an object naming a rule per column, such as {{"email": "most_recent"}}; rules: {RULE_NAMES}"#),
+                    ));
+                };
+                per_column = m.clone();
+            }
+            other => {
+                return Err(CrmError::InvalidArgument(format!(
+                    "unknown key \"{other}\" in rules of golden_records; accepted: default, recent_by, trust, columns"
+                )))
+            }
+        }
+    }
+    for name in per_column.keys() {
+        known("columns", name)?;
+    }
+    // Without a rule: the latest value when records are dated, else the most frequent.
+    let default = default.unwrap_or(if recent_by.is_some() { Rule::MostRecent } else { Rule::MostFrequent });
+    let mut chosen = Vec::new();
+    for column in columns.iter().filter(|c| *c != id) {
+        let rule = match per_column.get(column) {
+            Some(v) => Rule::parse(&format!("rules.columns.{column}"), &string(&format!("columns.{column}"), v)?)?,
+            None => default,
+        };
+        chosen.push((column.clone(), rule));
+    }
+    Ok(Survivorship { columns: chosen, recent_by, trust })
+}
+
+/// `crm.golden_records(source, id, clusters, rules)`: one surviving record per cluster.
+/// `clusters` (a table, view or SELECT, such as `crm.dedupe`'s result) gives each record's
+/// `cluster_id` by its `id`; a record it does not name is a cluster of its own. Each
+/// column's value is chosen by its rule among the cluster's present values; `lineage`
+/// names the record each value came from. `record` turns back into a row of the source's
+/// type with `jsonb_populate_record`.
+#[allow(clippy::type_complexity)]
+#[pg_extern(volatile, parallel_restricted)]
+fn golden_records(
+    source: Option<&str>,
+    id: Option<&str>,
+    clusters: Option<&str>,
+    rules: default!(Option<JsonOptions>, "'{}'"),
+) -> TableIterator<'static, (name!(cluster_id, String), name!(record, pgrx::JsonB), name!(lineage, pgrx::JsonB), name!(records, i64))> {
+    TableIterator::new(golden_rows(source, id, clusters, rules).or_raise())
+}
+
+#[allow(clippy::type_complexity)]
+fn golden_rows(
+    source: Option<&str>,
+    id: Option<&str>,
+    clusters: Option<&str>,
+    rules: Option<JsonOptions>,
+) -> Result<Vec<(String, pgrx::JsonB, pgrx::JsonB, i64)>> {
+    let (source, id, clusters) = (required(source, "source")?, required(id, "id")?, required(clusters, "clusters")?);
+    let rules_value = rules.as_ref().map(|o| o.value("rules")).transpose()?.cloned().unwrap_or(Value::Null);
+    let query = source_query(source)?;
+    let described = describe(&query)?;
+    find_column(&described, id, "id")?;
+    let clusters_query = source_query(clusters)?;
+    let cluster_columns = describe(&clusters_query)?;
+    if !["id", "cluster_id"].iter().all(|needed| cluster_columns.iter().any(|c| c.name == *needed)) {
+        return Err(CrmError::UndefinedColumn(format!(
+            "clusters must have the columns id and cluster_id (as crm.dedupe's result has); its columns: {}",
+            cluster_columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let columns: Vec<String> = described.iter().map(|c| c.name.clone()).collect();
+    let survivorship = parse_rules(&rules_value, &columns, id)?;
+    let sql = golden_query(&query, id, &clusters_query, &survivorship)?;
+    let mut rows = Vec::new();
+    read_in_batches(&sql, |row| {
+        let cluster = row.get::<String>(1)?.unwrap_or_default();
+        let record = row.get::<pgrx::JsonB>(2)?.unwrap_or(pgrx::JsonB(Value::Null));
+        let lineage = row.get::<pgrx::JsonB>(3)?.unwrap_or(pgrx::JsonB(Value::Null));
+        rows.push((cluster, record, lineage, row.get::<i64>(4)?.unwrap_or(0)));
+        Ok(true)
+    })?;
     Ok(rows)
 }
