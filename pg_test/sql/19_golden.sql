@@ -28,6 +28,12 @@ CREATE TABLE people (id int PRIMARY KEY, name text, email text, city text);
 INSERT INTO people SELECT i, 'Person ' || (i % 50), 'p' || (i % 50) || '@example.org', 'Town ' || (i % 50) FROM generate_series(1, 100) i;
 SELECT count(*) AS golden, sum(records) AS records
 FROM crm.golden_records('people', 'id', 'SELECT id, cluster_id FROM crm.dedupe(''people'', ''id'')');
+-- Values keep their exact form: a numeric beyond a double, text with every JSON escape.
+CREATE TABLE exact (id int, amount numeric, note text);
+INSERT INTO exact VALUES (1, 1e400, E'tab\t "quoted" \\ back'), (2, 0.1, NULL);
+SELECT record->>'amount' = (1e400)::text AS amount_exact, record->>'note' AS note
+FROM crm.golden_records('exact', 'id', 'SELECT 1 AS id, 1 AS cluster_id UNION ALL SELECT 2, 1', '{"columns": {"amount": "max"}}');
+DROP TABLE exact;
 -- Errors name what is wrong.
 \set VERBOSITY default
 SELECT * FROM crm.golden_records('contacts', 'id', 'clusters', '{"columns": {"email": "most_recent"}}');

@@ -4,6 +4,7 @@ use pgrx::prelude::*;
 
 use super::{address, country, date, email, name, phone, postcode, similarity, text};
 use crate::error::sql::OrRaise;
+use crate::pg::jsonb::Jsonb;
 
 /// Normalised e-mail address, or NULL when the text holds no valid address.
 #[pg_extern(immutable, strict, parallel_safe)]
@@ -67,11 +68,23 @@ fn optional_country(country: Option<&str>) -> Option<country::Country> {
 /// house_number, road, unit, city, state, postcode and country. NULL when none is found.
 /// Not STRICT: `country` may be NULL (inferred from the text).
 #[pg_extern(immutable, parallel_safe)]
-fn parse_address(raw: Option<&str>, country: default!(Option<&str>, "NULL")) -> Option<pgrx::JsonB> {
+fn parse_address(raw: Option<&str>, country: default!(Option<&str>, "NULL")) -> Option<Jsonb> {
     let country = optional_country(country);
     let parsed = address::parse_address(raw?, country)?;
-    let object: serde_json::Map<String, serde_json::Value> = parsed.into_components().map(|(k, v)| (k.to_string(), serde_json::Value::String(v))).collect();
-    Some(pgrx::JsonB(serde_json::Value::Object(object)))
+    // The JSON text is written directly (values escaped by serde_json): no value tree.
+    let mut json = String::with_capacity(160);
+    json.push('{');
+    for (i, (key, value)) in parsed.into_components().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push('"');
+        json.push_str(key);
+        json.push_str("\":");
+        json.push_str(&serde_json::to_string(&value).ok()?);
+    }
+    json.push('}');
+    Jsonb::from_json_text(&json)
 }
 
 /// The address in one canonical lower-case line for matching, abbreviations written out

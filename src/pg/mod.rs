@@ -11,6 +11,7 @@
 //! - `owner`: reading the registry's model bytes as the extension's owner;
 //! - `model_cache`: deployed models, typed, resolved per statement, bounded;
 //! - `json_options`: the `options jsonb` argument, read without panics;
+//! - `jsonb`: jsonb results built from JSON text or copied from SPI, without serde_json;
 //! - `tuple`: the scoring trigger's reading and writing of heap tuples;
 //! - `threads`: `crm.max_threads`, the worker pool's cap.
 //!
@@ -19,6 +20,7 @@
 pub mod aggregate;
 pub mod invalidation;
 pub mod json_options;
+pub mod jsonb;
 pub mod memo;
 pub mod model_cache;
 pub mod owner;

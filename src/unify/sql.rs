@@ -13,6 +13,7 @@ use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
 use crate::options;
 use crate::pg::json_options::JsonOptions;
+use crate::pg::jsonb::Jsonb;
 use crate::pg::source::{cancel_requested, describe, find_column, quote_ident, raise_pending_cancel, read_in_batches, source_query};
 
 const ACCEPTED: &str = "columns, exclude, threshold, max_block, max_pairs, blocking, seed, kinds, country";
@@ -344,7 +345,7 @@ fn golden_records(
     id: Option<&str>,
     clusters: Option<&str>,
     rules: default!(Option<JsonOptions>, "'{}'"),
-) -> TableIterator<'static, (name!(cluster_id, String), name!(record, pgrx::JsonB), name!(lineage, pgrx::JsonB), name!(records, i64))> {
+) -> TableIterator<'static, (name!(cluster_id, String), name!(record, Option<Jsonb>), name!(lineage, Option<Jsonb>), name!(records, i64))> {
     TableIterator::new(golden_rows(source, id, clusters, rules).or_raise())
 }
 
@@ -354,7 +355,7 @@ fn golden_rows(
     id: Option<&str>,
     clusters: Option<&str>,
     rules: Option<JsonOptions>,
-) -> Result<Vec<(String, pgrx::JsonB, pgrx::JsonB, i64)>> {
+) -> Result<Vec<(String, Option<Jsonb>, Option<Jsonb>, i64)>> {
     let (source, id, clusters) = (required(source, "source")?, required(id, "id")?, required(clusters, "clusters")?);
     let rules_value = rules.as_ref().map(|o| o.value("rules")).transpose()?.cloned().unwrap_or(Value::Null);
     let query = source_query(source)?;
@@ -374,8 +375,7 @@ fn golden_rows(
     let mut rows = Vec::new();
     read_in_batches(&sql, |row| {
         let cluster = row.get::<String>(1)?.unwrap_or_default();
-        let record = row.get::<pgrx::JsonB>(2)?.unwrap_or(pgrx::JsonB(Value::Null));
-        let lineage = row.get::<pgrx::JsonB>(3)?.unwrap_or(pgrx::JsonB(Value::Null));
+        let (record, lineage) = (Jsonb::copy_from(row, 2), Jsonb::copy_from(row, 3));
         rows.push((cluster, record, lineage, row.get::<i64>(4)?.unwrap_or(0)));
         Ok(true)
     })?;
