@@ -19,7 +19,7 @@
 use super::address_tables::{
     is_state, lookup, DIRECTIONALS, FLOOR_WORDS, KR_SHORT_STATES, STREET_PREFIXES, STREET_SUFFIXES_DE_NL, STREET_TYPES, UNIT_DESIGNATORS,
 };
-use super::country::{country_named, Country};
+use super::country::{country_named_words, Country};
 use super::postcode::clean_postcode;
 
 /// Longer text is not one postal address; bounds the work on hostile input.
@@ -112,10 +112,24 @@ fn is_cjk(c: char) -> bool {
 
 /// A value as written: whitespace collapsed, surrounding punctuation dropped.
 fn tidy(words: &[&str]) -> Option<String> {
-    let joined = words.join(" ");
+    let mut joined = String::with_capacity(words.iter().map(|w| w.len() + 1).sum());
+    for w in words {
+        if !joined.is_empty() {
+            joined.push(' ');
+        }
+        joined.push_str(w);
+    }
     let trimmed = joined.trim_matches(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '-' | '(' | ')' | '/'));
     let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed).trim_end();
-    (!trimmed.is_empty()).then(|| trimmed.to_string())
+    if trimmed.is_empty() {
+        return None;
+    }
+    // Trimmed in place: one allocation per value.
+    let start = trimmed.as_ptr() as usize - joined.as_ptr() as usize;
+    let end = start + trimmed.len();
+    joined.truncate(end);
+    joined.drain(..start);
+    Some(joined)
 }
 
 fn has_digit(word: &str) -> bool {
@@ -151,8 +165,9 @@ fn strip_number_marks(word: &str) -> &str {
 
 /// Words that mark a number, dropped from it: `No. 5`, `Nr. 5`, `nº 5`.
 fn is_number_mark(word: &str) -> bool {
-    let w = word.trim_end_matches('.').to_lowercase();
-    matches!(w.as_str(), "no" | "nr" | "nº" | "n°" | "núm" | "num" | "número" | "numero" | "h.no" | "h. no" | "hno" | "house no")
+    with_folded(&[word.trim_end_matches('.')], |w| {
+        matches!(w, "no" | "nr" | "nº" | "n°" | "núm" | "num" | "número" | "numero" | "h.no" | "h. no" | "hno" | "house no")
+    })
 }
 
 fn state_in(country: &str, words: &[&str]) -> bool {
@@ -177,6 +192,12 @@ fn state_in(country: &str, words: &[&str]) -> bool {
 /// `f` of the words joined by spaces and lower-cased: on the stack for short ASCII text
 /// (state names are looked up for several windows of every address).
 fn with_folded<R>(words: &[&str], f: impl FnOnce(&str) -> R) -> R {
+    with_joined(words, true, f)
+}
+
+/// `f` of the words joined by spaces (lower-cased when `fold`), on the stack for short
+/// ASCII text.
+fn with_joined<R>(words: &[&str], fold: bool, f: impl FnOnce(&str) -> R) -> R {
     const CAPACITY: usize = 48;
     let total = words.iter().map(|w| w.len()).sum::<usize>() + words.len().saturating_sub(1);
     if total <= CAPACITY && words.iter().all(|w| w.is_ascii()) {
@@ -190,12 +211,19 @@ fn with_folded<R>(words: &[&str], f: impl FnOnce(&str) -> R) -> R {
             buffer[n..n + w.len()].copy_from_slice(w.as_bytes());
             n += w.len();
         }
-        buffer[..n].make_ascii_lowercase();
-        if let Ok(folded) = std::str::from_utf8(&buffer[..n]) {
-            return f(folded);
+        if fold {
+            buffer[..n].make_ascii_lowercase();
+        }
+        if let Ok(joined) = std::str::from_utf8(&buffer[..n]) {
+            return f(joined);
         }
     }
-    f(&words.join(" ").to_lowercase())
+    let joined = words.join(" ");
+    if fold {
+        f(&joined.to_lowercase())
+    } else {
+        f(&joined)
+    }
 }
 
 /// The countries whose states a text may name, when the country is not known: the ones
@@ -238,26 +266,26 @@ fn find_postcode(parts: &[Vec<&str>], country: Option<Country>) -> Option<Postco
                 if !words[start..end].iter().any(|w| has_digit(w)) {
                     continue;
                 }
-                let joined;
-                let text = if len == 1 {
-                    words[start]
-                } else {
-                    joined = words[start..end].join(" ");
-                    &joined
-                };
-                for c in candidates {
-                    // A lone 4-digit number is only a postcode where the country is known
-                    // or it ends the address: otherwise it is likelier a house number.
-                    if country.is_none() && c.alpha2() == "AU" && !(p + 1 == parts.len() && end == words.len()) {
-                        continue;
-                    }
-                    if let Some(formatted) = clean_postcode(text, *c) {
-                        // Two words only when the code needs both (`SW1A 1AA`, `1012 AB`).
-                        if len == 2 && clean_postcode(words[end - 1], *c).is_some() {
+                let found = with_joined(&words[start..end], false, |text| {
+                    for c in candidates {
+                        // A lone 4-digit number is only a postcode where the country is
+                        // known or it ends the address: otherwise it is likelier a house
+                        // number.
+                        if country.is_none() && c.alpha2() == "AU" && !(p + 1 == parts.len() && end == words.len()) {
                             continue;
                         }
-                        return Some(Postcode { part: p, start, end, formatted, country: c.alpha2() });
+                        if let Some(formatted) = clean_postcode(text, *c) {
+                            // Two words only when the code needs both (`SW1A 1AA`, `1012 AB`).
+                            if len == 2 && clean_postcode(words[end - 1], *c).is_some() {
+                                continue;
+                            }
+                            return Some(Postcode { part: p, start, end, formatted, country: c.alpha2() });
+                        }
                     }
+                    None
+                });
+                if found.is_some() {
+                    return found;
                 }
             }
         }
@@ -272,7 +300,7 @@ fn number_after(country: Option<&str>) -> bool {
 
 /// Labels written before a postcode inside an address ("CEP 01001-000", "PLZ 10115").
 fn is_postcode_label(word: &str) -> bool {
-    matches!(word.trim_end_matches([':', '.']).to_lowercase().as_str(), "cep" | "zip" | "plz" | "postcode" | "pin" | "eircode" | "cp")
+    with_folded(&[word.trim_end_matches([':', '.'])], |w| matches!(w, "cep" | "zip" | "plz" | "postcode" | "pin" | "eircode" | "cp"))
 }
 
 /// A part that is only a house number: `12`, `#42`, `No. 12`, `H.No. 5-9-22`.
@@ -292,7 +320,7 @@ fn unit_part(words: &[&str]) -> bool {
             // "Apt 4B", "Suite 200", "Unit B" (a letter alone is an identifier too).
             let identifier = rest.iter().any(|w| has_digit(w)) || (rest.len() == 1 && rest[0].chars().count() <= 2 && !first.eq_ignore_ascii_case("u"));
             let designator = lookup(UNIT_DESIGNATORS, first.trim_start_matches('#')).is_some() && identifier;
-            let floor = rest.len() == 1 && has_digit(first) && FLOOR_WORDS.contains(&rest[0].trim_end_matches('.').to_lowercase().as_str());
+            let floor = rest.len() == 1 && has_digit(first) && with_folded(&[rest[0].trim_end_matches('.')], |w| FLOOR_WORDS.contains(&w));
             designator || floor
         }
         _ => false,
@@ -301,7 +329,7 @@ fn unit_part(words: &[&str]) -> bool {
 
 /// Romanised Japanese and Korean wards and cities: `Chiyoda-ku`, `Jung-gu`, `Yokohama-shi`.
 fn romanised_city(words: &[&str]) -> bool {
-    words.len() == 1 && ["-ku", "-gu", "-shi", "-si", "-gun", "-cho", "-machi"].iter().any(|s| words[0].to_lowercase().ends_with(s))
+    words.len() == 1 && words[0].contains('-') && with_folded(words, |w| ["-ku", "-gu", "-shi", "-si", "-gun", "-cho", "-machi"].iter().any(|s| w.ends_with(s)))
 }
 
 fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
@@ -346,7 +374,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
             if tail.iter().any(|w| has_digit(w)) {
                 continue;
             }
-            if let Some(c) = country_named(&tail.join(" ")) {
+            if let Some(c) = country_named_words(tail) {
                 out.country = Some(c.alpha2().to_string());
                 known = known.or(Some(c.alpha2()));
                 let keep = words.len() - take;
@@ -590,7 +618,7 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
         if out.unit.is_none()
             && k > 0
             && k + 1 < words.len()
-            && matches!(words[k + 1].to_lowercase().trim_end_matches('.'), "floor" | "fl" | "flr")
+            && with_folded(&[words[k + 1].trim_end_matches('.')], |w| matches!(w, "floor" | "fl" | "flr"))
             && has_digit(w)
         {
             out.unit = tidy(&words[k..k + 2]);
@@ -623,7 +651,7 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
         }
         let mut offset = 1;
         let mut rest = &words[1..];
-        if let Some(suffix) = rest.first().filter(|w| matches!(w.to_lowercase().as_str(), "bis" | "ter" | "quater" | "a" | "b" | "c" | "½" | "1/2")) {
+        if let Some(suffix) = rest.first().filter(|w| with_folded(&[w], |w| matches!(w, "bis" | "ter" | "quater" | "a" | "b" | "c" | "½" | "1/2"))) {
             if rest.len() > 1 {
                 out.house_number = Some(format!("{} {}", out.house_number.take().unwrap_or_default(), suffix));
                 rest = &rest[1..];
@@ -714,8 +742,7 @@ fn is_de_nl_road(word: &str) -> bool {
     if word.len() < 5 || word.starts_with(|c: char| c.is_ascii_digit()) {
         return false;
     }
-    let w = word.to_lowercase();
-    STREET_SUFFIXES_DE_NL.iter().any(|s| w.ends_with(s) && w.len() > s.len() + 1)
+    with_folded(&[word], |w| STREET_SUFFIXES_DE_NL.iter().any(|s| w.ends_with(s) && w.len() > s.len() + 1))
 }
 
 // ---------------------------------------------------------------------------------------

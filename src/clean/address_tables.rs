@@ -460,7 +460,9 @@ pub fn lookup(list: &'static [(&'static str, &'static str)], word: &str) -> Opti
     let slot = [STREET_TYPES, STREET_PREFIXES, UNIT_DESIGNATORS, DIRECTIONALS].iter().position(|l| std::ptr::eq(*l, list))?;
     let index = INDEXES[slot].get_or_init(|| build(list));
     let w = word.strip_suffix('.').unwrap_or(word);
-    if w.len() > 24 {
+    // No entry starts with a digit (house numbers and postcodes are most of the words
+    // asked about) or is longer than 24 bytes.
+    if w.len() > 24 || w.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
     if w.is_ascii() {

@@ -355,9 +355,40 @@ fn lookup_code(code: &str) -> Option<&'static str> {
 }
 
 /// The alpha-2 code of a country named in free text ('Deutschland', 'U.S.A.', 'South Korea',
-/// '中国'), or of a code written as a name ('DE', 'USA'); `None` when it names no country.
-pub fn country_named(text: &str) -> Option<Country> {
+/// '中国'), or of a code written as a name ('DE', 'USA'), given as words joined by spaces;
+/// `None` when it names no country. Folded on the stack when the words are short ASCII: the
+/// address parser asks for every tail of up to four words of every address.
+pub fn country_named_words(words: &[&str]) -> Option<Country> {
+    const CAPACITY: usize = 64;
+    let total = words.iter().map(|w| w.len()).sum::<usize>() + words.len().saturating_sub(1);
+    if total <= CAPACITY && words.iter().all(|w| w.is_ascii()) {
+        let mut buffer = [0u8; CAPACITY];
+        let mut n = 0;
+        for (i, w) in words.iter().enumerate() {
+            if i > 0 {
+                buffer[n] = b' ';
+                n += 1;
+            }
+            buffer[n..n + w.len()].copy_from_slice(w.as_bytes());
+            n += w.len();
+        }
+        let text = std::str::from_utf8(&buffer[..n]).unwrap_or("");
+        let text = text.trim().trim_end_matches('.');
+        let mut folded = [0u8; CAPACITY];
+        let mut m = 0;
+        for b in text.bytes().filter(|&b| b != b'.') {
+            folded[m] = b.to_ascii_lowercase();
+            m += 1;
+        }
+        return std::str::from_utf8(&folded[..m]).ok().and_then(named_folded);
+    }
+    let text = words.join(" ");
     let folded: String = text.trim().trim_end_matches('.').chars().filter(|&c| c != '.').flat_map(char::to_lowercase).collect();
+    named_folded(&folded)
+}
+
+/// The country of a lower-case name, alias or alpha-3 code, dots removed.
+fn named_folded(folded: &str) -> Option<Country> {
     if folded.is_empty() {
         return None;
     }
@@ -368,11 +399,11 @@ pub fn country_named(text: &str) -> Option<Country> {
         names.extend(ALIASES.iter().map(|(alias, code)| (alias.to_string(), *code)));
         names
     });
-    if let Some(code) = names.get(&folded) {
+    if let Some(code) = names.get(folded) {
         return Some(Country(code));
     }
     if folded.len() == 3 && folded.is_ascii() {
-        return lookup_code(&folded).map(Country);
+        return lookup_code(folded).map(Country);
     }
     None
 }
@@ -402,7 +433,7 @@ mod tests {
 
     #[test]
     fn names() {
-        let n = |s| country_named(s).map(Country::alpha2);
+        let n = |s| country_named_words(&[s]).map(Country::alpha2);
         assert_eq!(n("USA"), Some("US"));
         assert_eq!(n("U.S.A."), Some("US"));
         assert_eq!(n("United States"), Some("US"));

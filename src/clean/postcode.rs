@@ -116,12 +116,15 @@ pub fn clean_postcode(raw: &str, country: Country) -> Option<String> {
         return None;
     }
     let code = country.alpha2();
-    if NO_POSTCODES.binary_search(&code).is_ok() {
+    // Codes compared as two-byte numbers: every address parsed asks several times.
+    let key = |c: &str| c.as_bytes().iter().fold(0u32, |k, &b| k << 8 | u32::from(b));
+    let wanted = key(code);
+    if NO_POSTCODES.binary_search_by_key(&wanted, |c| key(c)).is_ok() {
         return None;
     }
     let text = nfkc(raw);
     let trimmed = text.trim();
-    let digit_format = DIGIT_FORMATS.binary_search_by(|f| f.country.cmp(code)).ok().map(|i| &DIGIT_FORMATS[i]);
+    let digit_format = DIGIT_FORMATS.binary_search_by_key(&wanted, |f| key(f.country)).ok().map(|i| &DIGIT_FORMATS[i]);
     let body = strip_label(trimmed, code, digit_format.and_then(|f| f.prefix));
     let compacted = compact(body)?;
     let compact = compacted.as_str();

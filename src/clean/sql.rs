@@ -71,20 +71,7 @@ fn optional_country(country: Option<&str>) -> Option<country::Country> {
 fn parse_address(raw: Option<&str>, country: default!(Option<&str>, "NULL")) -> Option<Jsonb> {
     let country = optional_country(country);
     let parsed = address::parse_address(raw?, country)?;
-    // The JSON text is written directly (values escaped by serde_json): no value tree.
-    let mut json = String::with_capacity(160);
-    json.push('{');
-    for (i, (key, value)) in parsed.into_components().enumerate() {
-        if i > 0 {
-            json.push(',');
-        }
-        json.push('"');
-        json.push_str(key);
-        json.push_str("\":");
-        json.push_str(&serde_json::to_string(&value).ok()?);
-    }
-    json.push('}');
-    Jsonb::from_json_text(&json)
+    Jsonb::from_string_pairs(&parsed.components())
 }
 
 /// The address in one canonical lower-case line for matching, abbreviations written out

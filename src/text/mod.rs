@@ -1,0 +1,389 @@
+//! Text classification and text analytics, without Postgres: a TF-IDF vectoriser over
+//! words and word pairs (and, optionally, character n-grams), a softmax regression on it,
+//! metrics from a seeded stratified holdout, key terms of groups of texts (Fightin'
+//! Words) and an untrained sentiment score (VADER).
+
+pub mod key_terms;
+pub mod metrics;
+pub mod sentiment;
+pub mod softmax;
+pub mod tokenize;
+pub mod vectorize;
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CrmError, Result};
+use crate::rng::SplitMix64;
+use metrics::ClassificationReport;
+use softmax::{balanced_class_weights, Softmax, SoftmaxOptions};
+use tokenize::{Mentions, Tokenizer};
+use vectorize::{Vectorizer, VectorizerOptions};
+
+/// How rows are weighted in the loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeight {
+    /// Each class weighs the same in total (scikit-learn's 'balanced'): rare complaint
+    /// reasons are not drowned by frequent ones, which macro-F1 rewards.
+    Balanced,
+    None,
+}
+
+/// Training options, all with defaults (a JSON object of some of them reads as these).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TextOptions {
+    /// Word n-gram lengths, both ends included.
+    pub ngram_range: (u32, u32),
+    /// Character n-grams inside words (e.g. [2, 5]); null = none.
+    pub char_ngrams: Option<(u32, u32)>,
+    pub mentions: Mentions,
+    /// `!` and `?` as terms.
+    pub punctuation: bool,
+    pub min_df: u32,
+    pub max_features: usize,
+    /// Feature hashing into 2^bits columns instead of a vocabulary.
+    pub hash_bits: Option<u8>,
+    pub class_weight: ClassWeight,
+    /// Inverse L2 strength, scikit-learn's `C`.
+    #[serde(alias = "C")]
+    pub c: f64,
+    /// Share of the rows (per class) held out to measure the stored metrics; 0 = none.
+    pub holdout: f64,
+    pub seed: u64,
+    pub max_iter: usize,
+    /// The fit stops when no gradient entry exceeds this (see `SoftmaxOptions::tol`).
+    pub tol: f64,
+}
+
+impl Default for TextOptions {
+    fn default() -> Self {
+        let tokenizer = Tokenizer::default();
+        let vectorizer = VectorizerOptions::default();
+        let softmax = SoftmaxOptions::default();
+        TextOptions {
+            ngram_range: tokenizer.word_ngrams,
+            char_ngrams: tokenizer.char_ngrams,
+            mentions: tokenizer.mentions,
+            punctuation: tokenizer.punctuation,
+            min_df: vectorizer.min_df,
+            max_features: vectorizer.max_features,
+            hash_bits: vectorizer.hash_bits,
+            class_weight: ClassWeight::Balanced,
+            c: softmax.c,
+            holdout: 0.2,
+            seed: 42,
+            max_iter: softmax.max_iter,
+            tol: softmax.tol,
+        }
+    }
+}
+
+impl TextOptions {
+    pub fn tokenizer(&self) -> Tokenizer {
+        Tokenizer { word_ngrams: self.ngram_range, char_ngrams: self.char_ngrams, mentions: self.mentions, punctuation: self.punctuation }
+    }
+
+    fn vectorizer(&self) -> VectorizerOptions {
+        VectorizerOptions { min_df: self.min_df, max_features: self.max_features, hash_bits: self.hash_bits }
+    }
+
+    fn softmax(&self) -> SoftmaxOptions {
+        SoftmaxOptions { c: self.c, max_iter: self.max_iter, tol: self.tol }
+    }
+
+    /// The first option outside what is accepted, as a 22023 error.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(problem) = self.tokenizer().check() {
+            return Err(CrmError::InvalidArgument(problem));
+        }
+        if self.min_df < 1 {
+            return Err(CrmError::bad_argument("min_df", self.min_df, "a positive integer"));
+        }
+        if self.max_features < 1 {
+            return Err(CrmError::bad_argument("max_features", self.max_features, "a positive integer"));
+        }
+        if let Some(bits) = self.hash_bits {
+            if !(1..=28).contains(&bits) {
+                return Err(CrmError::bad_argument("hash_bits", bits, "1..28"));
+            }
+        }
+        if !(self.c.is_finite() && self.c > 0.0) {
+            return Err(CrmError::bad_argument("C", self.c, "a positive number"));
+        }
+        if !(0.0..=0.9).contains(&self.holdout) {
+            return Err(CrmError::bad_argument("holdout", self.holdout, "0 to 0.9"));
+        }
+        if !(self.tol.is_finite() && self.tol > 0.0) {
+            return Err(CrmError::bad_argument("tol", self.tol, "a positive number"));
+        }
+        if self.max_iter < 1 {
+            return Err(CrmError::bad_argument("max_iter", self.max_iter, "a positive integer"));
+        }
+        Ok(())
+    }
+}
+
+/// A trained text classifier.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TextModel {
+    pub options: TextOptions,
+    /// Class labels, sorted; probabilities come in this order.
+    pub labels: Vec<String>,
+    pub vectorizer: Vectorizer,
+    pub classifier: Softmax,
+    /// Measured on the holdout by a model fitted on the other rows; None without holdout.
+    pub metrics: Option<ClassificationReport>,
+    /// Rows the stored model was fitted on (all of them).
+    pub rows: usize,
+}
+
+/// (term, label, value) rows of `explain` and `top_terms`.
+pub type TermWeight = (String, String, f64);
+
+impl TextModel {
+    /// Trains on `texts` labelled `labels`. With a holdout, the metrics come from a model
+    /// fitted on the other rows (a seeded split, stratified by label); the stored model is
+    /// then fitted again on every row, as the holdout rows would otherwise be lost to it.
+    /// The metrics describe the procedure and are a slightly pessimistic estimate for the
+    /// stored model, which saw more data.
+    pub fn train(texts: &[&str], labels: &[&str], options: &TextOptions, should_stop: &dyn Fn() -> bool) -> Result<TextModel> {
+        options.validate()?;
+        if texts.len() != labels.len() {
+            return Err(CrmError::InvalidArgument(format!("{} texts but {} labels", texts.len(), labels.len())));
+        }
+        let classes: Vec<String> = labels.iter().copied().collect::<BTreeSet<&str>>().into_iter().map(str::to_string).collect();
+        if classes.len() < 2 {
+            return Err(CrmError::InvalidArgument(format!(
+                "a text classifier needs at least two distinct labels; the training rows have {}",
+                classes.len()
+            )));
+        }
+        let y: Vec<u32> = labels.iter().map(|l| classes.binary_search_by(|c| c.as_str().cmp(l)).unwrap_or(0) as u32).collect();
+
+        let mut holdout_model = None;
+        let metrics = if options.holdout > 0.0 {
+            let (train, test) = stratified_split(&y, classes.len(), options.holdout, options.seed);
+            if test.is_empty() {
+                None
+            } else {
+                let pick = |rows: &[usize]| rows.iter().map(|&i| texts[i]).collect::<Vec<&str>>();
+                let train_y: Vec<u32> = train.iter().map(|&i| y[i]).collect();
+                let (vectorizer, classifier) = fit(&pick(&train), &train_y, classes.len(), options, None, should_stop)?;
+                let test_texts = pick(&test);
+                let x = vectorizer.transform_all(&test_texts, should_stop)?;
+                let predicted: Vec<u32> = (0..x.n_rows())
+                    .map(|i| {
+                        let (indices, values) = x.row(i);
+                        argmax(&classifier.predict_proba(indices, values)) as u32
+                    })
+                    .collect();
+                let truth: Vec<u32> = test.iter().map(|&i| y[i]).collect();
+                holdout_model = Some((vectorizer, classifier));
+                Some(ClassificationReport::new(&truth, &predicted, &classes))
+            }
+        } else {
+            None
+        };
+        let (vectorizer, classifier) = fit(texts, &y, classes.len(), options, holdout_model.as_ref(), should_stop)?;
+        Ok(TextModel { options: options.clone(), labels: classes, vectorizer, classifier, metrics, rows: texts.len() })
+    }
+
+    /// Each label's probability for `text`, in `labels` order; they sum to 1.
+    pub fn predict_proba(&self, text: &str) -> Vec<f64> {
+        let row = self.vectorizer.transform(text);
+        self.classifier.predict_proba(&row.indices, &row.values)
+    }
+
+    /// The most probable label and its probability.
+    pub fn top_label(&self, text: &str) -> (&str, f64) {
+        let p = self.predict_proba(text);
+        let best = argmax(&p);
+        (&self.labels[best], p[best])
+    }
+
+    /// The terms of `text` that moved the prediction most: (term, predicted label,
+    /// weight × tf-idf value), largest effect first, positive (for the label) or negative.
+    pub fn explain(&self, text: &str, top: usize) -> Vec<TermWeight> {
+        let (row, names) = self.vectorizer.transform_named(text);
+        let best = argmax(&self.classifier.predict_proba(&row.indices, &row.values));
+        let mut contributions: Vec<(String, f64)> =
+            self.classifier.contributions(&row.indices, &row.values, best).into_iter().zip(names).map(|((_, c), name)| (name, c)).filter(|(_, c)| *c != 0.0).collect();
+        contributions.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then_with(|| a.0.cmp(&b.0)));
+        contributions.truncate(top);
+        contributions.into_iter().map(|(term, c)| (term, self.labels[best].clone(), c)).collect()
+    }
+
+    /// Each label's `per_class` terms of largest weight: (label, term, weight).
+    pub fn top_terms(&self, per_class: usize) -> Vec<TermWeight> {
+        let mut out = Vec::new();
+        for (c, label) in self.labels.iter().enumerate() {
+            for (j, w) in self.classifier.top_features(c, per_class) {
+                out.push((label.clone(), self.vectorizer.term(j), w));
+            }
+        }
+        out
+    }
+}
+
+/// Vocabulary, rows and softmax fit on the given rows; the softmax fit starts from
+/// `warm`'s weights, term by term, when given (a model of most of the same rows).
+fn fit(texts: &[&str], y: &[u32], n_classes: usize, options: &TextOptions, warm: Option<&(Vectorizer, Softmax)>, should_stop: &dyn Fn() -> bool) -> Result<(Vectorizer, Softmax)> {
+    let vectorizer = Vectorizer::fit(texts, &options.tokenizer(), &options.vectorizer(), should_stop)?;
+    if vectorizer.n_features() == 0 {
+        return Err(CrmError::InvalidArgument(format!(
+            "no term occurs in at least min_df = {} texts: lower min_df or train on more text",
+            options.min_df
+        )));
+    }
+    let x = vectorizer.transform_all(texts, should_stop)?;
+    let weights = match options.class_weight {
+        ClassWeight::Balanced => balanced_class_weights(y, n_classes),
+        ClassWeight::None => vec![1.0; n_classes],
+    };
+    let same_column = |j: u32| Some(j);
+    let same_term = |j: u32| warm.and_then(|(old, _)| old.column(&vectorizer.term(j)));
+    let feature_of: &dyn Fn(u32) -> Option<u32> = if vectorizer.is_hashing() { &same_column } else { &same_term };
+    let start = warm.map(|(_, model)| (model, feature_of));
+    let classifier = Softmax::fit_from(&x, y, n_classes, &weights, &options.softmax(), start, should_stop)?;
+    Ok((vectorizer, classifier))
+}
+
+/// (train rows, test rows), both ascending: from each class, `round(fraction · count)`
+/// rows drawn at random go to test, but one row at least stays in train.
+pub fn stratified_split(y: &[u32], n_classes: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut rng = SplitMix64::new(seed);
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
+    for (i, &c) in y.iter().enumerate() {
+        by_class[c as usize].push(i);
+    }
+    let mut test = Vec::new();
+    for rows in &mut by_class {
+        // Fisher–Yates: the first n_test of the shuffled rows are the class's test rows.
+        let n_test = ((fraction * rows.len() as f64).round() as usize).min(rows.len().saturating_sub(1));
+        for i in 0..n_test {
+            let j = i + rng.below(rows.len() - i);
+            rows.swap(i, j);
+        }
+        test.extend_from_slice(&rows[..n_test]);
+    }
+    test.sort_unstable();
+    let mut is_test = vec![false; y.len()];
+    for &i in &test {
+        is_test[i] = true;
+    }
+    let train = (0..y.len()).filter(|&i| !is_test[i]).collect();
+    (train, test)
+}
+
+/// The index of the largest value (the first on ties); 0 for an empty slice.
+fn argmax(values: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn never() -> bool {
+        false
+    }
+
+    fn toy() -> (Vec<String>, Vec<&'static str>) {
+        let mut texts = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..60 {
+            let (text, label) = match i % 3 {
+                0 => (format!("my bag was lost again {i}"), "baggage"),
+                1 => (format!("flight delayed for hours {i}"), "late"),
+                _ => (format!("thanks great crew {i}"), "praise"),
+            };
+            texts.push(text);
+            labels.push(label);
+        }
+        (texts, labels)
+    }
+
+    #[test]
+    fn learns_explains_and_round_trips() {
+        let (texts, labels) = toy();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        // Words only, so the explanations name words.
+        let options = TextOptions { char_ngrams: None, ..TextOptions::default() };
+        let model = TextModel::train(&refs, &labels, &options, &never).unwrap();
+        assert_eq!(model.labels, ["baggage", "late", "praise"]);
+        let metrics = model.metrics.as_ref().unwrap();
+        assert_eq!(metrics.rows, 12);
+        assert_eq!(metrics.macro_f1, 1.0);
+        assert_eq!(model.top_label("they lost my bag").0, "baggage");
+        assert_eq!(model.top_label("delayed again!").0, "late");
+        let p = model.predict_proba("great crew");
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        let why = model.explain("the crew was great", 2);
+        assert_eq!(why.len(), 2);
+        assert!(why.iter().all(|(term, label, c)| label == "praise" && *c > 0.0 && ["crew", "great"].contains(&term.as_str())), "{why:?}");
+        let top = model.top_terms(3);
+        assert_eq!(top.len(), 9);
+        assert!(top.iter().any(|(label, term, _)| label == "late" && term == "delayed"));
+        let bytes = bincode::serialize(&model).unwrap();
+        let back: TextModel = bincode::deserialize(&bytes).unwrap();
+        assert_eq!(back.predict_proba("lost bag"), model.predict_proba("lost bag"));
+        // Unknown words and empty text still give a distribution (the intercepts').
+        assert!((back.predict_proba("").iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn default_options_with_character_ngrams_learn_too() {
+        let (texts, labels) = toy();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let model = TextModel::train(&refs, &labels, &TextOptions::default(), &never).unwrap();
+        assert_eq!(model.metrics.as_ref().unwrap().macro_f1, 1.0);
+        // Inflections unseen in training are read through their character n-grams.
+        assert_eq!(model.top_label("delays").0, "late");
+        assert_eq!(model.top_label("thankful").0, "praise");
+        assert!(model.explain("crew", 3).iter().any(|(term, _, _)| term.starts_with(tokenize::CHAR_NGRAM_MARK)));
+    }
+
+    #[test]
+    fn options_read_from_json_with_defaults() {
+        let o: TextOptions = serde_json::from_str(r#"{"C": 4, "char_ngrams": [2, 5], "class_weight": "none"}"#).unwrap();
+        assert_eq!(o.c, 4.0);
+        assert_eq!(o.char_ngrams, Some((2, 5)));
+        assert_eq!(o.class_weight, ClassWeight::None);
+        assert_eq!(o.min_df, 2);
+        assert!(serde_json::from_str::<TextOptions>(r#"{"bogus": 1}"#).is_err());
+        assert!(TextOptions { holdout: 1.0, ..TextOptions::default() }.validate().is_err());
+    }
+
+    #[test]
+    fn bad_input_and_cancel_are_errors() {
+        let err = TextModel::train(&["a b", "a c"], &["x", "x"], &TextOptions::default(), &never).unwrap_err();
+        assert!(matches!(err, CrmError::InvalidArgument(_)));
+        assert!(TextModel::train(&["a"], &["x", "y"], &TextOptions::default(), &never).is_err());
+        let err = TextModel::train(&["a b", "c d"], &["x", "y"], &TextOptions { holdout: 0.0, ..TextOptions::default() }, &never).unwrap_err();
+        assert!(err.message().contains("min_df"), "{err}");
+        let (texts, labels) = toy();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let err = TextModel::train(&refs, &labels, &TextOptions::default(), &|| true).unwrap_err();
+        assert!(matches!(err, CrmError::Canceled(_)));
+    }
+
+    #[test]
+    fn the_split_is_stratified_seeded_and_keeps_every_class_in_train() {
+        let y: Vec<u32> = (0..100).map(|i| if i < 90 { 0 } else if i < 99 { 1 } else { 2 }).collect();
+        let (train, test) = stratified_split(&y, 3, 0.2, 7);
+        assert_eq!(test.len(), 18 + 2);
+        assert_eq!(train.len() + test.len(), 100);
+        assert!(train.contains(&99), "a class of one stays in train");
+        assert_eq!(stratified_split(&y, 3, 0.2, 7), (train.clone(), test.clone()));
+        assert_ne!(stratified_split(&y, 3, 0.2, 8).1, test);
+    }
+}

@@ -1,0 +1,552 @@
+//! Multinomial logistic regression (softmax) on sparse rows, with scikit-learn's
+//! objective for `LogisticRegression(C)`: `Σᵢ sᵢ·(−log pᵢ,yᵢ) + ‖W‖² / (2C)` (intercepts
+//! not penalised, `sᵢ` the weight of row i's class). We minimise it divided by `Σᵢ sᵢ`,
+//! which has the same minimum and keeps the gradient tolerance independent of the row
+//! count, as scikit-learn does.
+//!
+//! Solver: a hand-written L-BFGS with a backtracking (Armijo) line search. argmin's
+//! L-BFGS asks for the cost and the gradient separately (two passes over the rows where
+//! one does) and keeps a history whose size we could not bound: here the history shrinks
+//! when the model is wide, so memory stays bounded (`HISTORY_BYTES`). The objective is
+//! strictly convex (L2), so every step has positive curvature and Armijo steps suffice.
+//!
+//! The passes over the rows run on the pool's threads, cut into fixed tasks whose partial
+//! sums are added in task order: the fit is the same whatever the number of threads.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use super::vectorize::SparseMatrix;
+use crate::error::{CrmError, Result};
+use crate::pool::{self, Cancelled};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SoftmaxOptions {
+    /// Inverse regularisation strength, as scikit-learn's `C`.
+    pub c: f64,
+    pub max_iter: usize,
+    /// Stop when no gradient entry (of the objective divided by the total row weight)
+    /// exceeds this. scikit-learn stops at 1e-4; a tighter tolerance costs little here.
+    pub tol: f64,
+}
+
+impl Default for SoftmaxOptions {
+    fn default() -> Self {
+        SoftmaxOptions { c: 1.0, max_iter: 300, tol: 1e-5 }
+    }
+}
+
+/// L-BFGS keeps at most this many bytes of history (pairs of parameter-sized f32 vectors).
+const HISTORY_BYTES: usize = 128 << 20;
+const MAX_HISTORY: usize = 10;
+const MIN_HISTORY: usize = 3;
+/// Armijo's sufficient-decrease constant.
+const ARMIJO: f64 = 1e-4;
+const MAX_LINE_SEARCH: usize = 40;
+/// Stop when an iteration improves the objective by less than this, relatively
+/// (scikit-learn passes 64·ε to L-BFGS-B).
+const FTOL: f64 = 64.0 * f64::EPSILON;
+
+/// A fitted model: one weight per (feature, class) and one intercept per class.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Softmax {
+    n_classes: usize,
+    n_features: usize,
+    /// Feature-major: feature j's weights are `weights[j·k .. (j+1)·k]`, so a row's
+    /// scores read contiguous memory. f32 halves the stored model; the fit runs in f64.
+    weights: Vec<f32>,
+    intercepts: Vec<f64>,
+    /// L-BFGS iterations the fit took.
+    pub iterations: usize,
+}
+
+/// scikit-learn's `class_weight='balanced'`: n / (k · count_c), so every class weighs the
+/// same in the loss. A class with no row gets 0.
+pub fn balanced_class_weights(y: &[u32], n_classes: usize) -> Vec<f64> {
+    let mut counts = vec![0usize; n_classes];
+    for &c in y {
+        counts[c as usize] += 1;
+    }
+    counts.iter().map(|&count| if count == 0 { 0.0 } else { y.len() as f64 / (n_classes as f64 * count as f64) }).collect()
+}
+
+/// Rows per task of the pass over the rows, and features per task of the gradient pass.
+const ROWS_PER_TASK: usize = 1024;
+const FEATURES_PER_TASK: usize = 4096;
+
+/// The loss over the rows and its gradient, for parameters `[W (d×k, feature-major), b (k)]`.
+struct Problem<'a> {
+    x: &'a SparseMatrix,
+    /// `x` by columns (row indices and values of each feature), so each feature's gradient
+    /// is gathered on its own: threads write disjoint parts and sum in a fixed order.
+    columns: Columns,
+    y: &'a [u32],
+    k: usize,
+    row_weights: Vec<f64>,
+    total_weight: f64,
+    c: f64,
+}
+
+/// Compressed sparse columns.
+struct Columns {
+    start: Vec<usize>,
+    rows: Vec<u32>,
+    values: Vec<f32>,
+}
+
+impl Columns {
+    fn of(x: &SparseMatrix) -> Columns {
+        let mut start = vec![0usize; x.n_cols + 1];
+        for &j in &x.indices {
+            start[j as usize + 1] += 1;
+        }
+        for j in 0..x.n_cols {
+            start[j + 1] += start[j];
+        }
+        let mut next = start.clone();
+        let mut rows = vec![0u32; x.indices.len()];
+        let mut values = vec![0f32; x.indices.len()];
+        for i in 0..x.n_rows() {
+            let (indices, vals) = x.row(i);
+            for (&j, &v) in indices.iter().zip(vals) {
+                let at = &mut next[j as usize];
+                rows[*at] = i as u32;
+                values[*at] = v;
+                *at += 1;
+            }
+        }
+        Columns { start, rows, values }
+    }
+}
+
+impl Problem<'_> {
+    /// The objective at `theta`; its gradient is written to `grad`. Both passes run on the
+    /// pool's threads.
+    fn evaluate(&self, theta: &[f64], grad: &mut [f64], should_stop: &dyn Fn() -> bool) -> std::result::Result<f64, Cancelled> {
+        let k = self.k;
+        let d = self.x.n_cols;
+        let (w, b) = theta.split_at(d * k);
+        // Pass 1, by rows: the loss and the residuals s·(p − onehot(y)).
+        let parts = pool::map_ranges(self.x.n_rows(), ROWS_PER_TASK, 0, should_stop, |range, _| {
+            let mut residuals = vec![0.0f64; range.len() * k];
+            let mut loss = 0.0;
+            for (i, scores) in range.zip(residuals.chunks_exact_mut(k)) {
+                let s = self.row_weights[i];
+                if s == 0.0 {
+                    continue;
+                }
+                let (indices, values) = self.x.row(i);
+                scores.copy_from_slice(b);
+                for (&j, &v) in indices.iter().zip(values) {
+                    let v = f64::from(v);
+                    for (z, wjc) in scores.iter_mut().zip(&w[j as usize * k..(j as usize + 1) * k]) {
+                        *z += v * wjc;
+                    }
+                }
+                let yi = self.y[i] as usize;
+                let lse = log_sum_exp(scores);
+                loss += s * (lse - scores[yi]);
+                for (c, z) in scores.iter_mut().enumerate() {
+                    *z = s * ((*z - lse).exp() - if c == yi { 1.0 } else { 0.0 });
+                }
+            }
+            (loss, residuals)
+        })?;
+        let loss: f64 = parts.iter().map(|p| p.0).sum();
+        let residuals: Vec<f64> = parts.into_iter().flat_map(|p| p.1).collect();
+        // Pass 2, by features: each feature's gradient gathered from its column.
+        let scale = 1.0 / self.total_weight;
+        let ridge = 1.0 / (self.c * self.total_weight);
+        let slices = pool::map_ranges(d, FEATURES_PER_TASK, 0, should_stop, |range, _| {
+            let mut g = vec![0.0f64; range.len() * k];
+            let mut penalty = 0.0;
+            for (j, gj) in range.zip(g.chunks_exact_mut(k)) {
+                let col = self.columns.start[j]..self.columns.start[j + 1];
+                for (&i, &v) in self.columns.rows[col.clone()].iter().zip(&self.columns.values[col]) {
+                    let v = f64::from(v);
+                    for (gc, r) in gj.iter_mut().zip(&residuals[i as usize * k..(i as usize + 1) * k]) {
+                        *gc += v * r;
+                    }
+                }
+                for (gc, wc) in gj.iter_mut().zip(&w[j * k..(j + 1) * k]) {
+                    *gc = *gc * scale + ridge * wc;
+                    penalty += wc * wc;
+                }
+            }
+            (penalty, g)
+        })?;
+        let mut penalty = 0.0;
+        let mut at = 0;
+        for (p, g) in slices {
+            penalty += p;
+            grad[at..at + g.len()].copy_from_slice(&g);
+            at += g.len();
+        }
+        let grad_b = &mut grad[d * k..];
+        grad_b.fill(0.0);
+        for r in residuals.chunks_exact(k) {
+            for (gb, rc) in grad_b.iter_mut().zip(r) {
+                *gb += rc;
+            }
+        }
+        for gb in grad_b.iter_mut() {
+            *gb *= scale;
+        }
+        Ok(loss * scale + 0.5 * ridge * penalty)
+    }
+}
+
+fn log_sum_exp(z: &[f64]) -> f64 {
+    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    max + z.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl Softmax {
+    /// Fits the rows `x` to classes `y` (each below `n_classes`) with per-class weights
+    /// (`balanced_class_weights`, or all 1). `should_stop` is asked at each iteration and
+    /// between the tasks of each pass; when it answers true the fit ends with
+    /// `CrmError::Canceled`.
+    pub fn fit(x: &SparseMatrix, y: &[u32], n_classes: usize, class_weights: &[f64], options: &SoftmaxOptions, should_stop: &dyn Fn() -> bool) -> Result<Softmax> {
+        Softmax::fit_from(x, y, n_classes, class_weights, options, None, should_stop)
+    }
+
+    /// As `fit`, starting from `start`'s weights rather than zero: `start` maps each
+    /// feature of `x` to a feature of the `start` model (or None). A model fitted on a
+    /// subset of the rows is close to the optimum on all of them, so fewer iterations are
+    /// needed; the optimum is the same (the objective is strictly convex).
+    pub fn fit_from(
+        x: &SparseMatrix,
+        y: &[u32],
+        n_classes: usize,
+        class_weights: &[f64],
+        options: &SoftmaxOptions,
+        start: Option<(&Softmax, &dyn Fn(u32) -> Option<u32>)>,
+        should_stop: &dyn Fn() -> bool,
+    ) -> Result<Softmax> {
+        if y.len() != x.n_rows() {
+            return Err(CrmError::InvalidArgument(format!("{} rows but {} labels", x.n_rows(), y.len())));
+        }
+        if n_classes < 2 || class_weights.len() != n_classes {
+            return Err(CrmError::InvalidArgument("softmax regression needs at least two classes and one weight per class".into()));
+        }
+        if let Some(&bad) = y.iter().find(|&&c| c as usize >= n_classes) {
+            return Err(CrmError::InvalidArgument(format!("class {bad} is not below {n_classes}")));
+        }
+        if !(options.c.is_finite() && options.c > 0.0) {
+            return Err(CrmError::bad_argument("C", options.c, "a positive number"));
+        }
+        if class_weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+            return Err(CrmError::InvalidArgument("class weights must be finite and non-negative".into()));
+        }
+        let row_weights: Vec<f64> = y.iter().map(|&c| class_weights[c as usize]).collect();
+        let total_weight: f64 = row_weights.iter().sum();
+        if total_weight <= 0.0 {
+            return Err(CrmError::InvalidArgument("no row has a positive weight".into()));
+        }
+        let problem = Problem { x, columns: Columns::of(x), y, k: n_classes, row_weights, total_weight, c: options.c };
+        let d = x.n_cols;
+        let mut theta = vec![0.0; d * n_classes + n_classes];
+        if let Some((model, feature_of)) = start.filter(|(m, _)| m.n_classes == n_classes) {
+            for j in 0..d {
+                if let Some(old) = feature_of(j as u32).filter(|&o| (o as usize) < model.n_features) {
+                    for c in 0..n_classes {
+                        theta[j * n_classes + c] = model.weight(old, c);
+                    }
+                }
+            }
+            theta[d * n_classes..].copy_from_slice(&model.intercepts);
+        }
+        let iterations = lbfgs(&problem, &mut theta, options, should_stop)?;
+        Ok(Softmax {
+            n_classes,
+            n_features: d,
+            weights: theta[..d * n_classes].iter().map(|&w| w as f32).collect(),
+            intercepts: theta[d * n_classes..].to_vec(),
+            iterations,
+        })
+    }
+
+    pub fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    pub fn weight(&self, feature: u32, class: usize) -> f64 {
+        f64::from(self.weights[feature as usize * self.n_classes + class])
+    }
+
+    pub fn intercept(&self, class: usize) -> f64 {
+        self.intercepts[class]
+    }
+
+    /// Each class's score (log-probability up to a constant). Columns beyond the model's
+    /// features are ignored.
+    pub fn scores(&self, indices: &[u32], values: &[f32]) -> Vec<f64> {
+        let k = self.n_classes;
+        let mut z = self.intercepts.clone();
+        for (&j, &v) in indices.iter().zip(values) {
+            if (j as usize) < self.n_features {
+                let wj = &self.weights[j as usize * k..(j as usize + 1) * k];
+                for (zc, w) in z.iter_mut().zip(wj) {
+                    *zc += f64::from(v) * f64::from(*w);
+                }
+            }
+        }
+        z
+    }
+
+    /// Each class's probability; they sum to 1.
+    pub fn predict_proba(&self, indices: &[u32], values: &[f32]) -> Vec<f64> {
+        let mut z = self.scores(indices, values);
+        let lse = log_sum_exp(&z);
+        for v in &mut z {
+            *v = (*v - lse).exp();
+        }
+        z
+    }
+
+    /// What each of the row's features adds to `class`'s score: weight × value, in the
+    /// row's order. At the optimum each feature's weights sum to zero over the classes
+    /// (the L2 penalty sees to it), so a positive contribution favours the class over
+    /// the average class.
+    pub fn contributions(&self, indices: &[u32], values: &[f32], class: usize) -> Vec<(u32, f64)> {
+        indices
+            .iter()
+            .zip(values)
+            .filter(|(j, _)| (**j as usize) < self.n_features)
+            .map(|(&j, &v)| (j, self.weight(j, class) * f64::from(v)))
+            .collect()
+    }
+
+    /// The `n` features with the largest weights for `class`, largest first (ties by
+    /// feature).
+    pub fn top_features(&self, class: usize, n: usize) -> Vec<(u32, f64)> {
+        let mut all: Vec<(u32, f64)> = (0..self.n_features as u32).map(|j| (j, self.weight(j, class))).filter(|(_, w)| *w > 0.0).collect();
+        let by_weight = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if all.len() > n && n > 0 {
+            all.select_nth_unstable_by(n - 1, by_weight);
+        }
+        all.truncate(n);
+        all.sort_unstable_by(by_weight);
+        all
+    }
+}
+
+/// L-BFGS from `theta`, which it leaves at the minimum; the iterations taken.
+fn lbfgs(problem: &Problem, theta: &mut Vec<f64>, options: &SoftmaxOptions, should_stop: &dyn Fn() -> bool) -> Result<usize> {
+    let p = theta.len();
+    // Two f32 vectors per pair.
+    let history = (HISTORY_BYTES / (8 * p.max(1))).clamp(MIN_HISTORY, MAX_HISTORY);
+    let mut grad = vec![0.0; p];
+    let mut f = problem.evaluate(theta, &mut grad, should_stop)?;
+    let mut pairs: VecDeque<Pair> = VecDeque::with_capacity(history);
+    let mut direction = vec![0.0; p];
+    let mut trial = vec![0.0; p];
+    let mut trial_grad = vec![0.0; p];
+    let mut alphas = vec![0.0; history];
+    let mut iterations = 0;
+    while iterations < options.max_iter {
+        if should_stop() {
+            return Err(CrmError::Canceled("text classifier training was cancelled".into()));
+        }
+        if grad.iter().all(|g| g.abs() <= options.tol) {
+            break;
+        }
+        iterations += 1;
+        // Two-loop recursion: direction = −H·grad.
+        for (d, g) in direction.iter_mut().zip(&grad) {
+            *d = -g;
+        }
+        for (i, pair) in pairs.iter().enumerate().rev() {
+            let a = pair.rho * dot_mixed(&pair.s, &direction);
+            alphas[i] = a;
+            for (d, yv) in direction.iter_mut().zip(&pair.y) {
+                *d -= a * f64::from(*yv);
+            }
+        }
+        let first_step = match pairs.back() {
+            Some(pair) => {
+                for d in direction.iter_mut() {
+                    *d *= pair.gamma;
+                }
+                1.0
+            }
+            // No curvature known yet: a step as long as the gradient is steep.
+            None => 1.0 / grad.iter().map(|g| g * g).sum::<f64>().sqrt().max(1.0),
+        };
+        for (i, pair) in pairs.iter().enumerate() {
+            let b = pair.rho * dot_mixed(&pair.y, &direction);
+            for (d, sv) in direction.iter_mut().zip(&pair.s) {
+                *d += (alphas[i] - b) * f64::from(*sv);
+            }
+        }
+        let mut slope = dot(&grad, &direction);
+        if !(slope < 0.0) {
+            // Not a descent direction (rounding): start again from steepest descent.
+            pairs.clear();
+            for (d, g) in direction.iter_mut().zip(&grad) {
+                *d = -g;
+            }
+            slope = -dot(&grad, &grad);
+        }
+        let mut step = first_step;
+        let mut accepted = None;
+        for _ in 0..MAX_LINE_SEARCH {
+            for ((t, x), d) in trial.iter_mut().zip(theta.iter()).zip(&direction) {
+                *t = x + step * d;
+            }
+            let f_trial = problem.evaluate(&trial, &mut trial_grad, should_stop)?;
+            if f_trial.is_finite() && f_trial <= f + ARMIJO * step * slope {
+                accepted = Some(f_trial);
+                break;
+            }
+            // The minimum of the quadratic through f, the slope and f_trial, kept within
+            // [0.1, 0.5] of the step.
+            let curvature = 2.0 * (f_trial - f - slope * step);
+            let next = if f_trial.is_finite() && curvature > 0.0 { -slope * step * step / curvature } else { 0.5 * step };
+            step = next.clamp(0.1 * step, 0.5 * step);
+        }
+        let Some(f_new) = accepted else {
+            // No decrease can be found: the optimum is reached to rounding.
+            break;
+        };
+        // The oldest pair's vectors are reused for the newest.
+        let mut pair = if pairs.len() == history { pairs.pop_front() } else { None }.unwrap_or_else(|| Pair::new(p));
+        if pair.set(&trial, theta, &trial_grad, &grad) {
+            pairs.push_back(pair);
+        }
+        std::mem::swap(theta, &mut trial);
+        std::mem::swap(&mut grad, &mut trial_grad);
+        let improvement = (f - f_new) / f.abs().max(f_new.abs()).max(1.0);
+        f = f_new;
+        if improvement <= FTOL {
+            break;
+        }
+    }
+    Ok(iterations)
+}
+
+/// One step s and gradient change y of L-BFGS's history. They are kept in f32, which
+/// halves the memory the two-loop recursion streams through at each iteration (its cost on
+/// wide models); ρ and γ are computed from the rounded vectors, so the recursion is an
+/// exact BFGS update of them and stays positive definite.
+struct Pair {
+    s: Vec<f32>,
+    y: Vec<f32>,
+    rho: f64,
+    /// s·y / y·y: the initial inverse Hessian scale when this pair is the newest.
+    gamma: f64,
+}
+
+impl Pair {
+    fn new(p: usize) -> Pair {
+        Pair { s: vec![0.0; p], y: vec![0.0; p], rho: 0.0, gamma: 0.0 }
+    }
+
+    /// Stores s = x_new − x, y = g_new − g; false when their curvature s·y is not
+    /// positive enough to use (it is, in exact arithmetic, for a strictly convex loss).
+    fn set(&mut self, x_new: &[f64], x: &[f64], g_new: &[f64], g: &[f64]) -> bool {
+        let (mut sy, mut yy) = (0.0, 0.0);
+        for (((s, y), (a, b)), (c, d)) in self.s.iter_mut().zip(self.y.iter_mut()).zip(x_new.iter().zip(x)).zip(g_new.iter().zip(g)) {
+            *s = (a - b) as f32;
+            *y = (c - d) as f32;
+            sy += f64::from(*s) * f64::from(*y);
+            yy += f64::from(*y) * f64::from(*y);
+        }
+        self.rho = 1.0 / sy;
+        self.gamma = sy / yy;
+        sy > 1e-12 * yy && yy > 0.0
+    }
+}
+
+fn dot_mixed(a: &[f32], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| f64::from(*x) * y).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::vectorize::SparseRow;
+
+    fn never() -> bool {
+        false
+    }
+
+    fn matrix(rows: &[&[(u32, f32)]], n_cols: usize) -> SparseMatrix {
+        SparseMatrix::from_rows(
+            n_cols,
+            rows.iter().map(|r| SparseRow { indices: r.iter().map(|e| e.0).collect(), values: r.iter().map(|e| e.1).collect() }),
+        )
+    }
+
+    #[test]
+    fn learns_separable_classes_and_probabilities_sum_to_one() {
+        // Feature c marks class c; feature 3 is noise in every row.
+        let rows: Vec<Vec<(u32, f32)>> = (0..60).map(|i| vec![((i % 3) as u32, 0.8), (3, 0.6)]).collect();
+        let refs: Vec<&[(u32, f32)]> = rows.iter().map(|r| r.as_slice()).collect();
+        let x = matrix(&refs, 4);
+        let y: Vec<u32> = (0..60).map(|i| i % 3).collect();
+        let options = SoftmaxOptions { c: 10.0, ..SoftmaxOptions::default() };
+        let m = Softmax::fit(&x, &y, 3, &[1.0; 3], &options, &never).unwrap();
+        for i in 0..60 {
+            let (ind, val) = x.row(i);
+            let p = m.predict_proba(ind, val);
+            assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+            let best = (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+            assert_eq!(best, y[i] as usize);
+            assert!(p[best] > 0.6, "{p:?}");
+        }
+        assert_eq!(m.top_features(1, 1)[0].0, 1);
+        // The L2 optimum centres each feature's weights over the classes.
+        for j in 0..4 {
+            let sum: f64 = (0..3).map(|c| m.weight(j, c)).sum();
+            assert!(sum.abs() < 1e-3, "feature {j}: {sum}");
+        }
+    }
+
+    #[test]
+    fn matches_the_optimum_of_a_one_feature_problem() {
+        // Two classes, one feature equal to 1 in every row: p(class 1) at the optimum
+        // solves the stationarity conditions; with a huge C it is the class share.
+        let x = matrix(&[&[(0, 1.0)], &[(0, 1.0)], &[(0, 1.0)], &[(0, 1.0)]], 1);
+        let y = [0, 1, 1, 1];
+        let options = SoftmaxOptions { c: 1e6, tol: 1e-9, ..SoftmaxOptions::default() };
+        let m = Softmax::fit(&x, &y, 2, &[1.0, 1.0], &options, &never).unwrap();
+        let p = m.predict_proba(&[0], &[1.0]);
+        assert!((p[1] - 0.75).abs() < 1e-4, "{p:?}");
+        // Balanced weights make both classes count the same: p = 0.5.
+        let w = balanced_class_weights(&y, 2);
+        assert_eq!(w, [2.0, 4.0 / 6.0]);
+        let m = Softmax::fit(&x, &y, 2, &w, &options, &never).unwrap();
+        assert!((m.predict_proba(&[0], &[1.0])[1] - 0.5).abs() < 1e-4);
+    }
+
+    #[test]
+    fn cancel_and_bad_input_are_errors() {
+        let x = matrix(&[&[(0, 1.0)], &[(1, 1.0)]], 2);
+        let err = Softmax::fit(&x, &[0, 1], 2, &[1.0, 1.0], &SoftmaxOptions::default(), &|| true).unwrap_err();
+        assert!(matches!(err, CrmError::Canceled(_)));
+        assert!(Softmax::fit(&x, &[0, 2], 2, &[1.0, 1.0], &SoftmaxOptions::default(), &never).is_err());
+        assert!(Softmax::fit(&x, &[0, 1], 2, &[1.0, 1.0], &SoftmaxOptions { c: 0.0, ..SoftmaxOptions::default() }, &never).is_err());
+    }
+
+    #[test]
+    fn the_fit_is_deterministic() {
+        let rows: Vec<Vec<(u32, f32)>> = (0..50).map(|i| vec![((i * 7 % 5) as u32, 0.5), (((i * 3) % 5) as u32 + 5, 0.5)]).collect();
+        let refs: Vec<&[(u32, f32)]> = rows.iter().map(|r| r.as_slice()).collect();
+        let x = matrix(&refs, 10);
+        let y: Vec<u32> = (0..50).map(|i| (i * 7 % 5 % 2) as u32).collect();
+        let a = Softmax::fit(&x, &y, 2, &[1.0, 1.0], &SoftmaxOptions::default(), &never).unwrap();
+        let b = Softmax::fit(&x, &y, 2, &[1.0, 1.0], &SoftmaxOptions::default(), &never).unwrap();
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,429 @@
+//! Terms to TF-IDF rows: a vocabulary chosen by document frequency (or feature hashing),
+//! sublinear term frequency `1 + ln tf`, scikit-learn's smooth idf
+//! `ln((1 + n) / (1 + df)) + 1`, and rows scaled to unit L2 norm (words and character
+//! n-grams each to half of it, see `block_scales`).
+
+use std::sync::OnceLock;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::tokenize::{Tokenizer, CHAR_NGRAM_MARK};
+use crate::error::{CrmError, Result};
+use crate::pool;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VectorizerOptions {
+    /// A term is kept when it occurs in at least this many texts: rarer ones are mostly
+    /// typos and names, which a model would only memorise.
+    pub min_df: u32,
+    /// At most this many terms, the ones in the most texts.
+    pub max_features: usize,
+    /// Feature hashing into 2^bits columns instead of a vocabulary: fixed memory whatever
+    /// the data, but no term table, so terms are named by column in `top_terms`.
+    pub hash_bits: Option<u8>,
+}
+
+impl Default for VectorizerOptions {
+    fn default() -> Self {
+        VectorizerOptions { min_df: 2, max_features: 200_000, hash_bits: None }
+    }
+}
+
+/// Counting document frequencies holds at most this many distinct terms per kept
+/// feature (and at least `MIN_COUNTING_TERMS`); past it the rarest are dropped.
+const COUNTING_TERMS_PER_FEATURE: usize = 5;
+const MIN_COUNTING_TERMS: usize = 200_000;
+/// Texts between two polls of `should_stop` while counting.
+const POLL_EVERY: usize = 256;
+/// Texts per task when rows are made on several threads.
+const ROWS_PER_TASK: usize = 512;
+
+/// One text's TF-IDF row: column indices in increasing order and their values.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SparseRow {
+    pub indices: Vec<u32>,
+    pub values: Vec<f32>,
+}
+
+/// Rows in compressed sparse row form.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SparseMatrix {
+    pub n_cols: usize,
+    /// Row i's entries are `indptr[i]..indptr[i + 1]`.
+    pub indptr: Vec<usize>,
+    pub indices: Vec<u32>,
+    pub values: Vec<f32>,
+}
+
+impl SparseMatrix {
+    pub fn n_rows(&self) -> usize {
+        self.indptr.len().saturating_sub(1)
+    }
+
+    pub fn row(&self, i: usize) -> (&[u32], &[f32]) {
+        let range = self.indptr[i]..self.indptr[i + 1];
+        (&self.indices[range.clone()], &self.values[range])
+    }
+
+    pub fn from_rows(n_cols: usize, rows: impl IntoIterator<Item = SparseRow>) -> SparseMatrix {
+        let mut m = SparseMatrix { n_cols, indptr: vec![0], ..SparseMatrix::default() };
+        for row in rows {
+            m.indices.extend_from_slice(&row.indices);
+            m.values.extend_from_slice(&row.values);
+            m.indptr.push(m.indices.len());
+        }
+        m
+    }
+
+    /// The rows at `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> SparseMatrix {
+        let mut m = SparseMatrix { n_cols: self.n_cols, indptr: Vec::with_capacity(rows.len() + 1), ..SparseMatrix::default() };
+        m.indptr.push(0);
+        for &i in rows {
+            let (indices, values) = self.row(i);
+            m.indices.extend_from_slice(indices);
+            m.values.extend_from_slice(values);
+            m.indptr.push(m.indices.len());
+        }
+        m
+    }
+}
+
+/// A fitted vectoriser: the tokeniser, the vocabulary and each term's idf.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Vectorizer {
+    tokenizer: Tokenizer,
+    /// Column j's term; empty when hashing.
+    terms: Vec<String>,
+    idf: Vec<f32>,
+    hash_bits: Option<u8>,
+    /// Term to column, built from `terms` on first use (it is not stored: the terms are).
+    #[serde(skip)]
+    index: OnceLock<FxHashMap<Box<str>, u32>>,
+}
+
+#[derive(Clone, Copy)]
+struct DocFrequency {
+    df: u32,
+    /// The last text that counted for `df`, so a term repeated in a text counts once.
+    last_doc: u32,
+}
+
+impl Vectorizer {
+    /// Chooses the vocabulary of `texts` and its idf.
+    pub fn fit(texts: &[&str], tokenizer: &Tokenizer, options: &VectorizerOptions, should_stop: &dyn Fn() -> bool) -> Result<Vectorizer> {
+        if let Some(problem) = tokenizer.check() {
+            return Err(CrmError::InvalidArgument(problem));
+        }
+        if texts.len() >= u32::MAX as usize {
+            return Err(CrmError::InvalidArgument(format!("at most {} texts can be vectorised", u32::MAX - 1)));
+        }
+        let n = texts.len() as f64;
+        let smooth_idf = |df: u32| ((1.0 + n) / (1.0 + f64::from(df))).ln() as f32 + 1.0;
+        if let Some(bits) = options.hash_bits {
+            if !(1..=28).contains(&bits) {
+                return Err(CrmError::bad_argument("hash_bits", bits, "1..28"));
+            }
+            let mask = (1u64 << bits) - 1;
+            let mut df = vec![DocFrequency { df: 0, last_doc: u32::MAX }; 1 << bits];
+            for (doc, text) in texts.iter().enumerate() {
+                if doc % POLL_EVERY == 0 && should_stop() {
+                    return Err(canceled());
+                }
+                tokenizer.for_each_term(text, |term| {
+                    let entry = &mut df[(fnv1a(term) & mask) as usize];
+                    if entry.last_doc != doc as u32 {
+                        entry.last_doc = doc as u32;
+                        entry.df += 1;
+                    }
+                });
+            }
+            let idf = df.iter().map(|e| if e.df >= options.min_df.max(1) { smooth_idf(e.df) } else { 0.0 }).collect();
+            return Ok(Vectorizer { tokenizer: tokenizer.clone(), terms: Vec::new(), idf, hash_bits: Some(bits), index: OnceLock::new() });
+        }
+        if options.max_features == 0 {
+            return Err(CrmError::bad_argument("max_features", 0, "a positive number"));
+        }
+        let limit = options.max_features.saturating_mul(COUNTING_TERMS_PER_FEATURE).max(MIN_COUNTING_TERMS);
+        let mut counts: FxHashMap<Box<str>, DocFrequency> = FxHashMap::default();
+        for (doc, text) in texts.iter().enumerate() {
+            if doc % POLL_EVERY == 0 && should_stop() {
+                return Err(canceled());
+            }
+            let doc = doc as u32;
+            tokenizer.for_each_term(text, |term| match counts.get_mut(term) {
+                Some(entry) => {
+                    if entry.last_doc != doc {
+                        entry.last_doc = doc;
+                        entry.df += 1;
+                    }
+                }
+                None => {
+                    counts.insert(term.into(), DocFrequency { df: 1, last_doc: doc });
+                }
+            });
+            if counts.len() > limit {
+                prune_rarest(&mut counts, limit / 2);
+            }
+        }
+        let mut kept: Vec<(Box<str>, u32)> = counts.into_iter().filter(|(_, e)| e.df >= options.min_df).map(|(t, e)| (t, e.df)).collect();
+        if kept.len() > options.max_features {
+            // The most frequent; ties by term so the choice does not depend on hashing order.
+            kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            kept.truncate(options.max_features);
+        }
+        kept.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let idf = kept.iter().map(|(_, df)| smooth_idf(*df)).collect();
+        let terms = kept.into_iter().map(|(t, _)| t.into_string()).collect();
+        Ok(Vectorizer { tokenizer: tokenizer.clone(), terms, idf, hash_bits: None, index: OnceLock::new() })
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Columns of a row: the vocabulary's size, or 2^bits when hashing.
+    pub fn n_features(&self) -> usize {
+        self.idf.len()
+    }
+
+    /// Terms in the vocabulary (0 when hashing).
+    pub fn vocabulary_len(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// Column j's term; `#j` when hashing (a column stands for any term hashed to it).
+    pub fn term(&self, column: u32) -> String {
+        match self.terms.get(column as usize) {
+            Some(term) => term.clone(),
+            None => format!("#{column}"),
+        }
+    }
+
+    pub fn is_hashing(&self) -> bool {
+        self.hash_bits.is_some()
+    }
+
+    pub fn idf(&self, column: u32) -> f32 {
+        self.idf.get(column as usize).copied().unwrap_or(0.0)
+    }
+
+    fn index(&self) -> &FxHashMap<Box<str>, u32> {
+        self.index.get_or_init(|| self.terms.iter().enumerate().map(|(j, t)| (Box::from(t.as_str()), j as u32)).collect())
+    }
+
+    /// The column of `term`, if the vectoriser has one for it.
+    pub fn column(&self, term: &str) -> Option<u32> {
+        match self.hash_bits {
+            Some(bits) => {
+                let column = (fnv1a(term) & ((1u64 << bits) - 1)) as u32;
+                (self.idf[column as usize] > 0.0).then_some(column)
+            }
+            None => self.index().get(term).copied(),
+        }
+    }
+
+    /// The text's TF-IDF row.
+    pub fn transform(&self, text: &str) -> SparseRow {
+        self.transform_inner(text, None)
+    }
+
+    /// The row and the term of each of its columns as found in this text (when hashing,
+    /// the first term of the text that fell in the column).
+    pub fn transform_named(&self, text: &str) -> (SparseRow, Vec<String>) {
+        let mut names = FxHashMap::default();
+        let row = self.transform_inner(text, Some(&mut names));
+        let named = row.indices.iter().map(|j| names.remove(j).unwrap_or_else(|| self.term(*j))).collect();
+        (row, named)
+    }
+
+    fn transform_inner(&self, text: &str, mut names: Option<&mut FxHashMap<u32, String>>) -> SparseRow {
+        // (column << 1 | block): block 1 for character n-grams, 0 for the rest.
+        let mut keys: Vec<u64> = Vec::new();
+        self.tokenizer.for_each_term(text, |term| {
+            if let Some(j) = self.column(term) {
+                keys.push(u64::from(j) << 1 | u64::from(term.starts_with(CHAR_NGRAM_MARK)));
+                if let Some(names) = names.as_deref_mut() {
+                    names.entry(j).or_insert_with(|| term.to_string());
+                }
+            }
+        });
+        keys.sort_unstable();
+        let mut entries: Vec<(u64, f64)> = Vec::new();
+        let mut squares = [0.0f64; 2];
+        let mut at = 0;
+        while at < keys.len() {
+            let key = keys[at];
+            let run = keys[at..].iter().take_while(|&&c| c == key).count();
+            let value = (1.0 + (run as f64).ln()) * f64::from(self.idf[(key >> 1) as usize]);
+            squares[(key & 1) as usize] += value * value;
+            entries.push((key, value));
+            at += run;
+        }
+        let scale = block_scales(squares);
+        let mut row = SparseRow::default();
+        for (key, value) in entries {
+            let (j, v) = ((key >> 1) as u32, value * scale[(key & 1) as usize]);
+            // A hashed column may hold terms of both blocks: their values add up.
+            if row.indices.last() == Some(&j) {
+                if let Some(last) = row.values.last_mut() {
+                    *last += v as f32;
+                }
+            } else {
+                row.indices.push(j);
+                row.values.push(v as f32);
+            }
+        }
+        row
+    }
+
+    /// The rows of many texts, on the pool's threads; in text order.
+    pub fn transform_all(&self, texts: &[&str], should_stop: &dyn Fn() -> bool) -> Result<SparseMatrix> {
+        // Build the index once on this thread rather than racing to build it on each.
+        let _ = self.index();
+        let chunks = pool::map_ranges(texts.len(), ROWS_PER_TASK, 0, should_stop, |range, _| {
+            range.map(|i| self.transform(texts[i])).collect::<Vec<_>>()
+        })?;
+        Ok(SparseMatrix::from_rows(self.n_features(), chunks.into_iter().flatten()))
+    }
+}
+
+/// Multipliers of the word block and the character n-gram block, given the sums of
+/// their squared values: each block gets unit norm, then the row does, so words and
+/// character n-grams weigh the same whatever their numbers (a word gives one word term
+/// but a dozen n-grams, which would otherwise drown the words). scikit-learn gets the
+/// same from a FeatureUnion of two normalised vectorisers.
+fn block_scales(squares: [f64; 2]) -> [f64; 2] {
+    let inverse_norm = |s: f64| if s > 0.0 { 1.0 / s.sqrt() } else { 0.0 };
+    let share = if squares[0] > 0.0 && squares[1] > 0.0 { std::f64::consts::FRAC_1_SQRT_2 } else { 1.0 };
+    [inverse_norm(squares[0]) * share, inverse_norm(squares[1]) * share]
+}
+
+fn canceled() -> CrmError {
+    CrmError::Canceled("text vectorising was cancelled".into())
+}
+
+/// Keeps at most about `target` terms, the ones in the most texts so far. Terms first
+/// seen after a prune may then be undercounted: the price of bounded memory, paid only by
+/// rare terms, which the vocabulary would not keep anyway.
+fn prune_rarest(counts: &mut FxHashMap<Box<str>, DocFrequency>, target: usize) {
+    let mut by_df: Vec<usize> = Vec::new();
+    for e in counts.values() {
+        let df = e.df as usize;
+        if by_df.len() <= df {
+            by_df.resize(df + 1, 0);
+        }
+        by_df[df] += 1;
+    }
+    // The smallest threshold that leaves at most `target` terms with a larger df.
+    let mut above = counts.len();
+    let mut threshold = 0;
+    while above > target && threshold + 1 < by_df.len() {
+        threshold += 1;
+        above -= by_df[threshold];
+    }
+    counts.retain(|_, e| e.df as usize > threshold);
+}
+
+/// FNV-1a, 64 bits: the hashing vectoriser's columns must stay the same in every release
+/// (a library hasher may change its output between versions).
+fn fnv1a(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn never() -> bool {
+        false
+    }
+
+    fn unigrams() -> Tokenizer {
+        Tokenizer { word_ngrams: (1, 1), char_ngrams: None, punctuation: false, ..Tokenizer::default() }
+    }
+
+    #[test]
+    fn vocabulary_keeps_terms_in_min_df_texts_and_idf_is_sklearns() {
+        let texts = ["apple banana", "apple cherry", "apple banana banana", "durian"];
+        let v = Vectorizer::fit(&texts, &unigrams(), &VectorizerOptions::default(), &never).unwrap();
+        assert_eq!(v.terms, ["apple", "banana"]);
+        let idf_apple = (5.0f64 / 4.0).ln() + 1.0;
+        let idf_banana = (5.0f64 / 3.0).ln() + 1.0;
+        assert!((f64::from(v.idf[0]) - idf_apple).abs() < 1e-6);
+        assert!((f64::from(v.idf[1]) - idf_banana).abs() < 1e-6);
+        // Sublinear tf then L2: banana twice weighs (1 + ln 2)·idf.
+        let row = v.transform("apple banana banana cherry");
+        assert_eq!(row.indices, [0, 1]);
+        let (a, b) = (idf_apple, (1.0 + 2f64.ln()) * idf_banana);
+        let norm = (a * a + b * b).sqrt();
+        assert!((f64::from(row.values[0]) - a / norm).abs() < 1e-6);
+        assert!((f64::from(row.values[1]) - b / norm).abs() < 1e-6);
+        assert_eq!(v.transform("nothing known"), SparseRow::default());
+    }
+
+    #[test]
+    fn words_and_character_ngrams_weigh_half_each() {
+        let tokenizer = Tokenizer { word_ngrams: (1, 1), char_ngrams: Some((3, 3)), punctuation: false, ..Tokenizer::default() };
+        let texts = ["abc de", "abc fg", "xyz"];
+        let options = VectorizerOptions { min_df: 1, ..VectorizerOptions::default() };
+        let v = Vectorizer::fit(&texts, &tokenizer, &options, &never).unwrap();
+        let row = v.transform("abc de abc");
+        let squares = |chars: bool| -> f64 {
+            row.indices.iter().zip(&row.values).filter(|(j, _)| v.term(**j).starts_with(CHAR_NGRAM_MARK) == chars).map(|(_, x)| f64::from(*x).powi(2)).sum()
+        };
+        assert!((squares(false) - 0.5).abs() < 1e-6 && (squares(true) - 0.5).abs() < 1e-6);
+        // A text with words but no n-gram (none known) keeps a unit norm.
+        let row = v.transform("xyz");
+        assert!((row.values.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn max_features_keeps_the_most_frequent() {
+        let texts = ["a b c", "a b", "a c", "a", "b"];
+        let options = VectorizerOptions { min_df: 1, max_features: 2, hash_bits: None };
+        let v = Vectorizer::fit(&texts, &unigrams(), &options, &never).unwrap();
+        assert_eq!(v.terms, ["a", "b"]);
+    }
+
+    #[test]
+    fn pruning_bounds_the_count_and_keeps_frequent_terms() {
+        let mut counts: FxHashMap<Box<str>, DocFrequency> = FxHashMap::default();
+        for i in 0..1000u32 {
+            counts.insert(format!("t{i}").into(), DocFrequency { df: 1 + i % 10, last_doc: 0 });
+        }
+        prune_rarest(&mut counts, 250);
+        assert!(counts.len() <= 250 && counts.len() >= 200, "{}", counts.len());
+        assert!(counts.values().all(|e| e.df >= 9));
+    }
+
+    #[test]
+    fn hashing_and_serialisation_round_trip() {
+        let texts = ["good flight", "bad flight", "good crew", "bad crew"];
+        let hashed = VectorizerOptions { min_df: 1, hash_bits: Some(12), ..VectorizerOptions::default() };
+        let v = Vectorizer::fit(&texts, &unigrams(), &hashed, &never).unwrap();
+        assert_eq!(v.n_features(), 4096);
+        let (row, names) = v.transform_named("good good crew");
+        assert_eq!(row.indices.len(), 2);
+        assert!(names.contains(&"good".to_string()) && names.contains(&"crew".to_string()));
+        let v = Vectorizer::fit(&texts, &unigrams(), &VectorizerOptions::default(), &never).unwrap();
+        let bytes = bincode::serialize(&v).unwrap();
+        let back: Vectorizer = bincode::deserialize(&bytes).unwrap();
+        assert_eq!(back.transform("good crew"), v.transform("good crew"));
+        assert_eq!(back.transform_all(&["good crew", "bad"], &never).unwrap().row(0).0, v.transform("good crew").indices.as_slice());
+    }
+
+    #[test]
+    fn cancel_is_an_error() {
+        let texts = vec!["x y"; 1000];
+        let err = Vectorizer::fit(&texts, &unigrams(), &VectorizerOptions::default(), &|| true).unwrap_err();
+        assert!(matches!(err, CrmError::Canceled(_)));
+    }
+}
