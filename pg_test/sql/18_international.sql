@@ -71,3 +71,13 @@ SELECT id, cluster_id FROM crm.dedupe('people', 'id', '{"kinds": {"address": "ad
 SELECT * FROM crm.dedupe('people', 'id', '{"kinds": {"address": "postal"}}');
 SELECT * FROM crm.dedupe('people', 'id', '{"kinds": {"street": "address"}}');
 DROP TABLE people;
+-- parse_address's jsonb is built as jsonb's own value tree: it must read back like jsonb
+-- parsed from text (key order, escapes, non-ASCII values, containment, jsonb_each).
+WITH p AS (SELECT crm.parse_address(raw, country) AS j FROM (VALUES
+    (E'12 "Quote\\Back" St Apt 4, Springfield, IL 62704', 'US'),
+    ('Hauptstraße 5, 10115 Berlin, Deutschland', NULL),
+    ('〒100-0005 東京都千代田区丸の内1-1-1', NULL)) AS t(raw, country))
+SELECT j, j::text::jsonb = j AS same_as_text,
+       (SELECT jsonb_object_agg(key, value) FROM jsonb_each(j)) = j AS same_by_each,
+       j @> jsonb_build_object('house_number', j->>'house_number') AS contains_own_number
+FROM p;
