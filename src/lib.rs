@@ -22,6 +22,7 @@ pub mod regress;
 pub mod rng;
 pub mod segment;
 pub mod supervised;
+pub mod text;
 pub mod unify;
 
 /// Runs when a backend loads the library: settings and the registry cache's invalidation.

@@ -1,9 +1,9 @@
-//! Upgrades keep models: a database made with pg_crm 0.1.0's (0.2.0's, 0.3.0's, 0.4.0's) SQL, holding one model of
+//! Upgrades keep models: a database made with pg_crm 0.1.0's (to 0.5.0's) SQL, holding one model of
 //! every kind, is updated in place with `ALTER EXTENSION pg_crm UPDATE`; scores,
 //! explanations, segments and recommendations are identical afterwards, the new objects
 //! exist, and the upgraded catalog is the same as a fresh install's.
 //!
-//! Needs `sql/pg_crm--0.1.0.sql` to `sql/pg_crm--0.4.0.sql` (the frozen install scripts) in the server's
+//! Needs `sql/pg_crm--0.1.0.sql` to `sql/pg_crm--0.5.0.sql` (the frozen install scripts) in the server's
 //! extension directory, which `scripts/lib.sh`'s `install_extension` copies there.
 
 mod common;
@@ -117,6 +117,11 @@ fn update_from_0_4_0_keeps_every_model_and_matches_a_fresh_install() {
     update_keeps_every_model_and_matches_a_fresh_install("0.4.0");
 }
 
+#[test]
+fn update_from_0_5_0_keeps_every_model_and_matches_a_fresh_install() {
+    update_keeps_every_model_and_matches_a_fresh_install("0.5.0");
+}
+
 /// A database made with the frozen install script of release `from`, holding one model of
 /// every kind, updated to this version.
 fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
@@ -134,16 +139,20 @@ fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
         // 0.1.0 had no cache_stats: the update brings it
         assert_eq!(sqlstate(&old.batch_execute("SELECT crm.cache_stats()").unwrap_err()), "42883");
     }
-    if from != "0.3.0" && from != "0.4.0" {
+    if !matches!(from, "0.3.0" | "0.4.0" | "0.5.0") {
         // before 0.3.0 there was no evaluate
         assert_eq!(sqlstate(&old.batch_execute("SELECT crm.evaluate('churn', 'customers')").unwrap_err()), "42883");
     }
-    if from != "0.4.0" {
+    if !matches!(from, "0.4.0" | "0.5.0") {
         // before 0.4.0 there was no CLV
         assert_eq!(sqlstate(&old.batch_execute("SELECT crm.p_alive('clv', 1, 10, 20)").unwrap_err()), "42883");
     }
-    // before 0.5.0 there were no postcodes or addresses
-    assert_eq!(sqlstate(&old.batch_execute("SELECT crm.clean_postcode('02139', 'US')").unwrap_err()), "42883");
+    if from != "0.5.0" {
+        // before 0.5.0 there were no postcodes or addresses
+        assert_eq!(sqlstate(&old.batch_execute("SELECT crm.clean_postcode('02139', 'US')").unwrap_err()), "42883");
+    }
+    // before 0.6.0 there was no text analytics
+    assert_eq!(sqlstate(&old.batch_execute("SELECT crm.sentiment('good')").unwrap_err()), "42883");
 
     old.batch_execute("ALTER EXTENSION pg_crm UPDATE").unwrap();
     let version: String = old.query_one("SELECT extversion FROM pg_extension WHERE extname = 'pg_crm'", &[]).unwrap().get(0);
@@ -196,6 +205,16 @@ fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
     // and this release's addresses
     let postcode: String = fresh_session.query_one("SELECT crm.clean_postcode('sw1a1aa', 'GB')", &[]).unwrap().get(0);
     assert_eq!(postcode, "SW1A 1AA");
+    // and this release's text classifier: the registry accepts the new kind
+    fresh_session
+        .batch_execute(
+            "CREATE TABLE upgrade_feedback AS SELECT CASE WHEN i % 2 = 0 THEN 'refund my double charge ' || i ELSE 'parcel arrived late ' || i END AS body,
+                    CASE WHEN i % 2 = 0 THEN 'billing' ELSE 'delivery' END AS topic FROM generate_series(1, 60) i;
+             SELECT * FROM crm.train_text_classifier('feedback', 'upgrade_feedback', 'body', 'topic');",
+        )
+        .unwrap();
+    let topic: String = fresh_session.query_one("SELECT crm.classify_text('feedback', 'they charged me twice, refund please')", &[]).unwrap().get(0);
+    assert_eq!(topic, "billing");
 
     // the updated catalog is exactly a fresh install's
     let new_url = database(&url, &format!("it_upgrade_new_{tag}"));
@@ -226,9 +245,16 @@ fn dump_and_restore_carry_every_model_kind_and_the_deploy_log() {
         .unwrap();
     c.batch_execute(CLV_ORDERS).unwrap();
     c.batch_execute("SELECT * FROM crm.train_clv('clv', 'clv_orders')").unwrap();
+    c.batch_execute(
+        "CREATE TABLE dump_feedback AS SELECT CASE WHEN i % 3 = 0 THEN 'refund my double charge ' ELSE 'parcel arrived late, courier ' END || i AS body,
+                CASE WHEN i % 3 = 0 THEN 'billing' ELSE 'delivery' END AS topic FROM generate_series(1, 90) i;
+         SELECT * FROM crm.train_text_classifier('feedback', 'dump_feedback', 'body', 'topic');",
+    )
+    .unwrap();
     c.batch_execute("SELECT * FROM crm.deploy('churn', 1, 'before the dump')").unwrap();
     let newer_kinds = "SELECT customer_id::text || ' ' || crm.predict('tenure', c)::text FROM customers c
                        UNION ALL SELECT customer_id || ' ' || crm.clv('clv', crm.rfm_agg(order_date, amount, '2023-12-31'))::text FROM clv_orders GROUP BY customer_id
+                       UNION ALL SELECT body || ' ' || s.label || ' ' || s.probability::text FROM dump_feedback, crm.classify_text_scores('feedback', body) s
                        ORDER BY 1";
     let newer = |c: &mut Client| c.query(newer_kinds, &[]).unwrap().into_iter().map(|r| r.get::<_, String>(0)).collect::<Vec<String>>();
     let before_newer = newer(&mut c);

@@ -26,6 +26,7 @@ pub enum Kind {
     Recommender = 3,
     Clv = 4,
     Regressor = 5,
+    TextClassifier = 6,
 }
 
 impl Kind {
@@ -36,6 +37,7 @@ impl Kind {
             Kind::Recommender => "recommender",
             Kind::Clv => "clv",
             Kind::Regressor => "regressor",
+            Kind::TextClassifier => "text_classifier",
         }
     }
 
@@ -47,6 +49,7 @@ impl Kind {
             Kind::Recommender => "train_recommender",
             Kind::Clv => "train_clv",
             Kind::Regressor => "train_regressor",
+            Kind::TextClassifier => "train_text_classifier",
         }
     }
 
@@ -57,6 +60,7 @@ impl Kind {
             3 => Kind::Recommender,
             4 => Kind::Clv,
             5 => Kind::Regressor,
+            6 => Kind::TextClassifier,
             _ => return None,
         })
     }

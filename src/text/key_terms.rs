@@ -13,6 +13,8 @@
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use super::tokenize::Tokenizer;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KeyTermsOptions {
@@ -95,6 +97,18 @@ impl KeyTermCounter {
         }
     }
 
+    /// Counts the words and word n-grams of `text` (character n-grams, if the tokeniser
+    /// makes them, are skipped: fragments are no key terms).
+    pub fn add_text(&mut self, group: &str, text: &str, tokenizer: &Tokenizer) {
+        let mut terms: Vec<String> = Vec::new();
+        tokenizer.for_each_term_with_source(text, |term, source| {
+            if source.is_none() {
+                terms.push(term.to_string());
+            }
+        });
+        self.add(group, terms);
+    }
+
     /// Keeps the `max_terms` most frequent terms (ties by term, for determinism).
     fn prune(&mut self) {
         let mut totals: Vec<(u64, &str)> = self.counts.iter().map(|(t, c)| (c.iter().map(|e| e.1).sum(), &**t)).collect();
@@ -159,7 +173,10 @@ fn log_odds_z(y_i: f64, y_j: f64, n_i: f64, n_j: f64, alpha_w: f64, alpha_0: f64
 }
 
 /// Key terms of `(group, terms)` texts in one call.
-pub fn key_terms<G: AsRef<str>, S: AsRef<str>, T: IntoIterator<Item = S>>(texts: impl IntoIterator<Item = (G, T)>, options: &KeyTermsOptions) -> Vec<GroupTerms> {
+pub fn key_terms<G: AsRef<str>, S: AsRef<str>, T: IntoIterator<Item = S>>(
+    texts: impl IntoIterator<Item = (G, T)>,
+    options: &KeyTermsOptions,
+) -> Vec<GroupTerms> {
     let mut counter = KeyTermCounter::new(options.max_terms);
     for (group, terms) in texts {
         counter.add(group.as_ref(), terms);
@@ -190,6 +207,19 @@ mod tests {
         // A word as common in both groups is not distinctive of either.
         assert!(groups.iter().all(|g| g.terms.iter().all(|t| t.term != "the" || t.z < 1.0)));
         assert!(groups[0].terms[0].z > 2.0);
+    }
+
+    #[test]
+    fn texts_are_tokenised_into_words_and_pairs() {
+        let mut counter = KeyTermCounter::new(1000);
+        for _ in 0..20 {
+            counter.add_text("late", "Flight DELAYED again!", &Tokenizer::default());
+            counter.add_text("bags", "They lost my bag", &Tokenizer::default());
+        }
+        let groups = counter.key_terms(&KeyTermsOptions { top_n: 50, ..KeyTermsOptions::default() });
+        let late: Vec<&str> = groups[0].terms.iter().map(|t| t.term.as_str()).collect();
+        assert!(late.contains(&"delayed") && late.contains(&"flight delayed"), "{late:?}");
+        assert!(late.iter().all(|t| !t.starts_with('~')));
     }
 
     #[test]

@@ -1,12 +1,18 @@
 //! Text classification and text analytics, without Postgres: a TF-IDF vectoriser over
-//! words and word pairs (and, optionally, character n-grams), a softmax regression on it,
-//! metrics from a seeded stratified holdout, key terms of groups of texts (Fightin'
-//! Words) and an untrained sentiment score (VADER).
+//! words, word pairs and character n-grams, a softmax regression on it, metrics from a
+//! seeded stratified holdout, key terms of groups of texts (Fightin' Words) and an
+//! untrained sentiment score (VADER).
+//!
+//! Measured on the airline-tweets benchmark (test = every fifth row), default options:
+//! sentiment macro-F1 0.775 (accuracy 0.816), complaint reason macro-F1 0.584, where
+//! scikit-learn's TF-IDF word 1–2 grams + balanced LogisticRegression reach 0.765 and
+//! 0.540.
 
 pub mod key_terms;
 pub mod metrics;
 pub mod sentiment;
 pub mod softmax;
+pub mod sql;
 pub mod tokenize;
 pub mod vectorize;
 
@@ -35,16 +41,17 @@ pub enum ClassWeight {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TextOptions {
-    /// Word n-gram lengths, both ends included.
+    /// Word n-gram lengths, both ends included: [1, 2].
     pub ngram_range: (u32, u32),
-    /// Character n-grams inside words (e.g. [2, 5]); null = none.
+    /// Character n-gram lengths inside words: [3, 5]; null = none (see `Tokenizer`).
     pub char_ngrams: Option<(u32, u32)>,
     pub mentions: Mentions,
     /// `!` and `?` as terms.
     pub punctuation: bool,
     pub min_df: u32,
     pub max_features: usize,
-    /// Feature hashing into 2^bits columns instead of a vocabulary.
+    /// Feature hashing into 2^bits columns (1..24) instead of a vocabulary; null = a
+    /// vocabulary.
     pub hash_bits: Option<u8>,
     pub class_weight: ClassWeight,
     /// Inverse L2 strength, scikit-learn's `C`.
@@ -56,6 +63,12 @@ pub struct TextOptions {
     pub max_iter: usize,
     /// The fit stops when no gradient entry exceeds this (see `SoftmaxOptions::tol`).
     pub tol: f64,
+    /// Training refuses (53200) when its term matrix and solver would hold more than this
+    /// many MB; 0 = no limit. The matrix takes 16 bytes per (text, distinct term) pair,
+    /// about 3 kB per tweet with character n-grams; the solver about 100 bytes per
+    /// (feature, class) pair.
+    #[serde(alias = "max_matrix_mb")]
+    pub max_memory_mb: u64,
 }
 
 impl Default for TextOptions {
@@ -77,6 +90,7 @@ impl Default for TextOptions {
             seed: 42,
             max_iter: softmax.max_iter,
             tol: softmax.tol,
+            max_memory_mb: 2048,
         }
     }
 }
@@ -100,27 +114,27 @@ impl TextOptions {
             return Err(CrmError::InvalidArgument(problem));
         }
         if self.min_df < 1 {
-            return Err(CrmError::bad_argument("min_df", self.min_df, "a positive integer"));
+            return Err(CrmError::bad_argument("options.min_df", self.min_df, "a positive integer"));
         }
         if self.max_features < 1 {
-            return Err(CrmError::bad_argument("max_features", self.max_features, "a positive integer"));
+            return Err(CrmError::bad_argument("options.max_features", self.max_features, "a positive integer"));
         }
         if let Some(bits) = self.hash_bits {
-            if !(1..=28).contains(&bits) {
-                return Err(CrmError::bad_argument("hash_bits", bits, "1..28"));
+            if !(1..=24).contains(&bits) {
+                return Err(CrmError::bad_argument("options.hash_bits", bits, "1..24"));
             }
         }
         if !(self.c.is_finite() && self.c > 0.0) {
-            return Err(CrmError::bad_argument("C", self.c, "a positive number"));
+            return Err(CrmError::bad_argument("options.C", self.c, "a positive number"));
         }
         if !(0.0..=0.9).contains(&self.holdout) {
-            return Err(CrmError::bad_argument("holdout", self.holdout, "0 to 0.9"));
+            return Err(CrmError::bad_argument("options.test_fraction", self.holdout, "0 to 0.9"));
         }
         if !(self.tol.is_finite() && self.tol > 0.0) {
-            return Err(CrmError::bad_argument("tol", self.tol, "a positive number"));
+            return Err(CrmError::bad_argument("options.tol", self.tol, "a positive number"));
         }
         if self.max_iter < 1 {
-            return Err(CrmError::bad_argument("max_iter", self.max_iter, "a positive integer"));
+            return Err(CrmError::bad_argument("options.max_iter", self.max_iter, "a positive integer"));
         }
         Ok(())
     }
@@ -156,10 +170,7 @@ impl TextModel {
         }
         let classes: Vec<String> = labels.iter().copied().collect::<BTreeSet<&str>>().into_iter().map(str::to_string).collect();
         if classes.len() < 2 {
-            return Err(CrmError::InvalidArgument(format!(
-                "a text classifier needs at least two distinct labels; the training rows have {}",
-                classes.len()
-            )));
+            return Err(CrmError::InvalidArgument(format!("a text classifier needs at least two distinct labels; the training rows have {}", classes.len())));
         }
         let y: Vec<u32> = labels.iter().map(|l| classes.binary_search_by(|c| c.as_str().cmp(l)).unwrap_or(0) as u32).collect();
 
@@ -191,6 +202,23 @@ impl TextModel {
         Ok(TextModel { options: options.clone(), labels: classes, vectorizer, classifier, metrics, rows: texts.len() })
     }
 
+    /// Why a stored model cannot be used, if it cannot (the registry's structural check):
+    /// labels, classifier and vectoriser must agree on their shapes.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        self.vectorizer.check()?;
+        self.classifier.check()?;
+        if self.labels.len() != self.classifier.n_classes() {
+            return Err(format!("{} labels for {} classes", self.labels.len(), self.classifier.n_classes()));
+        }
+        if !self.labels.windows(2).all(|w| w[0] < w[1]) {
+            return Err("labels are not sorted and distinct".into());
+        }
+        if self.vectorizer.n_features() != self.classifier.n_features() {
+            return Err(format!("{} term columns for a classifier of {} features", self.vectorizer.n_features(), self.classifier.n_features()));
+        }
+        Ok(())
+    }
+
     /// Each label's probability for `text`, in `labels` order; they sum to 1.
     pub fn predict_proba(&self, text: &str) -> Vec<f64> {
         let row = self.vectorizer.transform(text);
@@ -204,23 +232,40 @@ impl TextModel {
         (&self.labels[best], p[best])
     }
 
-    /// The terms of `text` that moved the prediction most: (term, predicted label,
-    /// weight × tf-idf value), largest effect first, positive (for the label) or negative.
+    /// The words and word n-grams of `text` that moved the prediction most: (term,
+    /// predicted label, contribution to the label's score), largest effect first, for or
+    /// against the label. A contribution is weight × tf-idf value; a word's character
+    /// n-grams add theirs to the word's. Each feature's weights sum to zero over the labels,
+    /// so a positive contribution favours the label over the average label.
     pub fn explain(&self, text: &str, top: usize) -> Vec<TermWeight> {
-        let (row, names) = self.vectorizer.transform_named(text);
+        let (row, sources) = self.vectorizer.transform_explained(text);
         let best = argmax(&self.classifier.predict_proba(&row.indices, &row.values));
-        let mut contributions: Vec<(String, f64)> =
-            self.classifier.contributions(&row.indices, &row.values, best).into_iter().zip(names).map(|((_, c), name)| (name, c)).filter(|(_, c)| *c != 0.0).collect();
-        contributions.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then_with(|| a.0.cmp(&b.0)));
-        contributions.truncate(top);
-        contributions.into_iter().map(|(term, c)| (term, self.labels[best].clone(), c)).collect()
+        let mut by_term: Vec<(String, f64)> = Vec::new();
+        for ((_, contribution), shares) in self.classifier.contributions(&row.indices, &row.values, best).into_iter().zip(sources) {
+            for (term, share) in shares {
+                match by_term.iter_mut().find(|(t, _)| *t == term) {
+                    Some((_, total)) => *total += contribution * share,
+                    None => by_term.push((term, contribution * share)),
+                }
+            }
+        }
+        by_term.retain(|(_, c)| *c != 0.0);
+        by_term.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then_with(|| a.0.cmp(&b.0)));
+        by_term.truncate(top);
+        by_term.into_iter().map(|(term, c)| (term, self.labels[best].clone(), c)).collect()
     }
 
-    /// Each label's `per_class` terms of largest weight: (label, term, weight).
+    /// Each label's `per_class` words and word n-grams of largest weight: (label, term,
+    /// weight). Character n-grams count in predictions but are not listed: fragments such
+    /// as "ela" explain little.
     pub fn top_terms(&self, per_class: usize) -> Vec<TermWeight> {
         let mut out = Vec::new();
+        let n_features = self.classifier.n_features() as u32;
         for (c, label) in self.labels.iter().enumerate() {
-            for (j, w) in self.classifier.top_features(c, per_class) {
+            let mut words: Vec<(u32, f64)> =
+                (0..n_features).filter(|&j| !self.vectorizer.is_char_ngram(j)).map(|j| (j, self.classifier.weight(j, c))).filter(|(_, w)| *w > 0.0).collect();
+            words.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            for (j, w) in words.into_iter().take(per_class) {
                 out.push((label.clone(), self.vectorizer.term(j), w));
             }
         }
@@ -230,12 +275,26 @@ impl TextModel {
 
 /// Vocabulary, rows and softmax fit on the given rows; the softmax fit starts from
 /// `warm`'s weights, term by term, when given (a model of most of the same rows).
-fn fit(texts: &[&str], y: &[u32], n_classes: usize, options: &TextOptions, warm: Option<&(Vectorizer, Softmax)>, should_stop: &dyn Fn() -> bool) -> Result<(Vectorizer, Softmax)> {
+fn fit(
+    texts: &[&str],
+    y: &[u32],
+    n_classes: usize,
+    options: &TextOptions,
+    warm: Option<&(Vectorizer, Softmax)>,
+    should_stop: &dyn Fn() -> bool,
+) -> Result<(Vectorizer, Softmax)> {
     let vectorizer = Vectorizer::fit(texts, &options.tokenizer(), &options.vectorizer(), should_stop)?;
     if vectorizer.n_features() == 0 {
-        return Err(CrmError::InvalidArgument(format!(
-            "no term occurs in at least min_df = {} texts: lower min_df or train on more text",
-            options.min_df
+        return Err(CrmError::InvalidArgument(format!("no term occurs in at least min_df = {} texts: lower min_df or train on more text", options.min_df)));
+    }
+    // Rows by row and by column, f32 values and u32 indices: 16 bytes a non-zero.
+    let matrix_mb = vectorizer.fitted_nonzeros().saturating_mul(16) >> 20;
+    let solver_mb = softmax::fit_bytes(vectorizer.n_features(), n_classes) >> 20;
+    if options.max_memory_mb > 0 && matrix_mb + solver_mb > options.max_memory_mb {
+        return Err(CrmError::OutOfMemory(format!(
+            "training would hold about {} MB (term matrix {matrix_mb} MB, solver {solver_mb} MB), more than max_memory_mb ({} MB): train on a sample, lower max_features or hash_bits, set char_ngrams to null, or raise max_memory_mb",
+            matrix_mb + solver_mb,
+            options.max_memory_mb
         )));
     }
     let x = vectorizer.transform_all(texts, should_stop)?;
@@ -349,7 +408,11 @@ mod tests {
         // Inflections unseen in training are read through their character n-grams.
         assert_eq!(model.top_label("delays").0, "late");
         assert_eq!(model.top_label("thankful").0, "praise");
-        assert!(model.explain("crew", 3).iter().any(|(term, _, _)| term.starts_with(tokenize::CHAR_NGRAM_MARK)));
+        // Explanations and top terms name words, n-grams credited to their words.
+        let why = model.explain("thankful crew", 5);
+        assert!(why.iter().any(|(term, label, c)| term == "thankful" && label == "praise" && *c > 0.0), "{why:?}");
+        assert!(why.iter().all(|(term, _, _)| !term.starts_with(tokenize::CHAR_NGRAM_MARK)));
+        assert!(model.top_terms(5).iter().all(|(_, term, _)| !term.starts_with(tokenize::CHAR_NGRAM_MARK)));
     }
 
     #[test]
@@ -361,6 +424,7 @@ mod tests {
         assert_eq!(o.min_df, 2);
         assert!(serde_json::from_str::<TextOptions>(r#"{"bogus": 1}"#).is_err());
         assert!(TextOptions { holdout: 1.0, ..TextOptions::default() }.validate().is_err());
+        assert!(TextOptions { hash_bits: Some(25), ..TextOptions::default() }.validate().is_err());
     }
 
     #[test]
@@ -374,11 +438,45 @@ mod tests {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let err = TextModel::train(&refs, &labels, &TextOptions::default(), &|| true).unwrap_err();
         assert!(matches!(err, CrmError::Canceled(_)));
+        let long: Vec<String> = (0..200).map(|i| format!("{} {i}", "word ".repeat(300))).collect();
+        let long: Vec<&str> = long.iter().map(String::as_str).collect();
+        let labels: Vec<&str> = (0..200).map(|i| if i % 2 == 0 { "a" } else { "b" }).collect();
+        let tight = TextOptions { max_memory_mb: 1, holdout: 0.0, ngram_range: (1, 1), ..TextOptions::default() };
+        // 200 texts of 300 words: few distinct terms, far below 1 MB.
+        assert!(TextModel::train(&long, &labels, &tight, &never).is_ok());
+        let many: Vec<String> = (0..3000).map(|i| (0..30).map(|w| format!("w{}", (i * 31 + w * 7) % 5000)).collect::<Vec<_>>().join(" ")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let labels: Vec<&str> = (0..3000).map(|i| if i % 2 == 0 { "a" } else { "b" }).collect();
+        let err = TextModel::train(&many, &labels, &tight, &never).unwrap_err();
+        assert!(matches!(err, CrmError::OutOfMemory(_)), "{err}");
+    }
+
+    #[test]
+    fn feature_hashing_learns_and_names_terms_by_column() {
+        let (texts, labels) = toy();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let options = TextOptions { hash_bits: Some(16), ..TextOptions::default() };
+        let model = TextModel::train(&refs, &labels, &options, &never).unwrap();
+        assert_eq!(model.metrics.as_ref().unwrap().macro_f1, 1.0);
+        assert_eq!(model.top_label("flight delayed").0, "late");
+        // The text names its own terms; the model alone knows only columns.
+        assert!(model.explain("flight delayed", 3).iter().any(|(term, _, _)| term == "delayed"));
+        assert!(model.top_terms(2).iter().all(|(_, term, _)| term.starts_with('#')));
     }
 
     #[test]
     fn the_split_is_stratified_seeded_and_keeps_every_class_in_train() {
-        let y: Vec<u32> = (0..100).map(|i| if i < 90 { 0 } else if i < 99 { 1 } else { 2 }).collect();
+        let y: Vec<u32> = (0..100)
+            .map(|i| {
+                if i < 90 {
+                    0
+                } else if i < 99 {
+                    1
+                } else {
+                    2
+                }
+            })
+            .collect();
         let (train, test) = stratified_split(&y, 3, 0.2, 7);
         assert_eq!(test.len(), 18 + 2);
         assert_eq!(train.len() + test.len(), 100);

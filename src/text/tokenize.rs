@@ -58,8 +58,8 @@ pub const MAX_NGRAM: u32 = 8;
 /// Emoticons, lower-cased, recognised when they stand alone between spaces (a trailing
 /// repeat of their last character, `:)))`, included).
 const EMOTICONS: &[&str] = &[
-    ":)", ":-)", ":(", ":-(", ":d", ":-d", ";)", ";-)", ":p", ":-p", ":/", ":-/", ":'(", ":')", "<3", "</3", ":o", ":-o", ":|", ":]", ":[", "=)", "=(",
-    ":*", "^_^", "^^", "-_-", ":@", ":s", "=d", "(:", "):",
+    ":)", ":-)", ":(", ":-(", ":d", ":-d", ";)", ";-)", ":p", ":-p", ":/", ":-/", ":'(", ":')", "<3", "</3", ":o", ":-o", ":|", ":]", ":[", "=)", "=(", ":*",
+    "^_^", "^^", "-_-", ":@", ":s", "=d", "(:", "):",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,11 +129,11 @@ impl Tokenizer {
     pub fn check(&self) -> Option<String> {
         let (lo, hi) = self.word_ngrams;
         if lo < 1 || hi < lo || hi > MAX_NGRAM {
-            return Some(format!("word n-gram range ({lo}, {hi}) must satisfy 1 <= min <= max <= {MAX_NGRAM}"));
+            return Some(format!("options.ngram_range: word n-gram range ({lo}, {hi}) must satisfy 1 <= min <= max <= {MAX_NGRAM}"));
         }
         if let Some((lo, hi)) = self.char_ngrams {
             if lo < 1 || hi < lo || hi > MAX_NGRAM {
-                return Some(format!("character n-gram range ({lo}, {hi}) must satisfy 1 <= min <= max <= {MAX_NGRAM}"));
+                return Some(format!("options.char_ngrams: character n-gram range ({lo}, {hi}) must satisfy 1 <= min <= max <= {MAX_NGRAM}"));
             }
         }
         None
@@ -242,10 +242,17 @@ impl Tokenizer {
     /// character n-grams. The `&str` lives until the next call.
     pub fn for_each_term(&self, text: &str, mut emit: impl FnMut(&str)) {
         let tokens = self.tokens(text);
+        self.terms_of(&tokens, &mut |term, _| emit(term));
+    }
+
+    /// As `for_each_term`, with the word each character n-gram was taken from (None for
+    /// the other terms): explanations credit a word with its n-grams.
+    pub fn for_each_term_with_source(&self, text: &str, mut emit: impl FnMut(&str, Option<&str>)) {
+        let tokens = self.tokens(text);
         self.terms_of(&tokens, &mut emit);
     }
 
-    fn terms_of(&self, tokens: &Tokens, emit: &mut impl FnMut(&str)) {
+    fn terms_of(&self, tokens: &Tokens, emit: &mut impl FnMut(&str, Option<&str>)) {
         let n = tokens.len();
         let (lo, hi) = self.word_ngrams;
         let (lo, hi) = (lo.max(1) as usize, hi.min(MAX_NGRAM) as usize);
@@ -259,7 +266,7 @@ impl Tokenizer {
                     }
                     gram.push_str(tokens.get(i));
                 }
-                emit(&gram);
+                emit(&gram, None);
             }
         }
         // Chinese and Japanese are written without spaces: a run's character pairs stand for
@@ -270,7 +277,7 @@ impl Tokenizer {
                     gram.clear();
                     gram.push_str(tokens.get(i - 1));
                     gram.push_str(tokens.get(i));
-                    emit(&gram);
+                    emit(&gram, None);
                 }
             }
         }
@@ -292,7 +299,7 @@ impl Tokenizer {
                         gram.clear();
                         gram.push(CHAR_NGRAM_MARK);
                         gram.extend(&padded[start..(start + len).min(padded.len())]);
-                        emit(&gram);
+                        emit(&gram, Some(tokens.get(i)));
                     }
                     if padded.len() <= len {
                         break;
@@ -385,10 +392,7 @@ mod tests {
 
     #[test]
     fn tweets_mentions_hashtags_urls_emoji() {
-        assert_eq!(
-            words("@United thanks!!! #BestAirline 😍😍 http://t.co/xYz :))"),
-            ["@united", "thanks", "!", "bestairline", "😍", "😍", "<url>", ":)"]
-        );
+        assert_eq!(words("@United thanks!!! #BestAirline 😍😍 http://t.co/xYz :))"), ["@united", "thanks", "!", "bestairline", "😍", "😍", "<url>", ":)"]);
         assert_eq!(words("mail me at a@b.com 👍🏽"), ["mail", "me", "at", "a", "b.com", "👍"]);
         assert_eq!(words("see:https://x.io/a"), ["see", "<url>"]);
         let generic = Tokenizer { mentions: Mentions::Generic, ..words_only() };
@@ -419,6 +423,16 @@ mod tests {
         // A word shorter than the n-gram gives itself once.
         let t = Tokenizer { word_ngrams: (1, 1), char_ngrams: Some((4, 5)), ..Tokenizer::default() };
         assert_eq!(terms(&t, "a"), ["a", "~ a "]);
+    }
+
+    #[test]
+    fn character_ngrams_name_their_word() {
+        let t = Tokenizer { word_ngrams: (1, 1), char_ngrams: Some((5, 5)), ..Tokenizer::default() };
+        let mut seen = Vec::new();
+        t.for_each_term_with_source("ab cd", |term, source| seen.push((term.to_string(), source.map(str::to_string))));
+        assert_eq!(seen[0], ("ab".to_string(), None));
+        assert_eq!(seen[2], ("~ ab ".to_string(), Some("ab".to_string())));
+        assert_eq!(seen[3], ("~ cd ".to_string(), Some("cd".to_string())));
     }
 
     #[test]

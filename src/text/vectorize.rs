@@ -76,19 +76,6 @@ impl SparseMatrix {
         }
         m
     }
-
-    /// The rows at `rows`, in that order.
-    pub fn select(&self, rows: &[usize]) -> SparseMatrix {
-        let mut m = SparseMatrix { n_cols: self.n_cols, indptr: Vec::with_capacity(rows.len() + 1), ..SparseMatrix::default() };
-        m.indptr.push(0);
-        for &i in rows {
-            let (indices, values) = self.row(i);
-            m.indices.extend_from_slice(indices);
-            m.values.extend_from_slice(values);
-            m.indptr.push(m.indices.len());
-        }
-        m
-    }
 }
 
 /// A fitted vectoriser: the tokeniser, the vocabulary and each term's idf.
@@ -102,6 +89,10 @@ pub struct Vectorizer {
     /// Term to column, built from `terms` on first use (it is not stored: the terms are).
     #[serde(skip)]
     index: OnceLock<FxHashMap<Box<str>, u32>>,
+    /// Non-zero entries the fitted texts' rows will have (the kept terms' document
+    /// frequencies added up); 0 once deserialised.
+    #[serde(skip)]
+    fitted_nonzeros: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -123,8 +114,8 @@ impl Vectorizer {
         let n = texts.len() as f64;
         let smooth_idf = |df: u32| ((1.0 + n) / (1.0 + f64::from(df))).ln() as f32 + 1.0;
         if let Some(bits) = options.hash_bits {
-            if !(1..=28).contains(&bits) {
-                return Err(CrmError::bad_argument("hash_bits", bits, "1..28"));
+            if !(1..=24).contains(&bits) {
+                return Err(CrmError::bad_argument("hash_bits", bits, "1..24"));
             }
             let mask = (1u64 << bits) - 1;
             let mut df = vec![DocFrequency { df: 0, last_doc: u32::MAX }; 1 << bits];
@@ -141,7 +132,8 @@ impl Vectorizer {
                 });
             }
             let idf = df.iter().map(|e| if e.df >= options.min_df.max(1) { smooth_idf(e.df) } else { 0.0 }).collect();
-            return Ok(Vectorizer { tokenizer: tokenizer.clone(), terms: Vec::new(), idf, hash_bits: Some(bits), index: OnceLock::new() });
+            let fitted_nonzeros = df.iter().filter(|e| e.df >= options.min_df.max(1)).map(|e| u64::from(e.df)).sum();
+            return Ok(Vectorizer { tokenizer: tokenizer.clone(), terms: Vec::new(), idf, hash_bits: Some(bits), index: OnceLock::new(), fitted_nonzeros });
         }
         if options.max_features == 0 {
             return Err(CrmError::bad_argument("max_features", 0, "a positive number"));
@@ -176,12 +168,39 @@ impl Vectorizer {
         }
         kept.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let idf = kept.iter().map(|(_, df)| smooth_idf(*df)).collect();
+        let fitted_nonzeros = kept.iter().map(|(_, df)| u64::from(*df)).sum();
         let terms = kept.into_iter().map(|(t, _)| t.into_string()).collect();
-        Ok(Vectorizer { tokenizer: tokenizer.clone(), terms, idf, hash_bits: None, index: OnceLock::new() })
+        Ok(Vectorizer { tokenizer: tokenizer.clone(), terms, idf, hash_bits: None, index: OnceLock::new(), fitted_nonzeros })
+    }
+
+    /// Non-zero entries of the fitted texts' rows (a bound when hashing, where two terms
+    /// of a text may share a column), known before they are made; 0 once deserialised.
+    pub fn fitted_nonzeros(&self) -> u64 {
+        self.fitted_nonzeros
     }
 
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
+    }
+
+    /// Why a stored vectoriser cannot be used, if it cannot: a column count that disagrees
+    /// with its terms or hash width, idf values that are not finite, a bad tokenizer.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let columns = match self.hash_bits {
+            Some(bits) if (1..=24).contains(&bits) => 1usize << bits,
+            Some(bits) => return Err(format!("hash width {bits} bits is outside 1..24")),
+            None => self.terms.len(),
+        };
+        if self.idf.len() != columns {
+            return Err(format!("{} idf values for {columns} columns", self.idf.len()));
+        }
+        if !self.idf.iter().all(|v| v.is_finite()) {
+            return Err("an idf value is not a finite number".into());
+        }
+        if let Some(problem) = self.tokenizer.check() {
+            return Err(problem);
+        }
+        Ok(())
     }
 
     /// Columns of a row: the vocabulary's size, or 2^bits when hashing.
@@ -230,13 +249,39 @@ impl Vectorizer {
         self.transform_inner(text, None)
     }
 
-    /// The row and the term of each of its columns as found in this text (when hashing,
-    /// the first term of the text that fell in the column).
-    pub fn transform_named(&self, text: &str) -> (SparseRow, Vec<String>) {
-        let mut names = FxHashMap::default();
-        let row = self.transform_inner(text, Some(&mut names));
-        let named = row.indices.iter().map(|j| names.remove(j).unwrap_or_else(|| self.term(*j))).collect();
-        (row, named)
+    /// The row, and for each of its entries the words of the text it stands for with their
+    /// shares: a word or word n-gram stands for itself; a character n-gram for the words
+    /// it was taken from, in proportion to its occurrences in each. When hashing, a
+    /// column's first term in the text names it.
+    pub fn transform_explained(&self, text: &str) -> (SparseRow, Vec<Vec<(String, f64)>>) {
+        // Per column: (name, occurrences) pairs.
+        let mut sources: FxHashMap<u32, Vec<(String, u32)>> = FxHashMap::default();
+        self.tokenizer.for_each_term_with_source(text, |term, word| {
+            if let Some(j) = self.column(term) {
+                let name = word.unwrap_or(term);
+                let entry = sources.entry(j).or_default();
+                match entry.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, count)) => *count += 1,
+                    None => entry.push((name.to_string(), 1)),
+                }
+            }
+        });
+        let row = self.transform(text);
+        let shares = row
+            .indices
+            .iter()
+            .map(|j| {
+                let named = sources.remove(j).unwrap_or_default();
+                let total: u32 = named.iter().map(|(_, c)| c).sum();
+                named.into_iter().map(|(n, c)| (n, f64::from(c) / f64::from(total.max(1)))).collect()
+            })
+            .collect();
+        (row, shares)
+    }
+
+    /// Whether column j holds character n-grams (never, when hashing: unknown).
+    pub fn is_char_ngram(&self, column: u32) -> bool {
+        self.terms.get(column as usize).is_some_and(|t| t.starts_with(CHAR_NGRAM_MARK))
     }
 
     fn transform_inner(&self, text: &str, mut names: Option<&mut FxHashMap<u32, String>>) -> SparseRow {
@@ -283,9 +328,7 @@ impl Vectorizer {
     pub fn transform_all(&self, texts: &[&str], should_stop: &dyn Fn() -> bool) -> Result<SparseMatrix> {
         // Build the index once on this thread rather than racing to build it on each.
         let _ = self.index();
-        let chunks = pool::map_ranges(texts.len(), ROWS_PER_TASK, 0, should_stop, |range, _| {
-            range.map(|i| self.transform(texts[i])).collect::<Vec<_>>()
-        })?;
+        let chunks = pool::map_ranges(texts.len(), ROWS_PER_TASK, 0, should_stop, |range, _| range.map(|i| self.transform(texts[i])).collect::<Vec<_>>())?;
         Ok(SparseMatrix::from_rows(self.n_features(), chunks.into_iter().flatten()))
     }
 }
@@ -355,6 +398,7 @@ mod tests {
         let texts = ["apple banana", "apple cherry", "apple banana banana", "durian"];
         let v = Vectorizer::fit(&texts, &unigrams(), &VectorizerOptions::default(), &never).unwrap();
         assert_eq!(v.terms, ["apple", "banana"]);
+        assert_eq!(v.fitted_nonzeros(), 3 + 2);
         let idf_apple = (5.0f64 / 4.0).ln() + 1.0;
         let idf_banana = (5.0f64 / 3.0).ln() + 1.0;
         assert!((f64::from(v.idf[0]) - idf_apple).abs() < 1e-6);
@@ -380,6 +424,21 @@ mod tests {
             row.indices.iter().zip(&row.values).filter(|(j, _)| v.term(**j).starts_with(CHAR_NGRAM_MARK) == chars).map(|(_, x)| f64::from(*x).powi(2)).sum()
         };
         assert!((squares(false) - 0.5).abs() < 1e-6 && (squares(true) - 0.5).abs() < 1e-6);
+        // Each n-gram is credited to the word it came from.
+        let (row, sources) = v.transform_explained("abc de abc");
+        for (j, source) in row.indices.iter().zip(&sources) {
+            let term = &v.terms[*j as usize];
+            let expected = match term.strip_prefix(CHAR_NGRAM_MARK) {
+                Some(gram) if " abc ".contains(gram) => "abc",
+                Some(_) => "de",
+                None => term.as_str(),
+            };
+            assert_eq!(source, &[(expected.to_string(), 1.0)], "{term}");
+        }
+        // An n-gram of two words is shared by them in proportion.
+        let (row, sources) = v.transform_explained("abc abcd");
+        let shared = row.indices.iter().position(|j| v.terms[*j as usize] == "~abc").unwrap();
+        assert_eq!(sources[shared], [("abc".to_string(), 0.5), ("abcd".to_string(), 0.5)]);
         // A text with words but no n-gram (none known) keeps a unit norm.
         let row = v.transform("xyz");
         assert!((row.values.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() - 1.0).abs() < 1e-6);
@@ -410,9 +469,10 @@ mod tests {
         let hashed = VectorizerOptions { min_df: 1, hash_bits: Some(12), ..VectorizerOptions::default() };
         let v = Vectorizer::fit(&texts, &unigrams(), &hashed, &never).unwrap();
         assert_eq!(v.n_features(), 4096);
-        let (row, names) = v.transform_named("good good crew");
+        let (row, sources) = v.transform_explained("good good crew");
         assert_eq!(row.indices.len(), 2);
-        assert!(names.contains(&"good".to_string()) && names.contains(&"crew".to_string()));
+        let names: Vec<&str> = sources.iter().map(|s| s[0].0.as_str()).collect();
+        assert!(names.contains(&"good") && names.contains(&"crew"), "{names:?}");
         let v = Vectorizer::fit(&texts, &unigrams(), &VectorizerOptions::default(), &never).unwrap();
         let bytes = bincode::serialize(&v).unwrap();
         let back: Vectorizer = bincode::deserialize(&bytes).unwrap();
