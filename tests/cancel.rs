@@ -66,3 +66,23 @@ fn statement_timeout_stops_training() {
     let left: i64 = c.query_one("SELECT count(*) FROM crm.models", &[]).unwrap().get(0);
     assert_eq!(left, 0);
 }
+
+#[test]
+fn text_training_stops_within_a_second_of_a_cancel() {
+    let Some(url) = fresh_database("it_cancel_text") else { return };
+    connect(&url)
+        .batch_execute(
+            "CREATE TABLE feedback AS
+             SELECT 'order ' || (g % 997) || ' word' || (abs(hashtext(g::text)) % 5000) || ' and term' || (abs(hashtext('t' || g)) % 3000)
+                    || ' delivered late ' || repeat('x', g % 7) AS body,
+                    'topic' || (abs(hashtext('l' || g)) % 12) AS topic
+             FROM generate_series(1, 300000) g",
+        )
+        .unwrap();
+    // a tolerance no fit reaches: only the cancel ends it
+    cancelled_within_a_second(
+        &url,
+        "SELECT * FROM crm.train_text_classifier('long', 'feedback', 'body', 'topic', '{\"max_iter\": 100000, \"tol\": 1e-300}')",
+        Duration::from_millis(3000),
+    );
+}
