@@ -34,6 +34,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 DSN = os.environ["PG_CRM_BENCH_DSN"]
 DATASETS = os.environ.get("PG_CRM_DATASETS", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets"))
 RUNS = int(os.environ.get("PG_CRM_BENCH_RUNS", "3"))
+MILLION = int(os.environ.get("PG_CRM_BENCH_TEXTS", "1000000"))
 
 
 def timed(fn):
@@ -64,7 +65,7 @@ def scores(y, p):
     return accuracy_score(y, p), f1_score(y, p, average="macro")
 
 
-def peer(train, test, balanced):
+def peer(train, test, balanced, keep=None):
     def fit():
         vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
         x = vec.fit_transform([t for t, _ in train])
@@ -73,6 +74,8 @@ def peer(train, test, balanced):
         return vec, clf
 
     (vec, clf), fit_s = timed(fit)
+    if keep is not None:
+        keep.extend([vec, clf])
     pred, predict_s = timed(lambda: clf.predict(vec.transform([t for t, _ in test])))
     return scores([y for _, y in test], pred), fit_s, predict_s
 
@@ -112,6 +115,7 @@ def main():
     analyzer = SentimentIntensityAnalyzer()
     with psycopg.connect(DSN, autocommit=True) as conn:
         conn.execute("SET max_parallel_workers_per_gather = 0")
+        peer_model = []
         for task, label, peer_f1 in [("sentiment", "airline_sentiment", 0.765), ("reason", "negativereason", 0.540)]:
             train, test = split(rows, label)
             print(f"\n{task}: {len(train):,} train / {len(test):,} test, {len({y for _, y in train})} classes")
@@ -123,7 +127,7 @@ def main():
             print(f"{'pg_crm, test_fraction 0 (one fit)':44} {acc1:9.3f} {f11:9.3f} {train1_s:9.2f} {label1_s:9.3f}")
             results = {"pg_crm": f1}
             for balanced in [False, True]:
-                (pacc, pf1), fit_s, predict_s = peer(train, test, balanced)
+                (pacc, pf1), fit_s, predict_s = peer(train, test, balanced, peer_model if balanced else None)
                 name = f"sklearn TF-IDF + LogisticRegression{' balanced' if balanced else ''}"
                 results[name] = pf1
                 print(f"{name:44} {pacc:9.3f} {pf1:9.3f} {fit_s:9.2f} {predict_s:9.3f}")
@@ -150,7 +154,60 @@ def main():
             best = max(v for k, v in results.items() if k != "pg_crm")
             print(f"pg_crm macro-F1 {f1:.3f} vs best peer {best:.3f} ({f1 - best:+.3f}); target >= {peer_f1}: {'ok' if f1 >= peer_f1 else 'BELOW'}")
             print(f"stored holdout metrics: accuracy {stored.get('accuracy', float('nan')):.3f}, macro-F1 {stored.get('macro_f1', float('nan')):.3f}")
+            if task == "sentiment":
+                million(conn, rows, peer_model)
+            peer_model.clear()
     return 0
+
+
+def million(conn, rows, peer_model):
+    """Labelling MILLION short texts (the tweets repeated): crm.classify_text in one SELECT,
+    serial and with 2 parallel workers, against the balanced scikit-learn model's transform +
+    predict on the same texts in memory, and against the Python round trip a service would
+    make (read the texts from Postgres, predict, write the labels back with COPY)."""
+    vec, clf = peer_model
+    texts = [r["text"] for r in rows]
+    with conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_text_million")
+        cur.execute(
+            "CREATE TABLE bench_text_million AS SELECT g AS id, (%s::text[])[1 + g %% %s] AS body FROM generate_series(0, %s - 1) g",
+            (texts, len(texts), MILLION),
+        )
+        cur.execute("VACUUM ANALYZE bench_text_million")
+        cur.execute("SET max_parallel_workers_per_gather = 0")
+        _, serial_s = timed(lambda: cur.execute("SELECT count(crm.classify_text('bench_text_sentiment', body)) FROM bench_text_million"))
+        cur.execute("SET max_parallel_workers_per_gather = 2")
+        cur.execute("SET parallel_setup_cost = 0")
+        cur.execute("SET min_parallel_table_scan_size = 0")
+        _, parallel_s = timed(lambda: cur.execute("SELECT count(crm.classify_text('bench_text_sentiment', body)) FROM bench_text_million"))
+        cur.execute("SET max_parallel_workers_per_gather = 0")
+        cur.execute("SELECT body FROM bench_text_million ORDER BY id")
+        in_memory = [r[0] for r in cur.fetchall()]
+    _, memory_s = timed(lambda: clf.predict(vec.transform(in_memory)))
+    del in_memory
+
+    def round_trip():
+        with conn.cursor() as cur:
+            cur.execute("SELECT id, body FROM bench_text_million")
+            got = cur.fetchall()
+            labels = clf.predict(vec.transform([b for _, b in got]))
+            cur.execute("DROP TABLE IF EXISTS bench_text_labels")
+            cur.execute("CREATE TABLE bench_text_labels (id int, label text)")
+            with cur.copy("COPY bench_text_labels FROM STDIN") as copy:
+                for (i, _), label in zip(got, labels):
+                    copy.write_row((i, label))
+
+    _, trip_s = timed(round_trip)
+    print(f"\nclassify_text over {MILLION:,} tweets (the test and train texts repeated), medians of {RUNS}:")
+    print(f"{'':52} {'seconds':>9} {'texts/s':>12}")
+    for name, t in [
+        ("pg_crm SELECT crm.classify_text, one core", serial_s),
+        ("pg_crm SELECT crm.classify_text, 2 parallel workers", parallel_s),
+        ("scikit-learn transform + predict, in memory", memory_s),
+        ("Python round trip: read, predict, COPY back", trip_s),
+    ]:
+        print(f"{name:52} {t:9.2f} {MILLION / t:12,.0f}")
+    print(f"pg_crm one core vs scikit-learn in memory: {memory_s / serial_s:.2f}x; 2 workers vs the round trip: {trip_s / parallel_s:.2f}x")
 
 
 if __name__ == "__main__":
