@@ -139,6 +139,7 @@ fn train(name: &str, source: &str, text: &str, label: &str, options: &Value) -> 
         m.insert("skipped_without_label".into(), json!(no_label));
         m.insert("labels".into(), json!(model.labels));
         m.insert("vocabulary".into(), json!(model.vectorizer.n_features()));
+        m.insert("iterations".into(), json!(model.classifier.iterations));
         m.insert("train_seconds".into(), json!((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0));
     }
     let bytes = registry::encode(Kind::TextClassifier, &model)?;

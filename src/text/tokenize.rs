@@ -331,6 +331,11 @@ fn emoticon(chunk: &str) -> Option<&'static str> {
 
 /// Where a URL starts in a chunk (it runs to the chunk's end).
 fn find_url(chunk: &str) -> Option<usize> {
+    // Every address has a ':' (a scheme) or a '.' (`www.`); most words have neither, and
+    // this runs for every word of every text.
+    if !chunk.bytes().any(|b| b == b':' || b == b'.') {
+        return None;
+    }
     let scheme = ["http://", "https://"].iter().filter_map(|p| chunk.find(p)).min();
     // `www.` only where a word starts: `awww...` is no address.
     let www = chunk.match_indices("www.").map(|(at, _)| at).find(|&at| !chunk[..at].chars().next_back().is_some_and(char::is_alphanumeric));
