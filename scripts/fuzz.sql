@@ -47,10 +47,10 @@ CREATE TABLE churn_odd_rows AS SELECT c AS r FROM churn_odd c;
 CREATE TABLE sources (source text);
 INSERT INTO sources VALUES ('churn'), ('churn_small'), ('churn_odd'), ('orders'), ('people'), ('no_such_table'), ('crm.models'),
   ('SELECT calls, tenure FROM churn'), ('SELECT * FROM churn WHERE false'), ('VALUES (1, true), (2, false)'),
-  ('SELECT customer, item, qty AS weight, order_at FROM orders'), ('SELECT 1) s; DROP TABLE churn; --'), (''), ('feedback');
+  ('SELECT customer, item, qty AS weight, order_at FROM orders'), ('SELECT 1) s; DROP TABLE churn; --'), (''), ('feedback'), ('weekly_sales');
 CREATE TABLE column_names (col text);
 INSERT INTO column_names VALUES ('churned'), ('customer_id'), ('calls'), ('tenure'), ('plan'), ('promo'), ('signup'), ('id'),
-  ('customer'), ('item'), ('order_at'), ('no_such_column'), ('ctid'), (''), ('body'), ('topic');
+  ('customer'), ('item'), ('order_at'), ('no_such_column'), ('ctid'), (''), ('body'), ('topic'), ('week'), ('sales'), ('shop');
 CREATE TABLE algorithms (algorithm text);
 INSERT INTO algorithms VALUES ('auto'), ('logistic'), ('gradient_boosting'), ('random_forest'), ('ensemble'), ('popular'),
   ('item_knn'), ('als'), ('nope'), ('');
@@ -58,7 +58,8 @@ CREATE TABLE options (options jsonb);
 INSERT INTO options VALUES ('{}'), ('{"key": "customer_id"}'), ('{"max_trees": 5, "n_trees": 5}'), ('{"factors": 4, "iterations": 2}'),
   ('{"k_min": 2, "k_max": 3}'), ('{"threshold": 0.9}'), ('{"blocking": [["city"]]}'), ('{"unknown": 1}'), ('{"test_fraction": 0.99}'),
   ('[]'), ('null'), ('{"C": 1e308}'), ('{"seed": -1}'), ('{"neighbours": 0}'), ('{"min_df": 1, "char_ngrams": null}'),
-  ('{"char_ngrams": [1, 8], "hash_bits": 24}'), ('{"ngram_range": [3, 1]}'), ('{"top": 3, "prior_scale": 1e-6}'), ('{"max_features": 1}');
+  ('{"char_ngrams": [1, 8], "hash_bits": 24}'), ('{"ngram_range": [3, 1]}'), ('{"top": 3, "prior_scale": 1e-6}'), ('{"max_features": 1}'), ('{"horizon": 3, "frequency": "week"}'),
+  ('{"series": ["shop"], "models": ["theta", "croston"], "season_length": 1}'), ('{"fill": "interpolate", "level": 0.99, "cv_windows": 1}');
 CREATE TABLE messy (raw text);
 INSERT INTO messy VALUES ('"Ann Lee" <Ann.Lee@Example.COM>'), ('mailto:sales@bücher.de?subject=hi'), ('a [at] b [dot] com'),
   ('(415) 555-0132'), ('+49 (0)30 901820 ext. 7'), ('020 7946 0958'), ('MCDONALD, RONALD'), ('ludwig VAN beethoven'),
@@ -70,6 +71,9 @@ CREATE TABLE feedback (body text, topic text);
 INSERT INTO feedback VALUES ('refund my double payment', 'billing'), ('charged twice, refund please', 'billing'), ('the invoice is wrong', 'billing'),
   ('parcel arrived late', 'delivery'), ('late parcel again!', 'delivery'), ('courier lost the parcel', 'delivery'), ('退款 扣款 两次', 'billing'),
   ('快递太慢了', 'delivery'), (NULL, 'billing'), ('', NULL), (' ', 'delivery'), ('😀😡', 'billing'), (repeat('late ', 2000), 'delivery');
+CREATE TABLE weekly_sales AS
+SELECT 'shop' || (g % 3) AS shop, date '2023-01-06' + 7 * (g / 3) AS week, 100 + (g % 17) * 3 - (g % 3) * 20 AS sales
+FROM generate_series(0, 359) g;
 CREATE TABLE item_lists (items text[]);
 INSERT INTO item_lists VALUES (NULL), ('{}'), ('{item1,item2,item3}'), ('{c1,c2,c3}'), ('{NULL}'), ('{{item1,item2},{item3,item4}}'),
   ('{calls,tenure,plan,promo,signup}');
@@ -91,6 +95,7 @@ DO $$ BEGIN
   PERFORM * FROM crm.train_recommender('recs_pop', 'orders', 'popular');
   PERFORM * FROM crm.train_clv('clv', 'orders', '{"customer": "customer", "order_at": "order_at", "amount": "amount"}');
   PERFORM * FROM crm.train_text_classifier('topics', 'feedback', 'body', 'topic', '{"min_df": 1, "test_fraction": 0}');
+  PERFORM * FROM crm.train_forecast('sales', 'weekly_sales', '{"horizon": 6}');
 END $$;
 INSERT INTO model_names SELECT name, kind FROM crm.models;
 INSERT INTO model_names VALUES ('no_such_model', NULL), ('', NULL), (repeat('m', 200), NULL), ('CHURN', NULL);
@@ -122,6 +127,10 @@ CREATE FUNCTION fuzz_text_terms(name model_name, top int) RETURNS text
 LANGUAGE sql STABLE AS $$ SELECT string_agg(label || '/' || term || ':' || weight, ',') FROM crm.text_terms(name, top) $$;
 CREATE FUNCTION fuzz_key_terms(source text, text_column text, group_column text, options jsonb) RETURNS text
 LANGUAGE sql VOLATILE AS $$ SELECT string_agg(grp || '/' || term || ':' || score, ',') FROM crm.key_terms(source, text_column, group_column, options) $$;
+CREATE FUNCTION fuzz_forecast(name model_name, horizon int, level float8) RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT string_agg(series || '@' || period_start || ':' || forecast || '[' || lo || ',' || hi || ']', ',') FROM crm.forecast(name, horizon, level) $$;
+CREATE FUNCTION fuzz_forecast_components(name model_name) RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT string_agg(series || ':' || model || ':' || coalesce(level, 0), ',') FROM crm.forecast_components(name) $$;
 CREATE FUNCTION fuzz_dedupe(source text, id text, options jsonb) RETURNS bigint
 LANGUAGE sql VOLATILE AS $$ SELECT count(DISTINCT cluster_id) FROM crm.dedupe(source, id, options) $$;
 CREATE FUNCTION fuzz_link(left_source text, right_source text, id text, options jsonb) RETURNS bigint
@@ -144,6 +153,9 @@ AS $$ SELECT algorithm || ' ' || metrics::text FROM crm.train_clv('fz_' || name,
 CREATE FUNCTION fuzz_train_text_classifier(name text, source text, text_column text, label_column text, options jsonb) RETURNS text
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public
 AS $$ SELECT algorithm || ' ' || metrics::text FROM crm.train_text_classifier('fz_' || name, source, text_column, label_column, options) $$;
+CREATE FUNCTION fuzz_train_forecast(name text, source text, options jsonb) RETURNS text
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public
+AS $$ SELECT algorithm || ' ' || metrics::text FROM crm.train_forecast('fz_' || name, source, options) $$;
 CREATE FUNCTION fuzz_customer_profile(orders text, options jsonb) RETURNS text
 LANGUAGE sql STABLE AS $$ SELECT count(*) || ' ' || sum(clv) || ' ' || sum(value_at_risk) FROM crm.customer_profile(orders, options) $$;
 CREATE FUNCTION fuzz_deploy(name model_name, version int) RETURNS int
@@ -169,4 +181,5 @@ ALTER FUNCTION fuzz_train_segments(text, text, int, jsonb) OWNER TO fuzz_trainer
 ALTER FUNCTION fuzz_train_recommender(text, text, text, jsonb) OWNER TO fuzz_trainer;
 ALTER FUNCTION fuzz_train_clv(text, text, jsonb) OWNER TO fuzz_trainer;
 ALTER FUNCTION fuzz_train_text_classifier(text, text, text, text, jsonb) OWNER TO fuzz_trainer;
+ALTER FUNCTION fuzz_train_forecast(text, text, jsonb) OWNER TO fuzz_trainer;
 ALTER FUNCTION fuzz_deploy(model_name, int) OWNER TO fuzz_trainer;

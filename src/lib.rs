@@ -11,6 +11,7 @@ pub mod clean;
 pub mod clv;
 pub mod error;
 pub mod features;
+pub mod forecast;
 pub mod gpu;
 pub mod lifecycle;
 pub mod options;

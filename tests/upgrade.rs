@@ -248,13 +248,17 @@ fn dump_and_restore_carry_every_model_kind_and_the_deploy_log() {
     c.batch_execute(
         "CREATE TABLE dump_feedback AS SELECT CASE WHEN i % 3 = 0 THEN 'refund my double charge ' ELSE 'parcel arrived late, courier ' END || i AS body,
                 CASE WHEN i % 3 = 0 THEN 'billing' ELSE 'delivery' END AS topic FROM generate_series(1, 90) i;
-         SELECT * FROM crm.train_text_classifier('feedback', 'dump_feedback', 'body', 'topic');",
+         SELECT * FROM crm.train_text_classifier('feedback', 'dump_feedback', 'body', 'topic');
+         CREATE TABLE dump_sales AS SELECT 'shop' || (g % 2) AS shop, date '2022-01-07' + 7 * (g / 2) AS week,
+                100 + (g / 2) + 20 * sin((g / 2) / 52.0 * 6.283) + (g % 2) * 50 AS sales FROM generate_series(0, 279) g;
+         SELECT * FROM crm.train_forecast('sales', 'dump_sales', '{\"horizon\": 8}');",
     )
     .unwrap();
     c.batch_execute("SELECT * FROM crm.deploy('churn', 1, 'before the dump')").unwrap();
     let newer_kinds = "SELECT customer_id::text || ' ' || crm.predict('tenure', c)::text FROM customers c
                        UNION ALL SELECT customer_id || ' ' || crm.clv('clv', crm.rfm_agg(order_date, amount, '2023-12-31'))::text FROM clv_orders GROUP BY customer_id
                        UNION ALL SELECT body || ' ' || s.label || ' ' || s.probability::text FROM dump_feedback, crm.classify_text_scores('feedback', body) s
+                       UNION ALL SELECT concat_ws(' ', series, period_start, forecast, lo, hi, model) FROM crm.forecast('sales')
                        ORDER BY 1";
     let newer = |c: &mut Client| c.query(newer_kinds, &[]).unwrap().into_iter().map(|r| r.get::<_, String>(0)).collect::<Vec<String>>();
     let before_newer = newer(&mut c);

@@ -21,6 +21,7 @@ use super::address_tables::{
 };
 use super::country::{country_named_words, Country};
 use super::postcode::clean_postcode;
+use super::text::with_joined;
 
 /// Longer text is not one postal address; bounds the work on hostile input.
 const MAX_INPUT_BYTES: usize = 1024;
@@ -193,37 +194,6 @@ fn state_in(country: &str, words: &[&str]) -> bool {
 /// (state names are looked up for several windows of every address).
 fn with_folded<R>(words: &[&str], f: impl FnOnce(&str) -> R) -> R {
     with_joined(words, true, f)
-}
-
-/// `f` of the words joined by spaces (lower-cased when `fold`), on the stack for short
-/// ASCII text.
-fn with_joined<R>(words: &[&str], fold: bool, f: impl FnOnce(&str) -> R) -> R {
-    const CAPACITY: usize = 48;
-    let total = words.iter().map(|w| w.len()).sum::<usize>() + words.len().saturating_sub(1);
-    if total <= CAPACITY && words.iter().all(|w| w.is_ascii()) {
-        let mut buffer = [0u8; CAPACITY];
-        let mut n = 0;
-        for (i, w) in words.iter().enumerate() {
-            if i > 0 {
-                buffer[n] = b' ';
-                n += 1;
-            }
-            buffer[n..n + w.len()].copy_from_slice(w.as_bytes());
-            n += w.len();
-        }
-        if fold {
-            buffer[..n].make_ascii_lowercase();
-        }
-        if let Ok(joined) = std::str::from_utf8(&buffer[..n]) {
-            return f(joined);
-        }
-    }
-    let joined = words.join(" ");
-    if fold {
-        f(&joined.to_lowercase())
-    } else {
-        f(&joined)
-    }
 }
 
 /// The countries whose states a text may name, when the country is not known: the ones

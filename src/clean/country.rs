@@ -5,6 +5,7 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::OnceLock;
 
+use super::text::with_joined;
 use crate::error::{CrmError, Result};
 
 /// (alpha-2, alpha-3, English short name), sorted by alpha-2.
@@ -359,32 +360,14 @@ fn lookup_code(code: &str) -> Option<&'static str> {
 /// `None` when it names no country. Folded on the stack when the words are short ASCII: the
 /// address parser asks for every tail of up to four words of every address.
 pub fn country_named_words(words: &[&str]) -> Option<Country> {
-    const CAPACITY: usize = 64;
-    let total = words.iter().map(|w| w.len()).sum::<usize>() + words.len().saturating_sub(1);
-    if total <= CAPACITY && words.iter().all(|w| w.is_ascii()) {
-        let mut buffer = [0u8; CAPACITY];
-        let mut n = 0;
-        for (i, w) in words.iter().enumerate() {
-            if i > 0 {
-                buffer[n] = b' ';
-                n += 1;
-            }
-            buffer[n..n + w.len()].copy_from_slice(w.as_bytes());
-            n += w.len();
+    with_joined(words, true, |lower| {
+        let name = lower.trim().trim_end_matches('.');
+        if name.contains('.') {
+            named_folded(&name.replace('.', ""))
+        } else {
+            named_folded(name)
         }
-        let text = std::str::from_utf8(&buffer[..n]).unwrap_or("");
-        let text = text.trim().trim_end_matches('.');
-        let mut folded = [0u8; CAPACITY];
-        let mut m = 0;
-        for b in text.bytes().filter(|&b| b != b'.') {
-            folded[m] = b.to_ascii_lowercase();
-            m += 1;
-        }
-        return std::str::from_utf8(&folded[..m]).ok().and_then(named_folded);
-    }
-    let text = words.join(" ");
-    let folded: String = text.trim().trim_end_matches('.').chars().filter(|&c| c != '.').flat_map(char::to_lowercase).collect();
-    named_folded(&folded)
+    })
 }
 
 /// The country of a lower-case name, alias or alpha-3 code, dots removed.

@@ -56,6 +56,38 @@ pub fn clean_text(raw: &str) -> Option<String> {
     }
 }
 
+/// `f` of the words joined by spaces (lower-cased when `fold`), on the stack for short
+/// ASCII text: the address parser looks many windows of words up in its tables.
+pub fn with_joined<R>(words: &[&str], fold: bool, f: impl FnOnce(&str) -> R) -> R {
+    // Country names run to 44 bytes, state windows and postcode pairs to fewer.
+    const CAPACITY: usize = 64;
+    let total = words.iter().map(|w| w.len()).sum::<usize>() + words.len().saturating_sub(1);
+    if total <= CAPACITY && words.iter().all(|w| w.is_ascii()) {
+        let mut buffer = [0u8; CAPACITY];
+        let mut n = 0;
+        for (i, w) in words.iter().enumerate() {
+            if i > 0 {
+                buffer[n] = b' ';
+                n += 1;
+            }
+            buffer[n..n + w.len()].copy_from_slice(w.as_bytes());
+            n += w.len();
+        }
+        if fold {
+            buffer[..n].make_ascii_lowercase();
+        }
+        if let Ok(joined) = std::str::from_utf8(&buffer[..n]) {
+            return f(joined);
+        }
+    }
+    let joined = words.join(" ");
+    if fold {
+        f(&joined.to_lowercase())
+    } else {
+        f(&joined)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

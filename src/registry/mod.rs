@@ -27,6 +27,7 @@ pub enum Kind {
     Clv = 4,
     Regressor = 5,
     TextClassifier = 6,
+    Forecast = 7,
 }
 
 impl Kind {
@@ -38,6 +39,7 @@ impl Kind {
             Kind::Clv => "clv",
             Kind::Regressor => "regressor",
             Kind::TextClassifier => "text_classifier",
+            Kind::Forecast => "forecast",
         }
     }
 
@@ -50,6 +52,7 @@ impl Kind {
             Kind::Clv => "train_clv",
             Kind::Regressor => "train_regressor",
             Kind::TextClassifier => "train_text_classifier",
+            Kind::Forecast => "train_forecast",
         }
     }
 
@@ -61,6 +64,7 @@ impl Kind {
             4 => Kind::Clv,
             5 => Kind::Regressor,
             6 => Kind::TextClassifier,
+            7 => Kind::Forecast,
             _ => return None,
         })
     }

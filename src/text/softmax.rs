@@ -221,8 +221,28 @@ fn log_sum_exp(z: &[f64]) -> f64 {
     max + z.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
 }
 
+/// Lanes of the vector loops below: eight partial sums added in a fixed order at the end.
+/// One running sum is a chain of dependent additions the compiler must keep in order (it
+/// may not reassociate floating point); eight independent ones let it use SIMD, and the
+/// L-BFGS two-loop recursion is twenty such products over every parameter per iteration.
+const LANES: usize = 8;
+
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    dot_by_lanes(a, b, |x| x)
+}
+
+/// Σ a·b over f32 `a` (the stored history) and f64 `b`, summed by lanes.
+fn dot_by_lanes<T: Copy>(a: &[T], b: &[f64], widen: impl Fn(T) -> f64) -> f64 {
+    let mut lanes = [0.0f64; LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (a_tail, b_tail) = (a_chunks.remainder(), b_chunks.remainder());
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for ((lane, xv), yv) in lanes.iter_mut().zip(x).zip(y) {
+            *lane += widen(*xv) * yv;
+        }
+    }
+    let tail: f64 = a_tail.iter().zip(b_tail).map(|(x, y)| widen(*x) * y).sum();
+    lanes.iter().sum::<f64>() + tail
 }
 
 impl Softmax {
@@ -504,7 +524,7 @@ impl Pair {
 }
 
 fn dot_mixed(a: &[f32], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| f64::from(*x) * y).sum()
+    dot_by_lanes(a, b, f64::from)
 }
 
 #[cfg(test)]
