@@ -109,3 +109,24 @@ SELECT name FROM crm.train_regressor('tx_cl', 'SELECT id::float8 AS x, (id % 7):
 SELECT crm.classify_text('tx_cl', 'hello');
 \set VERBOSITY default
 DROP TABLE tx_tickets;
+
+-- The scores and explanations keep the deployed model for one statement only: a deploy
+-- between two statements (here inside one function) is seen by the next.
+CREATE TEMP TABLE memo_yes_no AS SELECT t, CASE l WHEN 'pos' THEN 'yes' ELSE 'no' END AS l
+FROM (VALUES ('good great love it', 'pos'), ('awful bad hate it', 'neg'), ('great good', 'pos'), ('bad awful', 'neg')) v(t, l);
+CREATE TEMP TABLE memo_pos_neg AS SELECT t, CASE l WHEN 'yes' THEN 'pos' ELSE 'neg' END AS l FROM memo_yes_no;
+SELECT version FROM crm.train_text_classifier('memo_text', 'memo_pos_neg', 't', 'l', '{"test_fraction": 0, "min_df": 1}');
+SELECT version FROM crm.train_text_classifier('memo_text', 'memo_yes_no', 't', 'l', '{"test_fraction": 0, "min_df": 1}');
+CREATE FUNCTION pg_temp.labels_across_deploys() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE first_label text; second_label text; explained text;
+BEGIN
+    PERFORM crm.deploy('memo_text', 1);
+    SELECT label INTO first_label FROM crm.classify_text_scores('memo_text', 'good') LIMIT 1;
+    PERFORM crm.deploy('memo_text', 2);
+    SELECT label INTO second_label FROM crm.classify_text_scores('memo_text', 'good') LIMIT 1;
+    SELECT label INTO explained FROM crm.explain_text('memo_text', 'good') LIMIT 1;
+    RETURN format('version 1: %s, version 2: %s, explained as %s', first_label, second_label, explained);
+END $$;
+SELECT pg_temp.labels_across_deploys();
+DELETE FROM crm.deployments WHERE name = 'memo_text';
+DELETE FROM crm.models WHERE name = 'memo_text';

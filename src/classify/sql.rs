@@ -17,7 +17,7 @@ use crate::pg::memo;
 use crate::pg::row_reader::{check_row_type, for_each_feature, read_features, Cell, Reader, RowMapMemo};
 use crate::pg::source::{
     cancel_requested, check_new_model, deployed_metrics, describe, find_column, quote_ident, raise_pending_cancel, read_in_batches, source_query, store_model,
-    ColumnInfo, NewModel,
+    ColumnInfo, NewModel, TrainRow,
 };
 use crate::registry::{self, Kind};
 use crate::supervised::Supervised;
@@ -274,8 +274,6 @@ fn train_classifier(
     let row = options.value("options").and_then(|options| train(name, source, target, algorithm, options)).or_raise();
     TableIterator::once(row)
 }
-
-type TrainRow = (i64, String, i32, String, bool, JsonB);
 
 fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serde_json::Value) -> Result<TrainRow> {
     check_new_model(name)?;

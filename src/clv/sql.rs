@@ -23,7 +23,7 @@ use crate::pg::memo;
 use crate::pg::model_cache::{deployed, Deployed};
 use crate::pg::source::{
     cancel_requested, check_new_model, describe, find_column, is_numeric, is_time, quote_ident, raise_pending_cancel, read_in_batches, read_one, source_query,
-    store_model, ColumnInfo, NewModel,
+    store_model, ColumnInfo, NewModel, TrainRow,
 };
 use crate::registry::{self, Kind};
 
@@ -181,16 +181,11 @@ fn train_clv(
 ) -> TableIterator<'static, (name!(id, i64), name!(name, String), name!(version, i32), name!(algorithm, String), name!(deployed, bool), name!(metrics, JsonB))>
 {
     let run = || {
-        let options = match &options {
-            Some(o) => o.value("options")?.clone(),
-            None => serde_json::Value::Null,
-        };
+        let options = JsonOptions::or_null(&options)?;
         train(required(name, "name")?, required(source, "source")?, &options)
     };
     TableIterator::once(run().or_raise())
 }
-
-type TrainRow = (i64, String, i32, String, bool, JsonB);
 
 fn train(name: &str, source: &str, options: &serde_json::Value) -> Result<TrainRow> {
     check_new_model(name)?;
@@ -751,10 +746,7 @@ fn customer_profile(
     ),
 > {
     let run = || -> Result<Vec<ProfileRow>> {
-        let options = match &options {
-            Some(o) => o.value("options")?.clone(),
-            None => serde_json::Value::Null,
-        };
+        let options = JsonOptions::or_null(&options)?;
         let o = parse_profile_options(&options)?;
         let sql = profile_query(required(orders, "orders")?, &o)?;
         let mut rows = Vec::new();

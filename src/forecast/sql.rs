@@ -19,7 +19,7 @@ use crate::pg::json_options::JsonOptions;
 use crate::pg::model_cache::{deployed, version as model_version};
 use crate::pg::source::{
     cancel_requested, check_new_model, describe, find_column, is_numeric, is_time, quote_ident, raise_pending_cancel, read_in_batches, read_one, source_query,
-    store_model, ColumnInfo, NewModel,
+    store_model, ColumnInfo, NewModel, TrainRow,
 };
 use crate::registry::{self, Kind, StoredModel};
 
@@ -249,16 +249,11 @@ fn train_forecast(
 ) -> TableIterator<'static, (name!(id, i64), name!(name, String), name!(version, i32), name!(algorithm, String), name!(deployed, bool), name!(metrics, JsonB))>
 {
     let run = || {
-        let options = match &options {
-            Some(o) => o.value("options")?.clone(),
-            None => Value::Null,
-        };
+        let options = JsonOptions::or_null(&options)?;
         train(required(name, "name")?, required(source, "source")?, &options)
     };
     TableIterator::once(run().or_raise())
 }
-
-type TrainRow = (i64, String, i32, String, bool, JsonB);
 
 fn train(name: &str, source: &str, options: &Value) -> Result<TrainRow> {
     check_new_model(name)?;

@@ -17,6 +17,12 @@ use crate::error::{CrmError, Result};
 pub struct JsonOptions(std::result::Result<serde_json::Value, String>);
 
 impl JsonOptions {
+    /// The `options` argument's value, JSON null when the argument is SQL NULL: what every
+    /// trainer reads its options from.
+    pub fn or_null(options: &Option<JsonOptions>) -> Result<serde_json::Value> {
+        options.as_ref().map_or(Ok(serde_json::Value::Null), |o| o.value("options").cloned())
+    }
+
     /// The value, or 22023 naming `argument`.
     pub fn value(&self, argument: &str) -> Result<&serde_json::Value> {
         self.0.as_ref().map_err(|why| {

@@ -50,3 +50,53 @@ pub unsafe fn call_site<'a, T: 'static>(
         Ok(slot.value.as_mut().expect("filled just above"))
     }
 }
+
+/// Which statement of this backend is running: its local transaction, its start time and
+/// the command within it. Two calls with the same key see the same snapshot of the
+/// registry, so what one resolved from it holds for the other.
+#[derive(Clone, Copy, PartialEq)]
+struct StatementKey {
+    transaction: u32,
+    started: i64,
+    command: u32,
+}
+
+fn statement_key() -> StatementKey {
+    // SAFETY: reads of the backend's own transaction state, valid inside any function call.
+    unsafe {
+        StatementKey {
+            transaction: if pg_sys::MyProc.is_null() { 0 } else { (*pg_sys::MyProc).lxid },
+            started: pg_sys::GetCurrentStatementStartTimestamp(),
+            command: pg_sys::GetCurrentCommandId(false),
+        }
+    }
+}
+
+struct StatementMemo {
+    key: StatementKey,
+    type_id: TypeId,
+    name: String,
+    value: std::rc::Rc<dyn std::any::Any>,
+}
+
+thread_local! {
+    /// One memo per backend: the last statement's.
+    static STATEMENT_MEMO: std::cell::RefCell<Option<StatementMemo>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A per-statement memo for the functions that cannot keep one at their call site
+/// (set-returning functions: pgrx keeps its own state in `fn_extra`): the value `make`
+/// built for `name` earlier in this statement, or a new one. Only the last one is kept, so
+/// a statement alternating between names rebuilds, never grows.
+pub fn statement<T: 'static>(name: &str, make: impl FnOnce() -> Result<std::rc::Rc<T>>) -> Result<std::rc::Rc<T>> {
+    let key = statement_key();
+    let kept = STATEMENT_MEMO.with_borrow(|memo| {
+        memo.as_ref().filter(|m| m.key == key && m.type_id == TypeId::of::<T>() && m.name == name).and_then(|m| m.value.clone().downcast::<T>().ok())
+    });
+    if let Some(value) = kept {
+        return Ok(value);
+    }
+    let value = make()?;
+    STATEMENT_MEMO.with_borrow_mut(|memo| *memo = Some(StatementMemo { key, type_id: TypeId::of::<T>(), name: name.to_string(), value: value.clone() }));
+    Ok(value)
+}

@@ -350,6 +350,10 @@ pub fn check_model_name(name: &str) -> Result<()> {
     }
 }
 
+/// What a trainer returns, one row: the stored model's id, name, version, algorithm,
+/// whether it is deployed, and its metrics.
+pub type TrainRow = (i64, String, i32, String, bool, JsonB);
+
 /// A trained model's row in `crm.models`, less what the registry fills in.
 pub struct NewModel<'a> {
     pub name: &'a str,

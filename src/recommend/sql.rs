@@ -14,7 +14,7 @@ use crate::pg::json_options::JsonOptions;
 use crate::pg::model_cache::{deployed, Deployed};
 use crate::pg::source::{
     cancel_requested, check_new_model, describe, find_column, interrupt, is_numeric, is_time, quote_ident, raise_pending_cancel, read_in_batches, source_query,
-    store_model, ColumnInfo, NewModel,
+    store_model, ColumnInfo, NewModel, TrainRow,
 };
 use crate::registry::{self, Kind};
 
@@ -144,8 +144,6 @@ fn train_recommender(
 {
     TableIterator::once(options.value("options").and_then(|options| train(name, source, algorithm, options)).or_raise())
 }
-
-type TrainRow = (i64, String, i32, String, bool, JsonB);
 
 fn train(name: &str, source: &str, algorithm: &str, options: &serde_json::Value) -> Result<TrainRow> {
     let started = std::time::Instant::now();

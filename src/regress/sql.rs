@@ -13,7 +13,7 @@ use crate::classify::sql::{feature_spec, load_training, NotFeatures, TargetColum
 use crate::error::sql::OrRaise;
 use crate::error::{required, Result};
 use crate::pg::json_options::JsonOptions;
-use crate::pg::source::{cancel_requested, check_new_model, deployed_metrics, raise_pending_cancel, source_query, store_model, NewModel};
+use crate::pg::source::{cancel_requested, check_new_model, deployed_metrics, raise_pending_cancel, source_query, store_model, NewModel, TrainRow};
 use crate::registry::{self, Kind};
 
 /// The holdout measure a regressor is deployed by (lower is better): RMSE, or the mean
@@ -39,16 +39,11 @@ fn train_regressor(
 ) -> TableIterator<'static, (name!(id, i64), name!(name, String), name!(version, i32), name!(algorithm, String), name!(deployed, bool), name!(metrics, JsonB))>
 {
     let run = || {
-        let options = match &options {
-            Some(o) => o.value("options")?.clone(),
-            None => serde_json::Value::Null,
-        };
+        let options = JsonOptions::or_null(&options)?;
         train(required(name, "name")?, required(source, "source")?, required(target, "target")?, required(algorithm, "algorithm")?, &options)
     };
     TableIterator::once(run().or_raise())
 }
-
-type TrainRow = (i64, String, i32, String, bool, JsonB);
 
 fn train(name: &str, source: &str, target: &str, algorithm: &str, options: &serde_json::Value) -> Result<TrainRow> {
     check_new_model(name)?;

@@ -94,10 +94,7 @@ fn train_segments(
     options: default!(Option<JsonOptions>, "'{}'"),
 ) -> TableIterator<'static, (name!(id, i64), name!(name, String), name!(version, i32), name!(k, i32), name!(deployed, bool), name!(metrics, JsonB))> {
     let run = || {
-        let options = match &options {
-            Some(o) => o.value("options")?.clone(),
-            None => serde_json::Value::Null,
-        };
+        let options = JsonOptions::or_null(&options)?;
         train(required(name, "name")?, required(source, "source")?, k, &options)
     };
     TableIterator::once(run().or_raise())

@@ -20,7 +20,7 @@ use crate::pg::memo;
 use crate::pg::model_cache::{deployed, Deployed};
 use crate::pg::source::{
     cancel_requested, check_new_model, describe, find_column, is_numeric, is_time, quote_ident, raise_pending_cancel, read_in_batches, source_query,
-    store_model, ColumnInfo, NewModel,
+    store_model, ColumnInfo, NewModel, TrainRow,
 };
 use crate::registry::{self, Kind, StoredModel};
 
@@ -81,16 +81,11 @@ fn train_text_classifier(
 ) -> TableIterator<'static, (name!(id, i64), name!(name, String), name!(version, i32), name!(algorithm, String), name!(deployed, bool), name!(metrics, JsonB))>
 {
     let run = || {
-        let options = match &options {
-            Some(o) => o.value("options")?.clone(),
-            None => Value::Null,
-        };
+        let options = JsonOptions::or_null(&options)?;
         train(required(name, "name")?, required(source, "source")?, required(text_column, "text_column")?, required(label_column, "label_column")?, &options)
     };
     TableIterator::once(run().or_raise())
 }
-
-type TrainRow = (i64, String, i32, String, bool, JsonB);
 
 fn train(name: &str, source: &str, text: &str, label: &str, options: &Value) -> Result<TrainRow> {
     check_new_model(name)?;
@@ -201,7 +196,7 @@ fn classify_text_scores(name: &str, text: &str) -> TableIterator<'static, (name!
         if text.trim().is_empty() {
             return Ok(Vec::new());
         }
-        let model = deployed::<TextModel>(name)?;
+        let model = memo::statement(name, || deployed::<TextModel>(name))?;
         let p = model.model.predict_proba(text);
         let mut rows: Vec<(String, f64)> = model.model.labels.iter().cloned().zip(p).collect();
         rows.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -225,7 +220,7 @@ fn explain_text(
         if text.trim().is_empty() {
             return Ok(Vec::new());
         }
-        let model = deployed::<TextModel>(name)?;
+        let model = memo::statement(name, || deployed::<TextModel>(name))?;
         Ok(model.model.explain(text, top as usize))
     };
     TableIterator::new(run().or_raise())
@@ -239,7 +234,7 @@ fn text_terms(name: &str, top: default!(i32, 10)) -> TableIterator<'static, (nam
         if top < 1 {
             return Err(CrmError::bad_argument("top", top, "a positive integer"));
         }
-        let model = deployed::<TextModel>(name)?;
+        let model = memo::statement(name, || deployed::<TextModel>(name))?;
         Ok(model.model.top_terms(top as usize))
     };
     TableIterator::new(run().or_raise())
@@ -261,10 +256,7 @@ fn key_terms(
     options: default!(Option<JsonOptions>, "'{}'"),
 ) -> TableIterator<'static, (name!(grp, String), name!(term, String), name!(score, f64))> {
     let run = || -> Result<Vec<(String, String, f64)>> {
-        let options = match &options {
-            Some(o) => o.value("options")?.clone(),
-            None => Value::Null,
-        };
+        let options = JsonOptions::or_null(&options)?;
         key_terms_of(required(source, "source")?, required(text_column, "text_column")?, required(group_column, "group_column")?, &options)
     };
     TableIterator::new(run().or_raise())

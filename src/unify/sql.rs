@@ -173,7 +173,7 @@ fn dedupe(
 
 fn dedupe_rows(source: Option<&str>, id: Option<&str>, options: Option<JsonOptions>) -> Result<Vec<(String, String, Option<f64>)>> {
     let (source, id) = (required(source, "source")?, required(id, "id")?);
-    let opts = parse_options(options.as_ref().map(|o| o.value("options")).transpose()?.unwrap_or(&Value::Null), "dedupe")?;
+    let opts = parse_options(&JsonOptions::or_null(&options)?, "dedupe")?;
     let query = source_query(source)?;
     let described = describe(&query)?;
     find_column(&described, id, "id")?;
@@ -225,7 +225,7 @@ fn link(
 
 fn link_rows(left: Option<&str>, right: Option<&str>, id: Option<&str>, options: Option<JsonOptions>) -> Result<Vec<(String, String, f64)>> {
     let (left, right, id) = (required(left, "left_source")?, required(right, "right_source")?, required(id, "id")?);
-    let opts = parse_options(options.as_ref().map(|o| o.value("options")).transpose()?.unwrap_or(&Value::Null), "link")?;
+    let opts = parse_options(&JsonOptions::or_null(&options)?, "link")?;
     let (left_query, right_query) = (source_query(left)?, source_query(right)?);
     let (left_columns, right_columns) = (describe(&left_query)?, describe(&right_query)?);
     find_column(&left_columns, id, "id (left_source)")?;
