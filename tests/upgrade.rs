@@ -1,9 +1,9 @@
-//! Upgrades keep models: a database made with pg_crm 0.1.0's (to 0.5.0's) SQL, holding one model of
+//! Upgrades keep models: a database made with pg_crm 0.1.0's (to 0.6.0's) SQL, holding one model of
 //! every kind, is updated in place with `ALTER EXTENSION pg_crm UPDATE`; scores,
 //! explanations, segments and recommendations are identical afterwards, the new objects
 //! exist, and the upgraded catalog is the same as a fresh install's.
 //!
-//! Needs `sql/pg_crm--0.1.0.sql` to `sql/pg_crm--0.5.0.sql` (the frozen install scripts) in the server's
+//! Needs `sql/pg_crm--0.1.0.sql` to `sql/pg_crm--0.6.0.sql` (the frozen install scripts) in the server's
 //! extension directory, which `scripts/lib.sh`'s `install_extension` copies there.
 
 mod common;
@@ -122,6 +122,17 @@ fn update_from_0_5_0_keeps_every_model_and_matches_a_fresh_install() {
     update_keeps_every_model_and_matches_a_fresh_install("0.5.0");
 }
 
+#[test]
+fn update_from_0_6_0_keeps_every_model_and_matches_a_fresh_install() {
+    update_keeps_every_model_and_matches_a_fresh_install("0.6.0");
+}
+
+/// Weekly sales of two stores for a forecast model trained by 0.6.0.
+const WEEKLY: &str = "
+CREATE TABLE upgrade_weekly AS
+SELECT s AS store, date '2022-01-03' + 7 * w AS week, 100 + 10 * s + 20 * sin(w / 8.3) + (w % 5) AS sales
+FROM generate_series(1, 2) s, generate_series(0, 120) w;";
+
 /// A database made with the frozen install script of release `from`, holding one model of
 /// every kind, updated to this version.
 fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
@@ -139,20 +150,33 @@ fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
         // 0.1.0 had no cache_stats: the update brings it
         assert_eq!(sqlstate(&old.batch_execute("SELECT crm.cache_stats()").unwrap_err()), "42883");
     }
-    if !matches!(from, "0.3.0" | "0.4.0" | "0.5.0") {
+    if !matches!(from, "0.3.0" | "0.4.0" | "0.5.0" | "0.6.0") {
         // before 0.3.0 there was no evaluate
         assert_eq!(sqlstate(&old.batch_execute("SELECT crm.evaluate('churn', 'customers')").unwrap_err()), "42883");
     }
-    if !matches!(from, "0.4.0" | "0.5.0") {
+    if !matches!(from, "0.4.0" | "0.5.0" | "0.6.0") {
         // before 0.4.0 there was no CLV
         assert_eq!(sqlstate(&old.batch_execute("SELECT crm.p_alive('clv', 1, 10, 20)").unwrap_err()), "42883");
     }
-    if from != "0.5.0" {
+    if !matches!(from, "0.5.0" | "0.6.0") {
         // before 0.5.0 there were no postcodes or addresses
         assert_eq!(sqlstate(&old.batch_execute("SELECT crm.clean_postcode('02139', 'US')").unwrap_err()), "42883");
     }
-    // before 0.6.0 there was no text analytics
-    assert_eq!(sqlstate(&old.batch_execute("SELECT crm.sentiment('good')").unwrap_err()), "42883");
+    if from != "0.6.0" {
+        // before 0.6.0 there was no text analytics
+        assert_eq!(sqlstate(&old.batch_execute("SELECT crm.sentiment('good')").unwrap_err()), "42883");
+    }
+    // before 0.7.0 there was no stored matcher
+    assert_eq!(sqlstate(&old.batch_execute("SELECT * FROM crm.matcher_keys('m')").unwrap_err()), "42883");
+    // a forecast stored by 0.6.0 forecasts the same after the update
+    let forecast_query = "SELECT series || ' ' || period_start::date::text || ' ' || forecast::text || ' ' || lo::text || ' ' || hi::text FROM crm.forecast('weekly') ORDER BY 1";
+    let forecast_before: Vec<String> = if from == "0.6.0" {
+        old.batch_execute(WEEKLY).unwrap();
+        old.batch_execute("SELECT * FROM crm.train_forecast('weekly', 'upgrade_weekly', '{\"series\": [\"store\"], \"value\": \"sales\"}')").unwrap();
+        old.query(forecast_query, &[]).unwrap().into_iter().map(|r| r.get(0)).collect()
+    } else {
+        Vec::new()
+    };
 
     old.batch_execute("ALTER EXTENSION pg_crm UPDATE").unwrap();
     let version: String = old.query_one("SELECT extversion FROM pg_extension WHERE extname = 'pg_crm'", &[]).unwrap().get(0);
@@ -166,6 +190,11 @@ fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
         assert_eq!(a, b, "a model's output changed across the update");
     }
     fresh_session.query_one("SELECT crm.cache_stats()", &[]).unwrap();
+    if from == "0.6.0" {
+        let forecast_after: Vec<String> = fresh_session.query(forecast_query, &[]).unwrap().into_iter().map(|r| r.get(0)).collect();
+        assert_eq!(forecast_after.len(), 26);
+        assert_eq!(forecast_after, forecast_before, "a forecast stored by 0.6.0 changed across the update");
+    }
     // a model of the old release evaluates and explains its importance on a source; drift
     // needs the training profile new models store, and says so. (The server runs this
     // build's library whatever the SQL version, so the models trained above have profiles:
@@ -215,6 +244,15 @@ fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
         .unwrap();
     let topic: String = fresh_session.query_one("SELECT crm.classify_text('feedback', 'they charged me twice, refund please')", &[]).unwrap().get(0);
     assert_eq!(topic, "billing");
+    // and this release's stored matcher, with its key store
+    fresh_session
+        .batch_execute(
+            "CREATE TABLE upgrade_people AS SELECT i AS id, 'person' || (i % 50) AS name, 'p' || (i % 50) || '@example.org' AS email FROM generate_series(1, 100) i;
+             SELECT * FROM crm.train_matcher('people', 'upgrade_people', 'id');",
+        )
+        .unwrap();
+    let keys: i64 = fresh_session.query_one("SELECT count(DISTINCT cluster_key) FROM crm.matcher_keys('people')", &[]).unwrap().get(0);
+    assert_eq!(keys, 50);
 
     // the updated catalog is exactly a fresh install's
     let new_url = database(&url, &format!("it_upgrade_new_{tag}"));
@@ -251,7 +289,9 @@ fn dump_and_restore_carry_every_model_kind_and_the_deploy_log() {
          SELECT * FROM crm.train_text_classifier('feedback', 'dump_feedback', 'body', 'topic');
          CREATE TABLE dump_sales AS SELECT 'shop' || (g % 2) AS shop, date '2022-01-07' + 7 * (g / 2) AS week,
                 100 + (g / 2) + 20 * sin((g / 2) / 52.0 * 6.283) + (g % 2) * 50 AS sales FROM generate_series(0, 279) g;
-         SELECT * FROM crm.train_forecast('sales', 'dump_sales', '{\"horizon\": 8}');",
+         SELECT * FROM crm.train_forecast('sales', 'dump_sales', '{\"horizon\": 8}');
+         CREATE TABLE dump_people AS SELECT i AS id, 'person' || (i % 40) AS name, 'p' || (i % 40) || '@example.org' AS email FROM generate_series(1, 80) i;
+         SELECT * FROM crm.train_matcher('people', 'dump_people', 'id');",
     )
     .unwrap();
     c.batch_execute("SELECT * FROM crm.deploy('churn', 1, 'before the dump')").unwrap();
@@ -259,6 +299,8 @@ fn dump_and_restore_carry_every_model_kind_and_the_deploy_log() {
                        UNION ALL SELECT customer_id || ' ' || crm.clv('clv', crm.rfm_agg(order_date, amount, '2023-12-31'))::text FROM clv_orders GROUP BY customer_id
                        UNION ALL SELECT body || ' ' || s.label || ' ' || s.probability::text FROM dump_feedback, crm.classify_text_scores('feedback', body) s
                        UNION ALL SELECT concat_ws(' ', series, period_start, forecast, lo, hi, model) FROM crm.forecast('sales')
+                       UNION ALL SELECT 'key ' || id || ' ' || cluster_key FROM crm.matcher_keys('people')
+                       UNION ALL SELECT 'match ' || p.id || ' ' || m.id || ' ' || m.match_probability::text FROM dump_people p, crm.match('people', p) m WHERE p.id <= 5
                        ORDER BY 1";
     let newer = |c: &mut Client| c.query(newer_kinds, &[]).unwrap().into_iter().map(|r| r.get::<_, String>(0)).collect::<Vec<String>>();
     let before_newer = newer(&mut c);

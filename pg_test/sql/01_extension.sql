@@ -18,4 +18,4 @@ ORDER BY 1, 2;
 SELECT a.aggfnoid::regprocedure AS aggregate, a.aggcombinefn <> 0 AS combine,
        a.aggserialfn <> 0 AS serial, a.aggdeserialfn <> 0 AS deserial, p.proparallel AS parallel
 FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
-WHERE p.pronamespace = 'crm'::regnamespace ORDER BY 1::text;
+WHERE p.pronamespace = 'crm'::regnamespace ORDER BY a.aggfnoid::regprocedure::text COLLATE "C";

@@ -49,3 +49,22 @@ FROM crm.golden_records('SELECT customer_id, country, name, email, phone, signup
      jsonb_populate_record(NULL::customers_clean, g.record) r;
 SELECT count(*) AS golden_customers, (SELECT count(*) FROM customers_clean) AS records, sum(records) AS covered FROM customers_golden;
 SELECT customer_id, records, name, email, phone, signup_date, lineage FROM customers_golden WHERE records > 1 ORDER BY customer_id DESC LIMIT 5;
+\echo
+\echo '--- A stored matcher: stable customer keys at sign-up (crm.train_matcher, crm.match_trigger, crm.match, crm.explain_match)'
+DROP TABLE IF EXISTS customers_keyed;
+CREATE TABLE customers_keyed AS SELECT customer_id, name, email, phone, country, signup_date, NULL::text AS customer_key FROM customers_clean;
+SELECT name, version, metrics->'records' AS records, metrics->'duplicate_records' AS duplicates, metrics->'train_seconds' AS seconds
+FROM crm.train_matcher('customers', 'customers_keyed', 'customer_id', '{"exclude": ["customer_key"]}');
+UPDATE customers_keyed c SET customer_key = k.cluster_key FROM crm.matcher_keys('customers') k WHERE k.id = c.customer_id::text;
+CREATE TRIGGER customer_key BEFORE INSERT OR UPDATE OR DELETE ON customers_keyed
+    FOR EACH ROW EXECUTE FUNCTION crm.match_trigger('customers', 'customer_key');
+\echo '--- A returning customer signs up again with a new phone: the trigger gives the existing key'
+INSERT INTO customers_keyed (customer_id, name, email, phone, country, signup_date)
+SELECT 900000001, upper(name), email, '+15550100000', country, current_date FROM customers_keyed WHERE customer_id = 101;
+SELECT customer_id, name, email, phone, customer_key FROM customers_keyed WHERE customer_key = (SELECT customer_key FROM customers_keyed WHERE customer_id = 101) ORDER BY customer_id;
+\echo '--- Why: per column the comparison level and its weight'
+SELECT e.field, e.a, e.b, e.level, round(e.weight::numeric, 2) AS weight
+FROM customers_keyed a, customers_keyed b, crm.explain_match('customers', a, b) e WHERE a.customer_id = 101 AND b.customer_id = 900000001;
+\echo '--- The candidates for a new record, from the key store''s index'
+SELECT * FROM crm.match('customers', (SELECT c FROM customers_keyed c WHERE customer_id = 900000001), 3);
+DELETE FROM customers_keyed WHERE customer_id = 900000001;

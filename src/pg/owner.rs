@@ -73,3 +73,17 @@ pub fn model_bytes(id: i64, owner: pg_sys::Oid) -> Result<Option<Vec<u8>>> {
         Ok(out)
     }
 }
+
+/// Runs `work` as the owner of `relation` (a pg_crm table named by schema, such as
+/// `crm.matcher_records`): the tables of customer data that pg_crm keeps for a model and
+/// grants to no role are read and written this way, after the caller's own privileges
+/// were checked. `work` runs its own SPI statements, with fixed, schema-qualified text.
+pub fn as_owner_of<T>(relation: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    let owner = crate::pg::source::read_one::<i64>(
+        "SELECT c.relowner::pg_catalog.int8 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
+        &[relation.into()],
+    )?
+    .ok_or_else(|| CrmError::UndefinedTable(format!("{relation} is missing: reinstall or update pg_crm (ALTER EXTENSION pg_crm UPDATE)")))?;
+    let _owner = AsOwner::switch_to(pg_sys::Oid::from(owner as u32));
+    work()
+}

@@ -37,13 +37,20 @@ impl ReadOnlySpi {
     /// Runs `sql` (parameters `args`) read-only, returning up to `limit` rows (0 = all)
     /// in SPI_tuptable.
     fn execute(&self, sql: &str, args: &[pgrx::datum::DatumWithOid<'_>], limit: i64) -> Result<()> {
+        self.execute_as(sql, args, limit, true)
+    }
+
+    /// As `execute`; `read_only` false takes a new snapshot for the query (see
+    /// `read_latest_rows`).
+    fn execute_as(&self, sql: &str, args: &[pgrx::datum::DatumWithOid<'_>], limit: i64, read_only: bool) -> Result<()> {
         let sql = std::ffi::CString::new(sql).map_err(|_| CrmError::InvalidArgument("cannot read source: the query contains a NUL byte".into()))?;
         let mut types: Vec<pg_sys::Oid> = args.iter().map(|a| a.oid()).collect();
         let mut values: Vec<pg_sys::Datum> = args.iter().map(|a| a.datum().map_or(pg_sys::Datum::from(0), |d| d.sans_lifetime())).collect();
         let nulls: Vec<std::ffi::c_char> = args.iter().map(|a| if a.datum().is_none() { b'n' } else { b' ' } as std::ffi::c_char).collect();
         // SAFETY: connected; the argument arrays have args.len() entries.
-        let rc =
-            unsafe { pg_sys::SPI_execute_with_args(sql.as_ptr(), args.len() as i32, types.as_mut_ptr(), values.as_mut_ptr(), nulls.as_ptr(), true, limit) };
+        let rc = unsafe {
+            pg_sys::SPI_execute_with_args(sql.as_ptr(), args.len() as i32, types.as_mut_ptr(), values.as_mut_ptr(), nulls.as_ptr(), read_only, limit)
+        };
         if rc < 0 {
             return Err(CrmError::InvalidArgument(format!("cannot read source: SPI error {rc}")));
         }
@@ -75,11 +82,53 @@ pub fn read_one<T: FromDatum + IntoDatum>(sql: &str, args: &[pgrx::datum::DatumW
     }
 }
 
+/// Every row of a read-only query with parameters, handed to `each` until it answers
+/// false (see `ReadOnlySpi` for why reads go this way).
+pub fn read_rows(sql: &str, args: &[pgrx::datum::DatumWithOid<'_>], each: impl FnMut(&SourceRow) -> std::result::Result<bool, pgrx::spi::Error>) -> Result<()> {
+    read_rows_as(sql, args, true, each)
+}
+
+/// As `read_rows`, under a new snapshot: what a volatile function reads after waiting for
+/// a lock must include what the holder committed meanwhile (READ COMMITTED), which the
+/// statement's snapshot, taken before the wait, does not. Not for parallel mode.
+pub fn read_latest_rows(
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid<'_>],
+    each: impl FnMut(&SourceRow) -> std::result::Result<bool, pgrx::spi::Error>,
+) -> Result<()> {
+    read_rows_as(sql, args, false, each)
+}
+
+/// `read_rows` (read_only) or `read_latest_rows`.
+pub fn read_rows_as(
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid<'_>],
+    read_only: bool,
+    mut each: impl FnMut(&SourceRow) -> std::result::Result<bool, pgrx::spi::Error>,
+) -> Result<()> {
+    let spi = ReadOnlySpi::connect()?;
+    spi.execute_as(sql, args, 0, read_only)?;
+    // SAFETY: the tuple table of the query above, read before the session ends; `each`
+    // copies what it keeps.
+    unsafe {
+        let table = pg_sys::SPI_tuptable;
+        if table.is_null() {
+            return Ok(());
+        }
+        for i in 0..pg_sys::SPI_processed as usize {
+            let row = SourceRow { tuple: *(*table).vals.add(i), tupdesc: (*table).tupdesc };
+            if !each(&row).map_err(|e| CrmError::InvalidArgument(format!("cannot read: {e}")))? {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The source as a query: a SELECT/WITH/VALUES/TABLE text is used as given; anything else
 /// must name a table or view (resolved by Postgres, then quoted by it).
 pub fn source_query(source: &str) -> Result<String> {
-    let head = source.trim_start().trim_start_matches('(').trim_start().to_ascii_lowercase();
-    if ["select", "with", "values", "table"].iter().any(|k| head.starts_with(k) && head[k.len()..].starts_with(|c: char| c.is_whitespace() || c == '(')) {
+    if is_query(source) {
         return Ok(format!("SELECT * FROM ({source}) AS crm_source"));
     }
     let relation = read_one::<String>("SELECT pg_catalog.to_regclass($1)::pg_catalog.text", &[source.into()])
@@ -87,6 +136,12 @@ pub fn source_query(source: &str) -> Result<String> {
         .flatten()
         .ok_or_else(|| CrmError::UndefinedTable(format!("relation \"{source}\" does not exist (source must name a table or view, or be a SELECT)")))?;
     Ok(format!("SELECT * FROM {relation}"))
+}
+
+/// Whether a source is a query (SELECT/WITH/VALUES/TABLE) rather than a relation's name.
+pub fn is_query(source: &str) -> bool {
+    let head = source.trim_start().trim_start_matches('(').trim_start().to_ascii_lowercase();
+    ["select", "with", "values", "table"].iter().any(|k| head.starts_with(k) && head[k.len()..].starts_with(|c: char| c.is_whitespace() || c == '('))
 }
 
 pub struct ColumnInfo {

@@ -28,6 +28,7 @@ pub enum Kind {
     Regressor = 5,
     TextClassifier = 6,
     Forecast = 7,
+    Matcher = 8,
 }
 
 impl Kind {
@@ -40,6 +41,7 @@ impl Kind {
             Kind::Regressor => "regressor",
             Kind::TextClassifier => "text_classifier",
             Kind::Forecast => "forecast",
+            Kind::Matcher => "matcher",
         }
     }
 
@@ -53,6 +55,7 @@ impl Kind {
             Kind::Regressor => "train_regressor",
             Kind::TextClassifier => "train_text_classifier",
             Kind::Forecast => "train_forecast",
+            Kind::Matcher => "train_matcher",
         }
     }
 
@@ -65,6 +68,7 @@ impl Kind {
             5 => Kind::Regressor,
             6 => Kind::TextClassifier,
             7 => Kind::Forecast,
+            8 => Kind::Matcher,
             _ => return None,
         })
     }

@@ -414,7 +414,9 @@ fn index_hash(term: &str) -> u64 {
     hasher.finish()
 }
 
-fn fnv1a(text: &str) -> u64 {
+/// FNV-1a, 64 bits: the hash stored data depends on (feature hashing, a matcher's block keys),
+/// fixed forever, unlike a hash map's.
+pub(crate) fn fnv1a(text: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {
         h ^= u64::from(b);

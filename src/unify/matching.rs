@@ -14,13 +14,18 @@
 //!    expectation-maximisation over the candidates, seeded on exact agreement (see
 //!    `estimate_m` for why, and what failed);
 //! 5. a pair's match weight is the prior's log-odds plus `Σ log m/u` over its fields (a
-//!    missing field counts for nothing), its probability the logistic of that;
+//!    missing field counts for nothing), its probability the logistic of that; exact
+//!    agreement is weighed by how common the shared value is (term-frequency adjustment,
+//!    as Splink's: `log m/tf(v)`, see `TermFrequencies`), so two records agreeing on a
+//!    frequent surname weigh less than two agreeing on a rare one;
 //! 6. deduplication joins records linked with probability ≥ `threshold` into clusters
 //!    (connected components), linkage returns the linked pairs.
 //!
 //! Plain Rust, no Postgres: the SQL layer reads the records and writes the result.
 
 use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
 
 use crate::clean::similarity::{phonetic_key, similarity, Method};
 use crate::clean::text::nfkc;
@@ -33,7 +38,7 @@ pub const DIFFERENT: u8 = 1;
 pub const SIMILAR: u8 = 2;
 pub const VERY_SIMILAR: u8 = 3;
 pub const EXACT: u8 = 4;
-const LEVELS: usize = 5;
+pub const LEVELS: usize = 5;
 
 const SIMILAR_AT: f64 = 0.84;
 const VERY_SIMILAR_AT: f64 = 0.94;
@@ -54,11 +59,22 @@ pub struct MatchOptions {
     /// Blocking rules: each a list of field indexes whose values, all present, are
     /// joined into the blocking key. Empty: automatic (see `auto_blocking`).
     pub blocking: Vec<Vec<usize>>,
+    /// Weigh exact agreement by the shared value's frequency (see `TermFrequencies`).
+    pub term_frequencies: bool,
 }
 
 impl Default for MatchOptions {
     fn default() -> Self {
-        MatchOptions { threshold: 0.5, max_block: 500, max_pairs: 20_000_000, u_sample: 50_000, max_em_iterations: 100, seed: 42, blocking: Vec::new() }
+        MatchOptions {
+            threshold: 0.5,
+            max_block: 500,
+            max_pairs: 20_000_000,
+            u_sample: 50_000,
+            max_em_iterations: 100,
+            seed: 42,
+            blocking: Vec::new(),
+            term_frequencies: true,
+        }
     }
 }
 
@@ -126,7 +142,7 @@ pub fn level(a: Option<&str>, b: Option<&str>) -> u8 {
 /// addresses, phone and other numbers) are the same or not — two different people's
 /// addresses or numbers are often one character apart (`anna.meyer1@…`, `…2@…`), so
 /// nearness there is no evidence; words (names, streets, towns) get the fuzzy levels.
-fn field_level(a: Option<&str>, b: Option<&str>, identifier: bool) -> u8 {
+pub fn field_level(a: Option<&str>, b: Option<&str>, identifier: bool) -> u8 {
     match (a, b) {
         (Some(x), Some(y)) if identifier => {
             if x == y {
@@ -207,14 +223,14 @@ pub fn auto_blocking(records: &Records) -> Vec<Rule> {
 
 /// A blocking rule: records whose values of `fields` (all present) are equal — or have
 /// equal phonetic keys — are compared.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     pub fields: Vec<usize>,
     pub phonetic: bool,
 }
 
 impl Rule {
-    fn key(&self, record: &[Option<String>]) -> Option<String> {
+    pub fn key(&self, record: &[Option<String>]) -> Option<String> {
         let mut key = String::new();
         for (i, &c) in self.fields.iter().enumerate() {
             let value = record.get(c)?.as_deref()?;
@@ -342,7 +358,7 @@ pub fn compare_pairs(records: &Records, identifiers: &[bool], pairs: &[(u32, u32
 
 /// Fellegi–Sunter parameters: per field and level, m = P(level | match) and
 /// u = P(level | non-match); λ the share of matches among the candidate pairs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Parameters {
     pub m: Vec<[f64; LEVELS]>,
     pub u: Vec<[f64; LEVELS]>,
@@ -378,6 +394,87 @@ impl Parameters {
             })
             .collect()
     }
+}
+
+/// How often the values of one field occur among the records, for the term-frequency
+/// adjustment: two different people agree on a value v with probability tf(v)², one
+/// person's two records with probability m·tf(v), so exact agreement on v is worth
+/// `log m/tf(v)` rather than the field's average `log m/u` (Splink's adjustment). Only
+/// values seen at least twice are kept (a stored matcher carries this table); any other
+/// value counts as seen twice, the least two agreeing records can share.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TermFrequencies {
+    pub counts: HashMap<String, u32>,
+    /// Records with a value in this field.
+    pub present: u32,
+}
+
+impl TermFrequencies {
+    pub fn of(records: &Records, field: usize) -> TermFrequencies {
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        let mut present = 0u32;
+        for r in &records.fields {
+            if let Some(v) = r.get(field).and_then(Option::as_deref) {
+                present = present.saturating_add(1);
+                *counts.entry(v.to_string()).or_default() += 1;
+            }
+        }
+        counts.retain(|_, c| *c >= 2);
+        TermFrequencies { counts, present }
+    }
+
+    /// One more record's value (a stored matcher's insert).
+    pub fn add(&mut self, value: &str) {
+        self.present = self.present.saturating_add(1);
+        match self.counts.get_mut(value) {
+            Some(c) => *c = c.saturating_add(1),
+            // A value first seen now may have been seen once before (singletons are not
+            // kept): count it as a pair's, as `share` does anyway.
+            None => {
+                self.counts.insert(value.to_string(), 2);
+            }
+        }
+    }
+
+    /// The share of records holding `value`: tf(v), at least two records' worth.
+    pub fn share(&self, value: &str) -> f64 {
+        let count = self.counts.get(value).copied().unwrap_or(2).max(2);
+        (count as f64 / self.present.max(2) as f64).min(1.0)
+    }
+}
+
+/// A pair's weight per field: log(m/u) of its level, and for exact agreement with term
+/// frequencies `log(m/tf(v))`, no stronger than a value seen by 1 record in 10⁹ would make
+/// it (a bound for tables with few records).
+pub fn field_weight(weights: &[f64; LEVELS], m_exact: f64, level: u8, value: Option<&str>, tf: Option<&TermFrequencies>) -> f64 {
+    match (level, value, tf) {
+        (EXACT, Some(v), Some(tf)) if tf.present >= 2 => (m_exact / tf.share(v).max(1e-9)).ln(),
+        _ => weights[level as usize],
+    }
+}
+
+/// Match probability of each pair from its levels, weighing exact agreement by the
+/// shared value's frequency (see `TermFrequencies`).
+pub fn probabilities_with_frequencies(
+    params: &Parameters,
+    records: &Records,
+    pairs: &[(u32, u32)],
+    levels: &[u8],
+    width: usize,
+    tf: &[TermFrequencies],
+) -> Vec<f64> {
+    let weights = params.weights();
+    let prior = (params.lambda / (1.0 - params.lambda)).ln();
+    levels
+        .chunks(width.max(1))
+        .zip(pairs)
+        .map(|(row, &(a, _))| {
+            let record = &records.fields[a as usize];
+            let w: f64 = prior
+                + row.iter().enumerate().map(|(c, &l)| field_weight(&weights[c], params.m[c][EXACT as usize], l, record[c].as_deref(), tf.get(c))).sum::<f64>();
+            1.0 / (1.0 + (-w).exp())
+        })
+        .collect()
 }
 
 /// `u` on random pairs (nearly all of them different people), smoothed so no level has
@@ -567,6 +664,11 @@ pub struct Matched {
     pub pairs: Vec<(u32, u32)>,
     pub probabilities: Vec<f64>,
     pub parameters: Parameters,
+    /// What a stored matcher keeps to score new records the same way.
+    pub identifiers: Vec<bool>,
+    pub rules: Vec<Rule>,
+    /// Per field, when `options.term_frequencies` (else empty).
+    pub frequencies: Vec<TermFrequencies>,
 }
 
 /// Blocking, comparison and estimation: every candidate pair with its probability.
@@ -595,8 +697,13 @@ pub fn match_records(records: &Records, task: Task, options: &MatchOptions, shou
         Task::Link { left } => (left as f64 * (n - left as f64), 2.0 * (left as f64).max(n - left as f64)),
     };
     let parameters = estimate_m(&levels, width, &u, comparable, max_matches, options.max_em_iterations, should_stop)?;
-    let probabilities = parameters.probabilities(&levels, width);
-    Ok(Matched { pairs, probabilities, parameters })
+    let frequencies: Vec<TermFrequencies> = if options.term_frequencies { (0..width).map(|c| TermFrequencies::of(records, c)).collect() } else { Vec::new() };
+    let probabilities = if options.term_frequencies {
+        probabilities_with_frequencies(&parameters, records, &pairs, &levels, width, &frequencies)
+    } else {
+        parameters.probabilities(&levels, width)
+    };
+    Ok(Matched { pairs, probabilities, parameters, identifiers, rules, frequencies })
 }
 
 #[cfg(test)]
@@ -746,15 +853,16 @@ mod tests {
                 fields.push(cells[1..].iter().map(|v| normalise(v)).collect::<Vec<_>>());
             }
             let records = Records { fields };
-            let started = std::time::Instant::now();
-            let matched = match_records(&records, Task::Dedupe, &MatchOptions::default(), &never).unwrap();
-            let linked = matched.pairs.iter().zip(&matched.probabilities).filter(|(_, &p)| p >= 0.5).map(|(&pair, _)| pair);
-            let cluster = clusters(records.len(), linked);
-            let secs = started.elapsed().as_secs_f64();
-            let (tp, _, fneg, precision, recall) = pairwise(&ids, &cluster);
-            let true_candidates = matched.pairs.iter().filter(|&&(a, b)| ids[a as usize] == ids[b as usize]).count();
-            eprintln!(
-                "dataset{i}: {} records, {} candidate pairs ({true_candidates} true of {} true pairs), precision {precision:.4} recall {recall:.4} F1 {:.4}, {secs:.2}s, lambda {:.4}, {} EM iterations",
+            for term_frequencies in [false, true] {
+                let started = std::time::Instant::now();
+                let matched = match_records(&records, Task::Dedupe, &MatchOptions { term_frequencies, ..MatchOptions::default() }, &never).unwrap();
+                let linked = matched.pairs.iter().zip(&matched.probabilities).filter(|(_, &p)| p >= 0.5).map(|(&pair, _)| pair);
+                let cluster = clusters(records.len(), linked);
+                let secs = started.elapsed().as_secs_f64();
+                let (tp, _, fneg, precision, recall) = pairwise(&ids, &cluster);
+                let true_candidates = matched.pairs.iter().filter(|&&(a, b)| ids[a as usize] == ids[b as usize]).count();
+                eprintln!(
+                "dataset{i} (term frequencies {term_frequencies}): {} records, {} candidate pairs ({true_candidates} true of {} true pairs), precision {precision:.4} recall {recall:.4} F1 {:.4}, {secs:.2}s, lambda {:.4}, {} EM iterations",
                 records.len(),
                 matched.pairs.len(),
                 tp + fneg,
@@ -762,6 +870,7 @@ mod tests {
                 matched.parameters.lambda,
                 matched.parameters.iterations
             );
+            }
         }
     }
 }

@@ -3,5 +3,7 @@
 //! `golden.rs` are plain Rust, `sql.rs` their SQL surface.
 
 pub mod golden;
+pub mod matcher;
+pub mod matcher_sql;
 pub mod matching;
 pub mod sql;

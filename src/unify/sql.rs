@@ -6,7 +6,7 @@ use pgrx::prelude::*;
 use serde_json::{Map, Value};
 
 use super::golden::{golden_query, Rule, Survivorship, Trust, RULE_NAMES};
-use super::matching::{clusters, match_records, normalise, MatchOptions, Records, Task};
+use super::matching::{clusters, match_records, normalise, MatchOptions, Matched, Records, Task};
 use crate::clean::address::normalize_address;
 use crate::clean::country::Country;
 use crate::error::sql::OrRaise;
@@ -16,21 +16,21 @@ use crate::pg::json_options::JsonOptions;
 use crate::pg::jsonb::Jsonb;
 use crate::pg::source::{cancel_requested, describe, find_column, quote_ident, raise_pending_cancel, read_in_batches, source_query};
 
-const ACCEPTED: &str = "columns, exclude, threshold, max_block, max_pairs, blocking, seed, kinds, country";
+const ACCEPTED: &str = "columns, exclude, threshold, max_block, max_pairs, blocking, seed, kinds, country, term_frequencies";
 
 /// Options of both functions, with the column names still unresolved.
-struct UnifyOptions {
+pub(super) struct UnifyOptions {
     columns: Option<Vec<String>>,
     exclude: Vec<String>,
     blocking: Vec<Vec<String>>,
     /// Columns compared as postal addresses (`options.kinds`: `{"street": "address"}`).
-    addresses: Vec<String>,
+    pub addresses: Vec<String>,
     /// The country of the addresses, when all are in one (`options.country`).
-    country: Option<Country>,
-    matching: MatchOptions,
+    pub country: Option<Country>,
+    pub matching: MatchOptions,
 }
 
-fn parse_options(options: &Value, function: &str) -> Result<UnifyOptions> {
+pub(super) fn parse_options(options: &Value, function: &str) -> Result<UnifyOptions> {
     let empty = Map::new();
     let map = options::object(options, &empty, r#"'{"threshold": 0.9, "exclude": ["created_at"]}'"#)?;
     let mut o =
@@ -43,6 +43,7 @@ fn parse_options(options: &Value, function: &str) -> Result<UnifyOptions> {
             "max_block" => o.matching.max_block = options::integer(key, v, 2, 1_000_000)? as usize,
             "max_pairs" => o.matching.max_pairs = options::integer(key, v, 1, 1_000_000_000)? as usize,
             "seed" => o.matching.seed = options::integer(key, v, 0, i64::MAX as u64)?,
+            "term_frequencies" => o.matching.term_frequencies = options::boolean(key, v)?,
             "blocking" => {
                 let Value::Array(rules) = v else {
                     return Err(CrmError::bad_argument("options.blocking", v, "an array of rules, each a column name or an array of column names"));
@@ -171,9 +172,22 @@ fn dedupe(
     TableIterator::new(dedupe_rows(source, id, options).or_raise())
 }
 
-fn dedupe_rows(source: Option<&str>, id: Option<&str>, options: Option<JsonOptions>) -> Result<Vec<(String, String, Option<f64>)>> {
-    let (source, id) = (required(source, "source")?, required(id, "id")?);
-    let opts = parse_options(&JsonOptions::or_null(&options)?, "dedupe")?;
+/// A source read and matched: its records, their ids, the compared columns and what
+/// matching found, with the options that led there.
+pub(super) struct SourceMatch {
+    pub opts: UnifyOptions,
+    pub columns: Vec<String>,
+    pub records: Records,
+    pub ids: Vec<String>,
+    pub matched: Matched,
+    /// The options matching ran with (blocking rules resolved to fields).
+    pub matching: MatchOptions,
+}
+
+/// Reads `source` and matches its records with each other (what `crm.dedupe` and
+/// `crm.train_matcher` share).
+pub(super) fn match_source(source: &str, id: &str, options: &Value, function: &str) -> Result<SourceMatch> {
+    let opts = parse_options(options, function)?;
     let query = source_query(source)?;
     let described = describe(&query)?;
     find_column(&described, id, "id")?;
@@ -190,23 +204,38 @@ fn dedupe_rows(source: Option<&str>, id: Option<&str>, options: Option<JsonOptio
     // Worker threads never call Postgres; this thread polls for a cancel and, once
     // matching stops, raises it as Postgres's own error.
     let matched = raise_pending_cancel(match_records(&records, Task::Dedupe, &matching, &cancel_requested))?;
+    Ok(SourceMatch { opts, columns, records, ids, matched, matching })
+}
+
+/// The clusters of a matched source: each record's cluster (its first record's index)
+/// and its strongest link's probability; an error when matching joined a crowd (see
+/// `implausible`).
+pub(super) fn cluster_source(m: &SourceMatch) -> Result<(Vec<usize>, Vec<Option<f64>>)> {
+    let n = m.records.len();
     let linked: Vec<((u32, u32), f64)> =
-        matched.pairs.iter().copied().zip(matched.probabilities.iter().copied()).filter(|(_, p)| *p >= matching.threshold).collect();
-    let cluster = clusters(records.len(), linked.iter().map(|(pair, _)| *pair));
-    let mut sizes = vec![0usize; records.len()];
+        m.matched.pairs.iter().copied().zip(m.matched.probabilities.iter().copied()).filter(|(_, p)| *p >= m.matching.threshold).collect();
+    let cluster = clusters(n, linked.iter().map(|(pair, _)| *pair));
+    let mut sizes = vec![0usize; n];
     cluster.iter().for_each(|&c| sizes[c] += 1);
     let largest = sizes.iter().copied().max().unwrap_or(0);
-    if largest > (records.len() / 1000).max(100) {
-        return Err(implausible(&format!("a cluster of {largest} of the {} records", records.len())));
+    if largest > (n / 1000).max(100) {
+        return Err(implausible(&format!("a cluster of {largest} of the {n} records")));
     }
     // A record's match probability: its strongest link (NULL when it has none).
-    let mut strongest: Vec<Option<f64>> = vec![None; records.len()];
+    let mut strongest: Vec<Option<f64>> = vec![None; n];
     for &((a, b), p) in &linked {
         for r in [a as usize, b as usize] {
             strongest[r] = Some(strongest[r].map_or(p, |q: f64| q.max(p)));
         }
     }
-    Ok((0..records.len()).map(|r| (ids[r].clone(), ids[cluster[r]].clone(), strongest[r])).collect())
+    Ok((cluster, strongest))
+}
+
+fn dedupe_rows(source: Option<&str>, id: Option<&str>, options: Option<JsonOptions>) -> Result<Vec<(String, String, Option<f64>)>> {
+    let (source, id) = (required(source, "source")?, required(id, "id")?);
+    let m = match_source(source, id, &JsonOptions::or_null(&options)?, "dedupe")?;
+    let (cluster, strongest) = cluster_source(&m)?;
+    Ok((0..m.records.len()).map(|r| (m.ids[r].clone(), m.ids[cluster[r]].clone(), strongest[r])).collect())
 }
 
 /// `crm.link(left_source, right_source, id, options)`: the pairs of a left and a right
