@@ -131,4 +131,11 @@ REVOKE ALL ON mt_people FROM mt_analyst;
 DROP OWNED BY mt_analyst;
 DROP ROLE mt_analyst;
 \set VERBOSITY default
+-- Dropping a matcher's last version drops its key store.
+SELECT crm.drop_model('mt_people', 1);
+SELECT count(*) AS records_kept FROM crm.matcher_keys('mt_people');
+SELECT crm.drop_model('mt_people', 2, force => true);
+SET ROLE postgres;
+SELECT count(*) AS key_store_left FROM crm.matcher_records WHERE matcher = 'mt_people';
+RESET ROLE;
 DROP TABLE mt_people;

@@ -116,7 +116,17 @@ fn drop_version(name: &str, version: i32, force: bool) -> CrmResult<()> {
     }
     Spi::run_with_args("DELETE FROM crm.deployments WHERE model_id OPERATOR(pg_catalog.=) $1", &[model_id.into()])
         .and_then(|_| Spi::run_with_args("DELETE FROM crm.models WHERE id OPERATOR(pg_catalog.=) $1", &[model_id.into()]))
-        .map_err(|e| CrmError::InvalidArgument(format!("cannot drop model \"{name}\" version {version}: {e}")))
+        .map_err(|e| CrmError::InvalidArgument(format!("cannot drop model \"{name}\" version {version}: {e}")))?;
+    // The last version of a stored matcher takes its key store (copies of customer data)
+    // with it; its merge log stays, for the tables that followed it.
+    let versions_left = Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM crm.models WHERE name OPERATOR(pg_catalog.=) $1)", &[name.into()])
+        .ok()
+        .flatten()
+        .unwrap_or(true);
+    if !versions_left {
+        crate::unify::matcher_sql::forget_key_store(name)?;
+    }
+    Ok(())
 }
 
 /// This backend's caches: decoded models (count and stored bytes, bounded by

@@ -314,6 +314,18 @@ fn store_records(
     Ok(merges.len())
 }
 
+/// Deletes the key store of matcher `name` (as its owner): `crm.drop_model` of a name's
+/// last version.
+pub fn forget_key_store(name: &str) -> Result<()> {
+    as_owner_of(RECORDS, || {
+        for table in ["crm.matcher_blocks", "crm.matcher_records"] {
+            Spi::run_with_args(&format!("DELETE FROM {table} WHERE matcher OPERATOR(pg_catalog.=) $1"), &[name.into()])
+                .map_err(|e| CrmError::InvalidArgument(format!("matcher \"{name}\": cannot delete its key store: {e}")))?;
+        }
+        Ok(())
+    })
+}
+
 /// The strongest link probability inside each cluster (by root), for the merge log.
 fn strongest_links(m: &super::sql::SourceMatch, cluster: &[usize]) -> HashMap<usize, f64> {
     let mut out: HashMap<usize, f64> = HashMap::new();
