@@ -5,9 +5,17 @@
 //! a GPU; it panics when the library is missing, so nothing here touches the driver
 //! before `is_culib_present()` says it is there. The probe runs once per backend.
 //!
-//! Status: detection, the setting and the CPU batch path are here; the CUDA kernels for
-//! `score_batch` are not (no GPU was available to develop and check them on), so an
-//! explicit `crm.device = 'cuda'` is refused with 0A000 rather than run unchecked code.
+//! Kernels: `kernels.cu` holds every batch kernel (linear and tree-ensemble scoring,
+//! k-means assignment, ALS top-k) once, as C device code. NVRTC compiles it for the GPU;
+//! build.rs compiles the same file with the host C compiler into the CPU reference
+//! executor (`cpu_executor`), which the unit tests compare with the Rust scoring code
+//! (`tests`), and CI compiles it with NVRTC for every supported architecture
+//! (`nvrtc_check`, no GPU needed). `layout` turns stored models into the kernels' flat
+//! arrays.
+//!
+//! Status: the GPU launch path (device buffers, streams, the self-test before first use)
+//! is not written yet, so an explicit `crm.device = 'cuda'` is still refused with 0A000
+//! rather than run unchecked code.
 
 use std::cell::OnceCell;
 
@@ -119,10 +127,18 @@ pub fn choose(setting: DeviceSetting, _rows: usize) -> Result<Device> {
     }
 }
 
+pub mod cpu_executor;
+pub mod kernels;
+pub mod layout;
 pub mod sql;
 
 #[cfg(test)]
-mod tests {
+mod nvrtc_check;
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod device_tests {
     use super::*;
 
     #[test]
