@@ -38,6 +38,19 @@ FROM crm.evaluate_forecast('fc_weekly', 'fc_sales') e;
 SELECT count(*) AS series, bool_and(level IS NOT NULL OR model IN ('ensemble', 'decomposed', 'seasonal_average')) AS states
 FROM crm.forecast_components('fc_weekly');
 
+-- Covariates known in the future: the holiday flag, read for the history and, from rows
+-- whose sales are NULL after a series' last sale, for the weeks to forecast
+SELECT metrics->>'series' AS series, metrics->>'periods' AS periods
+FROM crm.train_forecast('fc_holiday', 'SELECT store, dept, week_of, CASE WHEN w < 143 THEN sales END AS sales, holiday FROM fc_sales',
+                        '{"series": ["store", "dept"], "covariates": ["holiday"]}');
+SELECT features->'covariates' AS covariates FROM crm.models WHERE name = 'fc_holiday';
+SELECT count(*) AS rows, min(period_start)::date AS first, max(period_start)::date AS last FROM crm.forecast('fc_holiday');
+-- The global gradient-boosting model over all series, with the covariate
+SELECT algorithm, metrics->'models' AS models
+FROM crm.train_forecast('fc_holiday_gb', 'SELECT store, dept, week_of, CASE WHEN w < 143 THEN sales END AS sales, holiday FROM fc_sales',
+                        '{"series": ["store", "dept"], "covariates": ["holiday"], "models": ["global"]}');
+SELECT count(*) AS rows, bool_and(lo <= forecast AND forecast <= hi) AS ordered, bool_and(model = 'global') AS global FROM crm.forecast('fc_holiday_gb');
+
 -- Monthly, one series, named columns; forecasts start on the first of each month
 CREATE TABLE fc_monthly AS
 SELECT timestamptz '2019-01-15 10:00+00' + make_interval(months => m) AS booked_at, 500 + 10 * m + 80 * sin(2 * pi() * m / 12.0) AS revenue, 'x' AS note
@@ -60,7 +73,8 @@ FROM crm.forecast('fc_edge') GROUP BY series ORDER BY series;
 -- Bad input: arguments and options named, SQLSTATEs
 \set VERBOSITY terse
 SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"horizn": 4}');
-SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"covariates": ["holiday"]}');
+SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"series": ["store", "dept"], "covariates": ["nope"]}');
+SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"series": ["store", "dept"], "covariates": ["week_of"]}');
 SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"frequency": "hourly"}');
 SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"value": "holiday"}');
 SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"time": "nope"}');
@@ -73,7 +87,7 @@ SELECT * FROM crm.forecast('fc_nope');
 SELECT crm.evaluate_forecast('fc_weekly', 'SELECT * FROM fc_sales WHERE w < 100');
 \set VERBOSITY sqlstate
 SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"horizn": 4}');
-SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"covariates": ["holiday"]}');
+SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"series": ["store", "dept"], "covariates": ["nope"]}');
 SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"time": "nope"}');
 SELECT * FROM crm.forecast('fc_nope');
 \set VERBOSITY default

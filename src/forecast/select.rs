@@ -5,7 +5,7 @@ use super::croston::{croston_sba, is_intermittent};
 use super::ets::{self, Spec};
 use super::seasonal::{decomposed, decomposed_min_length, seasonal_average, seasonal_average_min_length};
 use super::theta::theta;
-use super::{naive, Components, FittedSeries, ForecastOptions, ModelFit, ModelName};
+use super::{global, naive, Components, FittedSeries, ForecastOptions, ModelFit, ModelName};
 
 /// Seasons longer than this are "long": Holt–Winters would need a state per period and
 /// several seasons of history to learn them; the seasonal-average and decomposition models
@@ -19,9 +19,9 @@ const LONG_SEASON: usize = 24;
 /// a series with no season) still wins.
 const ENSEMBLE_MARGIN: f64 = 0.2;
 
-/// The least history a model needs, for season length m (1: none); None when it cannot
-/// run with that season at all.
-fn min_length(model: ModelName, m: usize) -> Option<usize> {
+/// The least history a model needs, for season length m (1: none) and horizon h; None
+/// when it cannot run with that season at all.
+fn min_length(model: ModelName, m: usize, h: usize) -> Option<usize> {
     let seasonal = m >= 2;
     match model {
         ModelName::Mean | ModelName::Naive => Some(1),
@@ -34,7 +34,18 @@ fn min_length(model: ModelName, m: usize) -> Option<usize> {
         ModelName::Decomposed => seasonal.then(|| decomposed_min_length(m)),
         // The ensemble needs its members: see `candidates`.
         ModelName::Ensemble => Some(1),
+        ModelName::Global => Some(global::min_origin(h)),
     }
+}
+
+/// What the global model (fitted on the whole panel, see `global.rs`) gives one series:
+/// its forecasts from each cross-validation origin of the series' plan (in plan order)
+/// and from the end of its history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GlobalForecasts {
+    pub cv: Vec<Vec<f64>>,
+    pub last: Vec<f64>,
+    pub params: Vec<(String, f64)>,
 }
 
 /// The automatic candidates for a series and the ensemble's members.
@@ -50,9 +61,13 @@ fn min_length(model: ModelName, m: usize) -> Option<usize> {
 /// year) from a season and a quarter on, because two or three years are often all there
 /// is and the yearly pattern is most of what there is to forecast. Croston joins when the
 /// series looks intermittent.
-fn auto_candidates(y: &[f64], m: usize) -> (Vec<ModelName>, Vec<ModelName>) {
+///
+/// The global model, when the panel has one, is a candidate and a member of the ensemble:
+/// its errors (a tree model on lags of at least the horizon) differ from the smoothing
+/// models', which is what averaging needs.
+fn auto_candidates(y: &[f64], m: usize, with_global: bool) -> (Vec<ModelName>, Vec<ModelName>) {
     let seasonal = m >= 2 && (m > LONG_SEASON || y.len() >= 2 * m);
-    let (mut candidates, members) = if !seasonal {
+    let (mut candidates, mut members) = if !seasonal {
         let members = vec![ModelName::Ses, ModelName::Damped, ModelName::Theta];
         (members.clone(), members)
     } else if m <= LONG_SEASON {
@@ -67,6 +82,10 @@ fn auto_candidates(y: &[f64], m: usize) -> (Vec<ModelName>, Vec<ModelName>) {
     };
     if is_intermittent(y) {
         candidates.push(ModelName::Croston);
+    }
+    if with_global {
+        candidates.push(ModelName::Global);
+        members.push(ModelName::Global);
     }
     candidates.push(ModelName::Ensemble);
     (candidates, members)
@@ -87,7 +106,9 @@ fn fit_single(model: ModelName, y: &[f64], m: usize, h: usize) -> ModelFit {
         ModelName::Croston => croston_sba(y, h),
         ModelName::SeasonalAverage => seasonal_average(y, m, h),
         ModelName::Decomposed => decomposed(y, m, h, Spec::Simple),
-        ModelName::Ensemble => unreachable!("the ensemble is fitted from its members"),
+        // Not fitted per series: `plan` never lists them as singles. Should one come here,
+        // the naive forecast keeps the call alive.
+        ModelName::Ensemble | ModelName::Global => naive::naive(y, h),
     }
 }
 
@@ -109,18 +130,29 @@ struct Plan {
 }
 
 impl Plan {
-    /// The single models to fit from each origin: the candidates and the members.
+    /// The single models to fit from each origin: the candidates and the members, but the
+    /// ensemble and the global model (given by the panel).
     fn singles(&self) -> Vec<ModelName> {
-        let mut singles: Vec<ModelName> = self.candidates.iter().chain(&self.members).copied().filter(|c| *c != ModelName::Ensemble).collect();
+        let mut singles: Vec<ModelName> =
+            self.candidates.iter().chain(&self.members).copied().filter(|c| !matches!(c, ModelName::Ensemble | ModelName::Global)).collect();
         singles.sort();
         singles.dedup();
         singles
     }
 }
 
-fn plan(y: &[f64], m: usize, h: usize, options: &ForecastOptions) -> Option<Plan> {
+/// Drops the ensemble when it has fewer than two members or is not a candidate.
+fn check_ensemble(candidates: &mut Vec<ModelName>, members: &mut Vec<ModelName>) {
+    if !candidates.contains(&ModelName::Ensemble) || members.len() < 2 {
+        candidates.retain(|c| *c != ModelName::Ensemble);
+        members.clear();
+    }
+}
+
+/// `with_global`: the panel's global model can be asked for forecasts of this series.
+fn plan(y: &[f64], m: usize, h: usize, options: &ForecastOptions, with_global: bool) -> Option<Plan> {
     let n = y.len();
-    let (auto, auto_members) = auto_candidates(y, m);
+    let (auto, auto_members) = auto_candidates(y, m, with_global && options.models.is_none());
     // An ensemble asked for with fewer than two other models averages the automatic members.
     let (requested, requested_members) = match &options.models {
         None => (auto, auto_members),
@@ -129,21 +161,23 @@ fn plan(y: &[f64], m: usize, h: usize, options: &ForecastOptions) -> Option<Plan
             (list.clone(), if listed.len() >= 2 { listed } else { auto_members })
         }
     };
-    let usable = |c: &ModelName, room: usize| *c == ModelName::Ensemble || min_length(*c, m).is_some_and(|l| l <= room);
+    let usable =
+        |c: &ModelName, room: usize| *c == ModelName::Ensemble || ((*c != ModelName::Global || with_global) && min_length(*c, m, h).is_some_and(|l| l <= room));
     // First choice: full-horizon windows for every candidate that fits one; else (a short
     // history) shorter windows for the candidates that fit in what there is.
     let room = if n >= 2 * h { n - h } else { n.saturating_sub(1) };
     let mut candidates: Vec<ModelName> = requested.iter().copied().filter(|c| usable(c, room)).collect();
     let mut members: Vec<ModelName> = requested_members.into_iter().filter(|c| usable(c, room)).collect();
-    if !candidates.contains(&ModelName::Ensemble) || members.len() < 2 {
-        candidates.retain(|c| *c != ModelName::Ensemble);
-        members.clear();
-    }
+    check_ensemble(&mut candidates, &mut members);
     if candidates.is_empty() {
         return None;
     }
     let plan = Plan { candidates, members, origins: Vec::new(), steps: 0 };
-    let longest = plan.singles().iter().filter_map(|c| min_length(*c, m)).max()?;
+    // The per-series models set the windows; the global model joins when it can forecast
+    // from all of them, so adding it never changes how the others are compared. Alone, it
+    // sets them.
+    let has_global = plan.candidates.contains(&ModelName::Global) || plan.members.contains(&ModelName::Global);
+    let longest = plan.singles().iter().filter_map(|c| min_length(*c, m, h)).max().or_else(|| has_global.then(|| global::min_origin(h)))?;
     let steps = h.min(n.checked_sub(longest)?);
     if steps == 0 {
         return None;
@@ -154,28 +188,56 @@ fn plan(y: &[f64], m: usize, h: usize, options: &ForecastOptions) -> Option<Plan
     let spare = n - steps - longest;
     let stride = if windows > 1 { (spare / (windows - 1)).clamp(1, steps) } else { steps };
     let origins: Vec<usize> = (0..windows).map(|i| n - steps - i * stride).take_while(|o| *o >= longest).collect();
-    (!origins.is_empty()).then_some(Plan { origins, steps, ..plan })
+    let mut plan = Plan { origins, steps, ..plan };
+    if plan.origins.iter().any(|o| *o < global::min_origin(h)) {
+        plan.candidates.retain(|c| *c != ModelName::Global);
+        plan.members.retain(|c| *c != ModelName::Global);
+        check_ensemble(&mut plan.candidates, &mut plan.members);
+    }
+    (!plan.origins.is_empty() && !plan.candidates.is_empty()).then_some(plan)
 }
 
-/// Forecasts of every candidate from every origin: `paths[c][w]`.
-fn cross_validate(y: &[f64], m: usize, plan: &Plan) -> Vec<Vec<Vec<f64>>> {
+/// The cross-validation origins (training lengths, latest first) and steps the global
+/// model must forecast this series from, when it is one of the series' models; None when
+/// it is not (too short a series, a constant one, or not asked for).
+pub fn global_origins(y: &[f64], options: &ForecastOptions) -> Option<(Vec<usize>, usize)> {
+    if y.is_empty() || y.iter().all(|v| *v == y[0]) {
+        return None;
+    }
+    let plan = plan(y, options.season_length(), options.horizon(), options, true)?;
+    let uses_global = plan.candidates.contains(&ModelName::Global) || plan.members.contains(&ModelName::Global);
+    uses_global.then_some((plan.origins, plan.steps))
+}
+
+/// Forecasts of every candidate from every origin: `paths[c][w]`. The global model's come
+/// from the panel (`global`, present whenever the plan lists it).
+fn cross_validate(y: &[f64], m: usize, plan: &Plan, global: Option<&GlobalForecasts>) -> Vec<Vec<Vec<f64>>> {
     let singles = plan.singles();
     let single_paths: Vec<Vec<Vec<f64>>> =
         singles.iter().map(|c| plan.origins.iter().map(|&o| fit_single(*c, &y[..o], m, plan.steps).mean).collect()).collect();
-    let of = |model: &ModelName| &single_paths[singles.iter().position(|s| s == model).unwrap_or(0)];
+    let no_paths = Vec::new();
+    let of = |model: &ModelName| match (model, global) {
+        (ModelName::Global, Some(g)) => &g.cv,
+        (ModelName::Global, None) => &no_paths,
+        _ => &single_paths[singles.iter().position(|s| s == model).unwrap_or(0)],
+    };
     plan.candidates
         .iter()
         .map(|c| {
             if *c != ModelName::Ensemble {
                 return of(c).clone();
             }
-            (0..plan.origins.len()).map(|w| combine(&plan.members.iter().map(|mem| of(mem)[w].as_slice()).collect::<Vec<_>>())).collect()
+            (0..plan.origins.len())
+                .map(|w| combine(&plan.members.iter().map(|mem| of(mem).get(w).map_or(&[][..], Vec::as_slice)).collect::<Vec<_>>()))
+                .collect()
         })
         .collect()
 }
 
-/// Fits a series whose values and options are valid.
-pub fn fit(y: &[f64], options: &ForecastOptions) -> FittedSeries {
+/// Fits a series whose values and options are valid. `global`: the panel's global model's
+/// forecasts for it, when it has some (see [`global_origins`]); they must come from the
+/// origins `global_origins` gave.
+pub fn fit(y: &[f64], options: &ForecastOptions, global: Option<&GlobalForecasts>) -> FittedSeries {
     let n = y.len();
     let h = options.horizon();
     let m = options.season_length();
@@ -204,10 +266,19 @@ pub fn fit(y: &[f64], options: &ForecastOptions) -> FittedSeries {
             ..base(ModelName::Naive)
         };
     }
-    let Some(plan) = plan(y, m, h, options) else {
+    // Forecasts that do not match the plan (a caller's mistake) leave the global model out.
+    let global = global.filter(|g| g.last.len() == h);
+    let Some(mut plan) = plan(y, m, h, options, global.is_some()) else {
         return fallback(y, h, base(ModelName::Naive));
     };
-    let paths = cross_validate(y, m, &plan);
+    if global.is_some_and(|g| g.cv.len() != plan.origins.len() || g.cv.iter().any(|p| p.len() != plan.steps)) {
+        let Some(without) = self::plan(y, m, h, options, false) else {
+            return fallback(y, h, base(ModelName::Naive));
+        };
+        plan = without;
+    }
+    let global = global.filter(|_| plan.candidates.contains(&ModelName::Global) || plan.members.contains(&ModelName::Global));
+    let paths = cross_validate(y, m, &plan, global);
     let errors = |c: usize| -> Vec<Vec<f64>> {
         plan.origins.iter().zip(&paths[c]).map(|(&o, path)| path.iter().enumerate().map(|(k, f)| y[o + k] - f).collect()).collect()
     };
@@ -234,13 +305,17 @@ pub fn fit(y: &[f64], options: &ForecastOptions) -> FittedSeries {
     let model = plan.candidates[best];
     let (scale, scores) = conformal(&errors(best), h);
     let mut fitted = FittedSeries { cv_mae, scale, scores, ..base(model) };
+    let refit = |model: ModelName| match (model, global) {
+        (ModelName::Global, Some(g)) => ModelFit { mean: g.last.clone(), residuals: Vec::new(), params: g.params.clone(), components: None },
+        _ => fit_single(model, y, m, h),
+    };
     if model == ModelName::Ensemble {
-        let fits: Vec<ModelFit> = plan.members.iter().map(|mem| fit_single(*mem, y, m, h)).collect();
+        let fits: Vec<ModelFit> = plan.members.iter().map(|mem| refit(*mem)).collect();
         fitted.mean = combine(&fits.iter().map(|f| f.mean.as_slice()).collect::<Vec<_>>());
         fitted.params = plan.members.iter().zip(&fits).flat_map(|(mem, f)| f.params.iter().map(move |(k, v)| (format!("{}.{k}", mem.name()), *v))).collect();
         fitted.members = plan.members.clone();
     } else {
-        let fit = fit_single(model, y, m, h);
+        let fit = refit(model);
         fitted.mean = fit.mean;
         fitted.params = fit.params;
         fitted.components = fit.components;

@@ -11,7 +11,7 @@ use pgrx::JsonB;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{fill_gaps, fit_many, metrics, FittedSeries, ForecastOptions, Frequency};
+use super::{appended, fill_gaps, fit_panel, metrics, FittedSeries, ForecastOptions, Frequency, GlobalMode, Panel, PanelSeries};
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
 use crate::options::{names, text};
@@ -34,6 +34,10 @@ pub struct ForecastModel {
     /// The first period's date ('YYYY-MM-DD'): period k starts k periods after it.
     pub origin: String,
     pub series: Vec<SeriesFit>,
+    /// The columns of options.covariates (the forecasts used their future values, read
+    /// at training). Appended in 0.7.0: models stored before read as none.
+    #[serde(default, deserialize_with = "appended")]
+    pub covariates: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -95,7 +99,13 @@ struct SourceColumns {
     series: Vec<String>,
 }
 
-fn source_columns(described: &[ColumnInfo], time: Option<&str>, value: Option<&str>, series: Option<Vec<String>>) -> Result<SourceColumns> {
+fn source_columns(
+    described: &[ColumnInfo],
+    time: Option<&str>,
+    value: Option<&str>,
+    series: Option<Vec<String>>,
+    covariates: &[String],
+) -> Result<SourceColumns> {
     let listing = || described.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
     let pick = |given: Option<&str>, conventional: &[&str], fits: &dyn Fn(&ColumnInfo) -> bool, what: &str| -> Result<String> {
         if let Some(name) = given {
@@ -134,7 +144,8 @@ fn source_columns(described: &[ColumnInfo], time: Option<&str>, value: Option<&s
     if !named_series {
         let integers: Vec<&str> = described
             .iter()
-            .filter(|c| c.name != time && c.name != value && matches!(c.type_oid, pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID))
+            .filter(|c| c.name != time && c.name != value && !covariates.contains(&c.name))
+            .filter(|c| matches!(c.type_oid, pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID))
             .map(|c| c.name.as_str())
             .collect();
         if !integers.is_empty() {
@@ -151,16 +162,56 @@ fn source_columns(described: &[ColumnInfo], time: Option<&str>, value: Option<&s
     Ok(SourceColumns { time, value, series })
 }
 
-/// `(series key, date, value)` rows of the source, as a query.
-fn rows_query(query: &str, columns: &SourceColumns) -> String {
+/// A column of options.covariates: its name and whether it is a boolean (read as 1 or 0).
+struct Covariate {
+    name: String,
+    boolean: bool,
+}
+
+/// The columns options.covariates names: each in the source, numeric or boolean, named
+/// once, and none of the time, value or series columns.
+fn covariate_columns(described: &[ColumnInfo], names: &[String], columns: &SourceColumns) -> Result<Vec<Covariate>> {
+    let mut out: Vec<Covariate> = Vec::with_capacity(names.len());
+    for name in names {
+        let column = find_column(described, name, "options.covariates")?;
+        let boolean = column.type_oid == pg_sys::BOOLOID;
+        if !boolean && !is_numeric(column.type_oid) {
+            return Err(CrmError::DatatypeMismatch(format!(
+                "options.covariates column \"{name}\" must be numeric (smallint, integer, bigint, real, double precision, numeric) or boolean"
+            )));
+        }
+        if *name == columns.time || *name == columns.value || columns.series.contains(name) {
+            return Err(CrmError::InvalidArgument(format!(
+                "options.covariates must not name the time, value or series columns (\"{name}\" is one): a covariate is a number known for each period"
+            )));
+        }
+        if out.iter().any(|c| c.name == *name) {
+            return Err(CrmError::InvalidArgument(format!("options.covariates names \"{name}\" twice")));
+        }
+        out.push(Covariate { name: column.name.clone(), boolean });
+    }
+    Ok(out)
+}
+
+/// `(series key, date, value, covariate c0, c1, …)` rows of the source, as a query.
+fn rows_query(query: &str, columns: &SourceColumns, covariates: &[Covariate]) -> String {
     let key = if columns.series.is_empty() {
         "''::pg_catalog.text".to_string()
     } else {
         let parts: Vec<String> = columns.series.iter().map(|c| format!("COALESCE({}::pg_catalog.text, '')", quote_ident(c))).collect();
         format!("pg_catalog.concat_ws('|', {})", parts.join(", "))
     };
+    // A boolean has no cast to float8: through int4, true is 1 and false 0 (NULL stays NULL).
+    let extra: String = covariates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let cast = if c.boolean { "::pg_catalog.int4::pg_catalog.float8" } else { "::pg_catalog.float8" };
+            format!(", {}{cast} AS c{i}", quote_ident(&c.name))
+        })
+        .collect();
     format!(
-        "SELECT {key} AS series, {}::pg_catalog.date AS d, {}::pg_catalog.float8 AS v FROM ({query}) AS crm_sales WHERE {} IS NOT NULL",
+        "SELECT {key} AS series, {}::pg_catalog.date AS d, {}::pg_catalog.float8 AS v{extra} FROM ({query}) AS crm_sales WHERE {} IS NOT NULL",
         quote_ident(&columns.time),
         quote_ident(&columns.value),
         quote_ident(&columns.time)
@@ -235,6 +286,74 @@ fn read_periods(rows: &str, frequency: Frequency, origin: &str, from_period: Opt
     Ok(out)
 }
 
+/// One series as training reads it.
+struct TrainingSeries {
+    key: String,
+    /// The period of its first known value.
+    first: i64,
+    /// Values from `first` to its last known value; None where a period has none.
+    values: Vec<Option<f64>>,
+    /// Per covariate, its values from `first` to `horizon` periods after the last known
+    /// value (NaN: unknown).
+    covariates: Vec<Vec<f64>>,
+}
+
+/// Rows of one period of one series: its value (the sum of the rows' values, None when
+/// none is known) and covariates (the largest of the rows' values, None when none is).
+type PeriodRow = (i64, Option<f64>, Vec<Option<f64>>);
+
+/// The series of the source for training. A series' history runs from its first to its
+/// last period with a known value; rows whose value is NULL after it give the covariates
+/// of the periods to forecast (up to `horizon` of them; later ones are not read), and a
+/// period with NULL values only is a gap inside the history. Series with no known value
+/// have no history and are left out.
+fn read_training(rows: &str, frequency: Frequency, origin: &str, covariates: usize, horizon: usize) -> Result<Vec<TrainingSeries>> {
+    let origin_literal = format!("'{origin}'");
+    let period = period_expr(frequency, "d", &origin_literal);
+    let maxima: String = (0..covariates).map(|i| format!(", pg_catalog.max(c{i}) AS c{i}")).collect();
+    let query = format!("SELECT series, {period} AS k, pg_catalog.sum(v) AS v{maxima} FROM ({rows}) AS r GROUP BY 1, 2 ORDER BY 1, 2");
+    let mut out: Vec<TrainingSeries> = Vec::new();
+    let mut current: Option<(String, Vec<PeriodRow>)> = None;
+    let finish = |key: String, periods: Vec<PeriodRow>| -> Option<TrainingSeries> {
+        let first = periods.iter().find(|p| p.1.is_some())?.0;
+        let last = periods.iter().rev().find(|p| p.1.is_some())?.0;
+        let length = usize::try_from(last - first + 1).ok()?;
+        let mut values = vec![None; length];
+        let mut covariate_values = vec![vec![f64::NAN; length + horizon]; covariates];
+        for (k, v, c) in periods {
+            let Ok(at) = usize::try_from(k - first) else { continue };
+            if at < length {
+                values[at] = v;
+            }
+            if at < length + horizon {
+                for (column, value) in covariate_values.iter_mut().zip(c) {
+                    column[at] = value.unwrap_or(f64::NAN);
+                }
+            }
+        }
+        Some(TrainingSeries { key, first, values, covariates: covariate_values })
+    };
+    read_in_batches(&query, |row| {
+        let key: String = row.get(1)?.unwrap_or_default();
+        let Some(k) = row.get::<i64>(2)? else { return Ok(true) };
+        let v: Option<f64> = row.get(3)?;
+        let c = (0..covariates).map(|i| row.get::<f64>(4 + i)).collect::<std::result::Result<Vec<_>, _>>()?;
+        match current.as_mut() {
+            Some((current_key, periods)) if *current_key == key => periods.push((k, v, c)),
+            _ => {
+                if let Some((done_key, periods)) = current.replace((key, vec![(k, v, c)])) {
+                    out.extend(finish(done_key, periods));
+                }
+            }
+        }
+        Ok(true)
+    })?;
+    if let Some((key, periods)) = current {
+        out.extend(finish(key, periods));
+    }
+    Ok(out)
+}
+
 // ---------------------------------------------------------------------------------------
 // Training
 
@@ -264,17 +383,13 @@ fn train(name: &str, source: &str, options: &Value) -> Result<TrainRow> {
         other => return Err(CrmError::bad_argument("options", other, "a JSON object such as '{\"series\": [\"store\"], \"horizon\": 13}'")),
     };
     let mut model_options = Map::new();
-    let (mut time, mut value, mut series) = (None, None, None);
+    let (mut time, mut value, mut series, mut covariate_names) = (None, None, None, Vec::new());
     for (key, v) in &given {
         match key.as_str() {
             "time" => time = Some(text(key, v)?),
             "value" => value = Some(text(key, v)?),
             "series" => series = Some(names(key, v)?),
-            "covariates" => {
-                return Err(CrmError::Unsupported(
-                    "options.covariates: covariates are not supported yet; the models forecast each series from its own history".into(),
-                ))
-            }
+            "covariates" => covariate_names = names(key, v)?,
             _ => {
                 model_options.insert(key.clone(), v.clone());
             }
@@ -288,23 +403,28 @@ fn train(name: &str, source: &str, options: &Value) -> Result<TrainRow> {
     check(&model_options)?;
     let query = source_query(source)?;
     let described = describe(&query)?;
-    let columns = source_columns(&described, time.as_deref(), value.as_deref(), series)?;
-    let rows = rows_query(&query, &columns);
+    let columns = source_columns(&described, time.as_deref(), value.as_deref(), series, &covariate_names)?;
+    let covariates = covariate_columns(&described, &covariate_names, &columns)?;
+    let rows = rows_query(&query, &columns, &covariates);
     if !model_options.contains_key("frequency") {
         model_options.insert("frequency".into(), json!(detect_frequency(&rows)?.name()));
     }
     let opts = check(&model_options)?;
     let origin = origin_of(&rows, opts.frequency)?;
-    let periods = read_periods(&rows, opts.frequency, &origin, None)?;
-    if periods.is_empty() {
-        return Err(CrmError::InvalidArgument("train_forecast: the source has no row with a time".into()));
+    let read = read_training(&rows, opts.frequency, &origin, covariates.len(), opts.horizon())?;
+    if read.is_empty() {
+        return Err(CrmError::InvalidArgument("train_forecast: the source has no row with both a time and a value".into()));
     }
-    let filled: Vec<Vec<f64>> = periods.iter().map(|(_, _, v)| fill_gaps(v, opts.fill)).collect();
-    let refs: Vec<&[f64]> = filled.iter().map(Vec::as_slice).collect();
-    let fits = raise_pending_cancel(fit_many(&refs, &opts, &cancel_requested)).map_err(|e| {
+    let mut keys = Vec::with_capacity(read.len());
+    let mut panel = Panel { covariates: covariates.iter().map(|c| c.name.clone()).collect(), series: Vec::with_capacity(read.len()) };
+    for s in read {
+        keys.push(s.key);
+        panel.series.push(PanelSeries { first: s.first, values: fill_gaps(&s.values, opts.fill), covariates: s.covariates });
+    }
+    let fits = raise_pending_cancel(fit_panel(&panel, &opts, &cancel_requested)).map_err(|e| {
         e.map_message(|m| match m.strip_prefix("series ").and_then(|rest| rest.split_once(':')) {
             Some((i, why)) => {
-                let key = i.parse::<usize>().ok().and_then(|i| periods.get(i.saturating_sub(1))).map(|p| p.0.as_str()).unwrap_or("");
+                let key = i.parse::<usize>().ok().and_then(|i| keys.get(i.saturating_sub(1))).map(String::as_str).unwrap_or("");
                 format!("train_forecast: series \"{key}\":{why}")
             }
             None => format!("train_forecast: {m}"),
@@ -313,16 +433,17 @@ fn train(name: &str, source: &str, options: &Value) -> Result<TrainRow> {
     let season = opts.season_length();
     let mut chosen: HashMap<&'static str, usize> = HashMap::new();
     let mut series_fits = Vec::with_capacity(fits.len());
-    for ((key, first, values), (fit, history)) in periods.iter().zip(fits.into_iter().zip(&filled)) {
+    for ((key, series), fit) in keys.into_iter().zip(&panel.series).zip(fits) {
         *chosen.entry(fit.model_name()).or_default() += 1;
         series_fits.push(SeriesFit {
-            key: key.clone(),
-            first: *first,
-            last: first + values.len() as i64 - 1,
-            naive_scale: metrics::naive_scale(history, season),
+            key,
+            first: series.first,
+            last: series.first + series.values.len() as i64 - 1,
+            naive_scale: metrics::naive_scale(&series.values, season),
             fit,
         });
     }
+    let periods: usize = panel.series.iter().map(|s| s.values.len()).sum();
     let model = ForecastModel {
         options: opts.clone(),
         time: columns.time.clone(),
@@ -330,12 +451,13 @@ fn train(name: &str, source: &str, options: &Value) -> Result<TrainRow> {
         series_columns: columns.series.clone(),
         origin: origin.clone(),
         series: series_fits,
+        covariates: panel.covariates.clone(),
     };
     let mut chosen: Vec<(&str, usize)> = chosen.into_iter().collect();
     chosen.sort();
     let metrics = json!({
         "series": model.series.len(),
-        "periods": filled.iter().map(Vec::len).sum::<usize>(),
+        "periods": periods,
         "frequency": opts.frequency.name(),
         "season_length": season,
         "horizon": opts.horizon(),
@@ -355,15 +477,41 @@ fn train(name: &str, source: &str, options: &Value) -> Result<TrainRow> {
         algorithm: &algorithm,
         target: Some(&columns.value),
         positive_class: None,
-        features: json!({"time": columns.time, "value": columns.value, "series": columns.series}),
-        hyperparameters: serde_json::to_value(&opts).unwrap_or(Value::Null),
+        features: features_json(&columns, &model.covariates),
+        hyperparameters: hyperparameters_json(&opts),
         metrics: metrics.clone(),
-        training_rows: filled.iter().map(Vec::len).sum::<usize>() as i64,
+        training_rows: periods as i64,
         holdout_rows: None,
         bytes,
     })?;
     registry::sql::deploy_version(name, version, "train_forecast: newest version")?;
     Ok((id, name.to_string(), version, algorithm, true, JsonB(metrics)))
+}
+
+/// The columns a model read, for the registry (covariates only when there are some).
+fn features_json(columns: &SourceColumns, covariates: &[String]) -> Value {
+    let mut features = json!({"time": columns.time, "value": columns.value, "series": columns.series});
+    if let (false, Value::Object(map)) = (covariates.is_empty(), &mut features) {
+        map.insert("covariates".into(), json!(covariates));
+    }
+    features
+}
+
+/// The options for the registry: serde's (which leaves `global` out, see
+/// `ForecastOptions::global`) and `global` as the option reads it.
+fn hyperparameters_json(options: &ForecastOptions) -> Value {
+    let mut value = serde_json::to_value(options).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert(
+            "global".into(),
+            match options.global {
+                GlobalMode::Auto => json!("auto"),
+                GlobalMode::On => json!(true),
+                GlobalMode::Off => json!(false),
+            },
+        );
+    }
+    value
 }
 
 // ---------------------------------------------------------------------------------------
@@ -499,8 +647,8 @@ fn evaluate_forecast(name: Option<&str>, source: Option<&str>, version: default!
         let model = &loaded.model;
         let query = source_query(required(source, "source")?)?;
         let described = describe(&query)?;
-        let columns = source_columns(&described, Some(&model.time), Some(&model.value), Some(model.series_columns.clone()))?;
-        let rows = rows_query(&query, &columns);
+        let columns = source_columns(&described, Some(&model.time), Some(&model.value), Some(model.series_columns.clone()), &model.covariates)?;
+        let rows = rows_query(&query, &columns, &[]);
         let last: HashMap<&str, i64> = model.series.iter().map(|s| (s.key.as_str(), s.last)).collect();
         let actuals = read_periods(&rows, model.options.frequency, &model.origin, Some(&last))?;
         let by_key: HashMap<&str, &SeriesFit> = model.series.iter().map(|s| (s.key.as_str(), s)).collect();

@@ -295,3 +295,356 @@ fn ensemble_averages_its_members() {
     let alone = fit_series(&y, &with_models(o, &[ModelName::Ensemble])).unwrap();
     assert_eq!((alone.model, alone.members.len()), (ModelName::Ensemble, 2));
 }
+
+/// A monthly panel where a promotion (known in advance, a period in four on average)
+/// doubles sales: `series` series of `months` months of history and `h` future months.
+/// Returns the panel (with or without the promotion covariate) and the future actuals.
+fn promotion_panel(series: usize, months: usize, h: usize, seed: u64, with_covariate: bool) -> (Panel, Vec<Vec<f64>>) {
+    let mut rng = SplitMix64::new(seed);
+    let mut panel = Panel { covariates: if with_covariate { vec!["promotion".into()] } else { Vec::new() }, series: Vec::new() };
+    let mut future = Vec::new();
+    for s in 0..series {
+        let level = 100.0 * (1.0 + s as f64);
+        let promotion: Vec<f64> = (0..months + h).map(|_| f64::from(u8::from(rng.next_f64() < 0.25))).collect();
+        let noise = normals(seed * 1000 + s as u64, months + h);
+        let y: Vec<f64> = (0..months + h)
+            .map(|t| level * (1.0 + 0.3 * (t as f64 / 12.0 * std::f64::consts::TAU).sin()) * (1.0 + promotion[t]) * (1.0 + 0.03 * noise[t]))
+            .collect();
+        future.push(y[months..].to_vec());
+        panel.series.push(PanelSeries { first: 0, values: y[..months].to_vec(), covariates: if with_covariate { vec![promotion] } else { Vec::new() } });
+    }
+    (panel, future)
+}
+
+fn global_options(h: usize) -> ForecastOptions {
+    ForecastOptions { models: Some(vec![ModelName::Global]), ..options(Frequency::Month, h) }
+}
+
+/// Mean absolute error of the point forecasts over all series and steps.
+fn panel_error(fits: &[FittedSeries], future: &[Vec<f64>], h: usize) -> f64 {
+    let errors: Vec<f64> =
+        fits.iter().zip(future).flat_map(|(fit, y)| fit.forecast(h, 0.8).unwrap().into_iter().zip(y).map(|(p, v)| (p.mean - v).abs())).collect();
+    errors.iter().sum::<f64>() / errors.len() as f64
+}
+
+#[test]
+fn the_global_model_learns_a_covariate_and_forecasts_it() {
+    let h = 6;
+    let (panel, future) = promotion_panel(40, 96, h, 11, true);
+    let fits = fit_panel(&panel, &global_options(h), &|| false).unwrap();
+    assert!(fits.iter().all(|f| f.model == ModelName::Global), "{:?}", fits.iter().map(|f| f.model).collect::<Vec<_>>());
+    // Forecasts of promoted months are about twice the others' (relative to each series' level).
+    let (mut promoted, mut plain) = (Vec::new(), Vec::new());
+    for (fit, s) in fits.iter().zip(&panel.series) {
+        let level = s.values.iter().sum::<f64>() / s.values.len() as f64;
+        for (k, p) in fit.forecast(h, 0.8).unwrap().iter().enumerate() {
+            let flag = s.covariates[0][s.values.len() + k];
+            if flag == 1.0 { &mut promoted } else { &mut plain }.push(p.mean / level);
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let ratio = mean(&promoted) / mean(&plain);
+    assert!((1.6..2.4).contains(&ratio), "promoted / plain forecasts: {ratio}");
+    // Without the covariate the model cannot know which months are promoted.
+    let (blind, _) = promotion_panel(40, 96, h, 11, false);
+    let blind_fits = fit_panel(&blind, &global_options(h), &|| false).unwrap();
+    let (with, without) = (panel_error(&fits, &future, h), panel_error(&blind_fits, &future, h));
+    assert!(with < 0.5 * without, "error with the covariate {with}, without {without}");
+    // The intervals come from its cross-validation errors and cover most of the future.
+    let (mut inside, mut total) = (0, 0);
+    for (fit, y) in fits.iter().zip(&future) {
+        for (p, v) in fit.forecast(h, 0.8).unwrap().iter().zip(y) {
+            inside += usize::from(p.lo <= *v && *v <= p.hi);
+            total += 1;
+        }
+    }
+    assert!(inside as f64 / total as f64 > 0.6, "coverage {}", inside as f64 / total as f64);
+}
+
+#[test]
+fn the_global_model_is_a_candidate_and_an_ensemble_member_in_auto() {
+    let h = 6;
+    let (panel, _) = promotion_panel(GLOBAL_AUTO_MIN_SERIES, 96, h, 5, true);
+    let fits = fit_panel(&panel, &options(Frequency::Month, h), &|| false).unwrap();
+    for fit in &fits {
+        assert!(fit.cv_mae.iter().any(|(m, _)| *m == ModelName::Global), "{:?}", fit.cv_mae);
+        if fit.model == ModelName::Ensemble {
+            assert!(fit.members.contains(&ModelName::Global), "{:?}", fit.members);
+        }
+    }
+    // Below the threshold, 'auto' leaves it out; true forces it; false with the model named is an error.
+    let few = Panel { covariates: panel.covariates.clone(), series: panel.series[..GLOBAL_AUTO_MIN_SERIES - 1].to_vec() };
+    let fits = fit_panel(&few, &options(Frequency::Month, h), &|| false).unwrap();
+    assert!(fits.iter().all(|f| !f.cv_mae.iter().any(|(m, _)| *m == ModelName::Global)));
+    let forced = ForecastOptions { global: GlobalMode::On, ..options(Frequency::Month, h) };
+    let fits = fit_panel(&few, &forced, &|| false).unwrap();
+    assert!(fits.iter().all(|f| f.cv_mae.iter().any(|(m, _)| *m == ModelName::Global)));
+    let off = ForecastOptions { global: GlobalMode::Off, ..global_options(h) };
+    assert!(fit_panel(&few, &off, &|| false).unwrap_err().message().contains("options.global"));
+}
+
+#[test]
+fn the_global_model_is_deterministic() {
+    let h = 6;
+    let (panel, _) = promotion_panel(25, 80, h, 3, true);
+    for o in [global_options(h), options(Frequency::Month, h)] {
+        // Fits run as pool tasks whose results are kept in task order: the same bits
+        // whichever thread fitted what.
+        let first = fit_panel(&panel, &o, &|| false).unwrap();
+        assert_eq!(first, fit_panel(&panel, &o, &|| false).unwrap());
+    }
+    // Another seed draws another validation slice: still a valid fit.
+    let reseeded = fit_panel(&panel, &ForecastOptions { seed: 7, ..global_options(h) }, &|| false).unwrap();
+    assert!(reseeded.iter().all(|f| f.check().is_ok()));
+}
+
+#[test]
+fn the_global_model_stops_when_told() {
+    let h = 6;
+    let (panel, _) = promotion_panel(30, 96, h, 4, true);
+    let e = fit_panel(&panel, &global_options(h), &|| true).unwrap_err();
+    assert!(matches!(e, CrmError::Canceled(_)), "{e:?}");
+    // A cancel arriving while the trees grow.
+    let polls = std::cell::Cell::new(0);
+    let later = || {
+        polls.set(polls.get() + 1);
+        polls.get() > 3
+    };
+    let e = fit_panel(&panel, &global_options(h), &later).unwrap_err();
+    assert!(matches!(e, CrmError::Canceled(_)), "{e:?}");
+}
+
+#[test]
+fn short_series_do_without_the_global_model() {
+    let h = 6;
+    let (mut panel, _) = promotion_panel(24, 96, h, 8, true);
+    // Too short for its lags (H + 7 values before an origin), a single value, a constant.
+    panel.series[0].values.truncate(15);
+    panel.series[0].covariates[0].truncate(15 + h);
+    panel.series[1].values.truncate(1);
+    panel.series[1].covariates[0].truncate(1 + h);
+    panel.series[2].values = vec![4.0; 40];
+    panel.series[2].covariates[0].truncate(40 + h);
+    // A series whose covariates end early (unknown: 0), one that starts later on the calendar.
+    panel.series[3].covariates[0].truncate(50);
+    panel.series[4].first = 10;
+    for o in [options(Frequency::Month, h), global_options(h)] {
+        let fits = fit_panel(&panel, &o, &|| false).unwrap();
+        assert_eq!(fits.len(), 24);
+        for (i, fit) in fits.iter().enumerate() {
+            assert!(fit.check().is_ok(), "series {i}");
+            assert!(fit.forecast(h, 0.8).unwrap().iter().all(|p| p.mean.is_finite() && p.lo <= p.hi));
+        }
+        assert!(!fits[0].cv_mae.iter().any(|(m, _)| *m == ModelName::Global), "{:?}", fits[0].cv_mae);
+        assert_ne!(fits[0].model, ModelName::Global);
+        assert_eq!(fits[1].model, ModelName::Naive);
+        assert!(fits[2].forecast(h, 0.8).unwrap().iter().all(|p| p.mean == 4.0));
+        assert!(fits[3..].iter().filter(|f| f.model == ModelName::Global || f.members.contains(&ModelName::Global)).count() > 10);
+    }
+}
+
+#[test]
+fn bad_panels_are_errors_naming_the_series() {
+    let h = 6;
+    let (panel, _) = promotion_panel(3, 40, h, 1, true);
+    let mut long = panel.clone();
+    long.series[1].covariates[0].push(0.0);
+    assert!(fit_panel(&long, &global_options(h), &|| false).unwrap_err().message().starts_with("series 2: covariate \"promotion\""));
+    let mut infinite = panel.clone();
+    infinite.series[2].covariates[0][3] = f64::INFINITY;
+    let e = fit_panel(&infinite, &global_options(h), &|| false).unwrap_err();
+    assert!(matches!(e, CrmError::InvalidArgument(_)) && e.message().starts_with("series 3:"), "{e}");
+    let mut missing = panel.clone();
+    missing.series[0].covariates.push(vec![1.0]);
+    assert!(fit_panel(&missing, &global_options(h), &|| false).unwrap_err().message().starts_with("series 1: 2 covariate vectors"));
+    let mut empty = panel;
+    empty.series[0].values.clear();
+    assert!(fit_panel(&empty, &global_options(h), &|| false).unwrap_err().message().starts_with("series 1: cannot forecast an empty series"));
+    // NaN covariates are unknown, not an error.
+    let (mut unknown, _) = promotion_panel(3, 40, h, 1, true);
+    unknown.series[0].covariates[0][5] = f64::NAN;
+    assert!(fit_panel(&unknown, &global_options(h), &|| false).is_ok());
+}
+
+#[test]
+fn options_without_the_new_keys_still_read_and_global_is_checked() {
+    let old = ForecastOptions::from_json(&serde_json::json!({"frequency": "week", "horizon": 13, "models": "auto", "cv_windows": 3})).unwrap();
+    assert_eq!(old.global, GlobalMode::Auto);
+    assert_eq!(ForecastOptions::from_json(&serde_json::json!({"global": true})).unwrap().global, GlobalMode::On);
+    assert_eq!(ForecastOptions::from_json(&serde_json::json!({"global": false})).unwrap().global, GlobalMode::Off);
+    assert_eq!(ForecastOptions::from_json(&serde_json::json!({"global": "Auto"})).unwrap().global, GlobalMode::Auto);
+    assert_eq!(
+        ForecastOptions::from_json(&serde_json::json!({"models": ["global", "theta"]})).unwrap().models,
+        Some(vec![ModelName::Global, ModelName::Theta])
+    );
+    for bad in [serde_json::json!({"global": "yes"}), serde_json::json!({"global": 1}), serde_json::json!({"global": false, "models": ["global"]})] {
+        let e = ForecastOptions::from_json(&bad).unwrap_err();
+        assert!(e.message().contains("options.global"), "{bad}: {e}");
+    }
+    // Options stored by 0.6.0 (bincode, no `global`) read back, and new ones write the same bytes.
+    #[derive(Serialize)]
+    struct OptionsV060 {
+        frequency: Frequency,
+        horizon: Option<usize>,
+        season_length: Option<usize>,
+        models: Option<Vec<ModelName>>,
+        cv_windows: usize,
+        level: f64,
+        fill: Fill,
+        seed: u64,
+    }
+    let v060 =
+        OptionsV060 { frequency: Frequency::Month, horizon: Some(6), season_length: None, models: None, cv_windows: 4, level: 0.9, fill: Fill::Zero, seed: 1 };
+    let bytes = bincode::serialize(&v060).unwrap();
+    let read: ForecastOptions = bincode::deserialize(&bytes).unwrap();
+    assert_eq!((read.frequency, read.horizon, read.cv_windows, read.level, read.seed, read.global), (Frequency::Month, Some(6), 4, 0.9, 1, GlobalMode::Auto));
+    assert_eq!(bincode::serialize(&ForecastOptions { global: GlobalMode::On, ..read }).unwrap(), bytes);
+}
+
+#[test]
+fn a_global_fit_round_trips_and_old_model_names_keep_their_bytes() {
+    let h = 6;
+    let (panel, _) = promotion_panel(20, 60, h, 2, true);
+    let fits = fit_panel(&panel, &global_options(h), &|| false).unwrap();
+    let fit = fits.iter().find(|f| f.model == ModelName::Global).expect("a global fit");
+    assert!(fit.params.iter().any(|(k, v)| k == "trees" && *v >= 1.0), "{:?}", fit.params);
+    let back: FittedSeries = bincode::deserialize(&bincode::serialize(fit).unwrap()).unwrap();
+    assert_eq!(&back, fit);
+    assert_eq!(back.forecast(h, 0.8).unwrap(), fit.forecast(h, 0.8).unwrap());
+    // Stored fits name their model by position: the old ones keep theirs, global is new.
+    assert_eq!(bincode::serialize(&ModelName::Ensemble).unwrap(), 11u32.to_le_bytes());
+    assert_eq!(bincode::serialize(&ModelName::Global).unwrap(), 12u32.to_le_bytes());
+    assert_eq!(ModelName::parse("GLOBAL").unwrap(), ModelName::Global);
+    assert_eq!(serde_json::to_string(&ModelName::Global).unwrap(), "\"global\"");
+}
+
+#[test]
+fn appended_fields_default_in_older_bytes() {
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Before {
+        name: String,
+        values: Vec<f64>,
+    }
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct After {
+        name: String,
+        values: Vec<f64>,
+        #[serde(default, deserialize_with = "appended")]
+        covariates: Vec<String>,
+    }
+    let before = Before { name: "x".into(), values: vec![1.0, 2.0] };
+    let after: After = bincode::deserialize(&bincode::serialize(&before).unwrap()).unwrap();
+    assert_eq!(after, After { name: "x".into(), values: vec![1.0, 2.0], covariates: Vec::new() });
+    // Through the registry's envelope and reader (bincode with a size limit) likewise.
+    let stored = crate::registry::encode(crate::registry::Kind::Forecast, &before).unwrap();
+    assert_eq!(crate::registry::decode::<After>(&stored, crate::registry::Kind::Forecast, "model").unwrap(), after);
+    let full = After { covariates: vec!["holiday".into()], ..after };
+    assert_eq!(bincode::deserialize::<After>(&bincode::serialize(&full).unwrap()).unwrap(), full);
+}
+
+/// CPU seconds of this process (user and system, all threads) from /proc (Linux; 0
+/// elsewhere): wall time on a shared machine says little.
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // utime and stime are fields 14 and 15 of the line, the 12th and 13th after the
+    // command name (in parentheses, which may hold spaces), in ticks of 1/100 s on Linux.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The Walmart protocol of ../shared/datasets/README.md: one series per (Store, Dept),
+/// the 2,660 complete series (143 weeks), the last 13 weeks held out, one origin, season
+/// 52; IsHoliday as the covariate. Prints MASE, WAPE, sMAPE, coverage of the 80 %
+/// intervals and seconds, for the automatic choice without and with the global model,
+/// the global model alone, with and without the covariate, on all series and on the
+/// README's 67-series subset. Run:
+/// `cargo test --release --lib walmart -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn walmart_protocol() {
+    let Some(path) = crate::shared_dataset("walmart/train.csv") else { return };
+    let text = std::fs::read_to_string(&path).unwrap();
+    // (date, weekly sales, holiday flag) rows by (store, department).
+    type Week = (String, f64, f64);
+    let mut by_series: std::collections::BTreeMap<(u32, u32), Vec<Week>> = std::collections::BTreeMap::new();
+    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let key = (cells[0].parse().unwrap(), cells[1].parse().unwrap());
+        let holiday = if cells[4].trim().eq_ignore_ascii_case("true") { 1.0 } else { 0.0 };
+        by_series.entry(key).or_default().push((cells[2].to_string(), cells[3].parse().unwrap(), holiday));
+    }
+    let complete: Vec<Vec<Week>> = by_series
+        .into_values()
+        .filter(|rows| rows.len() == 143)
+        .map(|mut rows| {
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            rows
+        })
+        .collect();
+    assert_eq!(complete.len(), 2660);
+    let (train_weeks, h, m) = (130, 13, 52);
+    let panel_of = |positions: &[usize], covariate: bool| Panel {
+        covariates: if covariate { vec!["IsHoliday".into()] } else { Vec::new() },
+        series: positions
+            .iter()
+            .map(|&i| PanelSeries {
+                first: 0,
+                values: complete[i][..train_weeks].iter().map(|r| r.1).collect(),
+                covariates: if covariate { vec![complete[i].iter().map(|r| r.2).collect()] } else { Vec::new() },
+            })
+            .collect(),
+    };
+    let all: Vec<usize> = (0..complete.len()).collect();
+    let subset: Vec<usize> = (0..complete.len()).step_by(40).collect();
+    let twenty: Vec<usize> = (0..complete.len()).step_by(133).collect();
+    let base = ForecastOptions { frequency: Frequency::Week, horizon: Some(h), season_length: Some(m), ..ForecastOptions::default() };
+    let runs: Vec<(&str, ForecastOptions, bool)> = vec![
+        ("auto, no global", ForecastOptions { global: GlobalMode::Off, ..base.clone() }, false),
+        ("auto, global", ForecastOptions { global: GlobalMode::On, ..base.clone() }, false),
+        ("auto, global, IsHoliday", ForecastOptions { global: GlobalMode::On, ..base.clone() }, true),
+        ("global alone", ForecastOptions { models: Some(vec![ModelName::Global]), ..base.clone() }, false),
+        ("global alone, IsHoliday", ForecastOptions { models: Some(vec![ModelName::Global]), ..base.clone() }, true),
+    ];
+    let only = std::env::var("WALMART_RUNS").ok();
+    for (set, positions) in [("20 series", &twenty), ("67 series", &subset), ("2660 series", &all)] {
+        for (name, options, covariate) in &runs {
+            if only.as_deref().is_some_and(|o| !o.split(';').any(|r| r == *name)) {
+                continue;
+            }
+            let panel = panel_of(positions, *covariate);
+            let (started, cpu_started) = (std::time::Instant::now(), process_cpu_seconds());
+            let fits = fit_panel(&panel, options, &|| false).unwrap();
+            let secs = started.elapsed().as_secs_f64();
+            let cpu = process_cpu_seconds() - cpu_started;
+            let (mut mases, mut smapes) = (Vec::new(), Vec::new());
+            let (mut actual, mut forecast, mut lo, mut hi) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut chosen: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+            let global_params = fits.iter().find_map(|f| f.params.iter().find(|(k, _)| k.ends_with("trees")).map(|(_, v)| *v));
+            for (&i, fit) in positions.iter().zip(&fits) {
+                *chosen.entry(fit.model_name()).or_default() += 1;
+                let history: Vec<f64> = complete[i][..train_weeks].iter().map(|r| r.1).collect();
+                let test: Vec<f64> = complete[i][train_weeks..].iter().map(|r| r.1).collect();
+                let points = fit.forecast(h, 0.8).unwrap();
+                let f: Vec<f64> = points.iter().map(|p| p.mean).collect();
+                if let Some(v) = metrics::mase(&test, &f, &history, m) {
+                    mases.push(v);
+                }
+                smapes.extend(metrics::smape(&test, &f));
+                actual.extend(&test);
+                forecast.extend(f);
+                lo.extend(points.iter().map(|p| p.lo));
+                hi.extend(points.iter().map(|p| p.hi));
+            }
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+            eprintln!(
+                "{set:>11} | {name:<24} | MASE {:.3} | WAPE {:.2}% | sMAPE {:.2} | coverage {:.3} | {secs:.1} s ({cpu:.1} s CPU) | {chosen:?} | trees {global_params:?}",
+                mean(&mases),
+                metrics::wape(&actual, &forecast).unwrap_or(f64::NAN),
+                mean(&smapes),
+                metrics::coverage(&actual, &lo, &hi).unwrap_or(f64::NAN),
+            );
+        }
+    }
+}
