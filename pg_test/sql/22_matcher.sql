@@ -127,6 +127,18 @@ SET ROLE mt_analyst;
 SELECT count(*) > 0 AS matched FROM mt_people p, crm.match('mt_people', p) m WHERE p.customer_id = 4;
 SELECT * FROM crm.match_assign('mt_people', ROW(5000, 'eve', 'forger', NULL, NULL, NULL, NULL)::mt_people, 'INSERT');
 RESET ROLE;
+-- A trainer (not a superuser) trains a matcher on a table it may read.
+CREATE ROLE mt_trainer;
+GRANT crm_trainer TO mt_trainer;
+GRANT SELECT, INSERT ON mt_people TO mt_trainer;
+SET ROLE mt_trainer;
+SELECT name, version, (metrics->>'records')::int AS records FROM crm.train_matcher('mt_people_t', 'mt_people', 'customer_id', '{"exclude": ["customer_key"]}');
+SELECT count(*) AS keys FROM crm.matcher_keys('mt_people_t');
+SELECT crm.drop_model('mt_people_t', 1, force => true);
+RESET ROLE;
+REVOKE ALL ON mt_people FROM mt_trainer;
+DROP OWNED BY mt_trainer;
+DROP ROLE mt_trainer;
 REVOKE ALL ON mt_people FROM mt_analyst;
 DROP OWNED BY mt_analyst;
 DROP ROLE mt_analyst;

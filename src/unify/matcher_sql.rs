@@ -151,19 +151,24 @@ fn train(name: &str, source: &str, id: &str, options: &Value) -> Result<TrainRow
     let mut sizes: HashMap<usize, usize> = HashMap::new();
     cluster.iter().for_each(|c| *sizes.entry(*c).or_default() += 1);
     let duplicates: usize = sizes.values().filter(|n| **n > 1).map(|n| n - 1).sum();
+    // The key store first (as its owner), so that the stored metrics say what it merged;
+    // one transaction: a failure after this leaves neither model nor keys.
+    let merges = as_owner_of(RECORDS, || store_records(name, &model.matcher, &m.ids, &m.records.fields, &keys, &cluster, &m))?;
     let bytes = registry::encode(Kind::Matcher, &model)?;
     let p = &model.matcher.parameters;
-    let mut metrics = json!({
+    let metrics = json!({
         "records": m.records.len(),
         "candidate_pairs": m.matched.pairs.len(),
         "linked_pairs": linked,
         "clusters": sizes.len(),
         "duplicate_records": duplicates,
+        "merged_keys": merges,
         "prior": p.lambda,
         "em_iterations": p.iterations,
         "term_frequencies": !model.matcher.frequencies.is_empty(),
         "blocking_rules": model.matcher.rules.len(),
         "oversize_blocks": model.matcher.oversize_blocks.len(),
+        "train_seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
     });
     let (model_id, version) = store_model(NewModel {
         name,
@@ -183,11 +188,6 @@ fn train(name: &str, source: &str, id: &str, options: &Value) -> Result<TrainRow
         bytes,
     })?;
     registry::sql::deploy_version(name, version, "train_matcher: newest version")?;
-    let merges = as_owner_of(RECORDS, || store_records(name, &model.matcher, &m.ids, &m.records.fields, &keys, &cluster, &m))?;
-    metrics["merged_keys"] = json!(merges);
-    metrics["train_seconds"] = json!((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0);
-    Spi::run_with_args("UPDATE crm.models SET metrics = $2 WHERE id OPERATOR(pg_catalog.=) $1", &[model_id.into(), JsonB(metrics.clone()).into()])
-        .map_err(|e| CrmError::InvalidArgument(format!("cannot store the metrics of matcher \"{name}\": {e}")))?;
     Ok((model_id, name.to_string(), version, "fellegi_sunter".to_string(), true, JsonB(metrics)))
 }
 
