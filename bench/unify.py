@@ -608,7 +608,11 @@ def typo(rng, text):
     return text[:i] + rng.choice("aeiounrst") + text[i + 1:]
 
 
-def make_person(rng, pools, countries, weights):
+def make_person(rng, pools, countries, weights, taken):
+    """One person. `taken` holds the addresses given so far: a mail provider gives an
+    address to one account, so a second James at icloud.com gets a number added, as a
+    sign-up form would make him choose (without this, a million records gave one
+    "james@icloud.com" to 118 different people, which no real data set does)."""
     country = rng.choices(countries, weights)[0]
     firsts, fw, lasts, lw = pools[country]
     first, last = rng.choices(firsts, fw)[0], rng.choices(lasts, lw)[0]
@@ -617,8 +621,12 @@ def make_person(rng, pools, countries, weights):
     elif country in ("US", "GB", "DE") and rng.random() < 0.25:
         first = f"{first} {rng.choice('ABCDEFGHJKLMNPRSTW')}."  # a middle initial
     domain = rng.choice(DOMAINS[country])
+    local = email_local(rng, first, last)
+    while (local, domain) in taken:
+        local = f"{local}{rng.randint(0, 9)}"
+    taken.add((local, domain))
     day = (rng.randint(2019, 2025), rng.randint(1, 12), rng.randint(1, 28))
-    return dict(country=country, first=first, last=last, local=email_local(rng, first, last), domain=domain,
+    return dict(country=country, first=first, last=last, local=local, domain=domain,
                 nsn=national_number(rng, country), day=day)
 
 
@@ -651,7 +659,8 @@ def generate_contacts(n, seed=42):
     pools, countries = name_pools(), list(COUNTRY_WEIGHTS)
     weights = [COUNTRY_WEIGHTS[c] for c in countries]
     n_dup = n // 10
-    people = [make_person(rng, pools, countries, weights) for _ in range(n - n_dup)]
+    taken = set()
+    people = [make_person(rng, pools, countries, weights, taken) for _ in range(n - n_dup)]
     rows = [(i, original_record(rng, p), None) for i, p in enumerate(people)]
     for j in range(n_dup):
         source = rng.randrange(len(people))

@@ -59,6 +59,19 @@ SELECT metrics->>'frequency' AS frequency, metrics->>'series' AS series, metrics
 FROM crm.train_forecast('fc_month', 'fc_monthly', '{"time": "booked_at", "value": "revenue", "series": [], "horizon": 6}');
 SELECT series, period_start::date, forecast > 0 AS positive FROM crm.forecast('fc_month') ORDER BY period_start;
 
+-- Monthly sales whose season grows with the level, in three regions: a season of ratios
+-- by name; selection 'global' gives every region the one model best across the panel
+CREATE TABLE fc_growth AS
+SELECT r AS region, date '2018-01-01' + make_interval(months => m) AS month,
+       (100 + 6 * m * r) * (1 + 0.4 * sin(2 * pi() * m / 12.0)) + (abs(hashtext(r || '/' || m)) % 7) AS sales
+FROM generate_series(1, 3) r, generate_series(0, 59) m;
+SELECT algorithm, metrics->'models' AS models
+FROM crm.train_forecast('fc_growth_ratio', 'fc_growth', '{"series": ["region"], "horizon": 6, "models": ["holt_winters_multiplicative"]}');
+SELECT count(*) AS rows, bool_and(lo <= forecast AND forecast <= hi) AS ordered, bool_and(forecast > 0) AS positive FROM crm.forecast('fc_growth_ratio');
+SELECT metrics->>'series' AS series FROM crm.train_forecast('fc_growth_one', 'fc_growth', '{"series": ["region"], "horizon": 6, "selection": "global"}');
+SELECT hyperparameters->>'selection' AS selection FROM crm.models WHERE name = 'fc_growth_one';
+SELECT count(DISTINCT model) AS models, count(*) AS series FROM crm.forecast_components('fc_growth_one');
+
 -- Edge series: all zero, negative values (returns), short, intermittent, gaps filled
 CREATE TABLE fc_edge AS
 SELECT 'zero' AS sku, date '2024-01-01' + g AS day, 0 AS units FROM generate_series(0, 59) g
@@ -76,6 +89,7 @@ SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"horizn": 4}');
 SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"series": ["store", "dept"], "covariates": ["nope"]}');
 SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"series": ["store", "dept"], "covariates": ["week_of"]}');
 SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"frequency": "hourly"}');
+SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"selection": "best"}');
 SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"value": "holiday"}');
 SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"time": "nope"}');
 SELECT * FROM crm.train_forecast('fc_bad', 'SELECT date ''2024-01-01'' + 40 * g AS day, g AS units FROM generate_series(1, 20) g');
@@ -91,4 +105,4 @@ SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"series": ["store", "de
 SELECT * FROM crm.train_forecast('fc_bad', 'fc_sales', '{"time": "nope"}');
 SELECT * FROM crm.forecast('fc_nope');
 \set VERBOSITY default
-DROP TABLE fc_sales, fc_monthly, fc_edge;
+DROP TABLE fc_sales, fc_monthly, fc_growth, fc_edge;

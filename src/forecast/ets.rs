@@ -126,14 +126,17 @@ fn best_start(y: &[f64], p: Params, trend: bool, season: &[f64]) -> (f64, f64, f
     let (mut ly, mut by) = (0.0, 0.0);
     let (mut ll, mut bl) = (1.0, 0.0);
     let (mut lb, mut bb) = (0.0, 1.0);
+    // The unit runs see a zero series from a zero season, but their errors move their
+    // seasons as the data's run moves its own: without these the solved start values
+    // would minimise a different SSE from the one the filter then runs with.
+    let (mut sl, mut sb) = (vec![0.0; m], vec![0.0; m]);
     // Normal equations of min |e_y + l0 e_l + b0 e_b|².
     let (mut yy, mut yl, mut yb, mut ll2, mut lb2, mut bb2) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    // The unit runs see a zero series, their season stays zero, and e_l = −(l + φb).
     for (t, &yt) in y.iter().enumerate() {
-        let st = if m > 0 { s[t % m] } else { 0.0 };
+        let (st, slt, sbt) = if m > 0 { (s[t % m], sl[t % m], sb[t % m]) } else { (0.0, 0.0, 0.0) };
         let ey = yt - (ly + p.phi * by + st);
-        let el = -(ll + p.phi * bl);
-        let eb = -(lb + p.phi * bb);
+        let el = -(ll + p.phi * bl + slt);
+        let eb = -(lb + p.phi * bb + sbt);
         yy += ey * ey;
         yl += ey * el;
         yb += ey * eb;
@@ -148,6 +151,8 @@ fn best_start(y: &[f64], p: Params, trend: bool, season: &[f64]) -> (f64, f64, f
         bb = p.phi * bb + p.beta * eb;
         if m > 0 {
             s[t % m] = st + p.gamma * ey;
+            sl[t % m] = slt + p.gamma * el;
+            sb[t % m] = sbt + p.gamma * eb;
         }
     }
     // A tiny ridge keeps the 2×2 system solvable when the unit runs die out fast (α ≈ 1).
@@ -220,6 +225,105 @@ pub fn fit(y: &[f64], m: usize, spec: Spec, h: usize) -> ModelFit {
     }
 }
 
+/// Holt–Winters with a damped trend and a multiplicative season (ETS(A,Ad,M)), for
+/// positive series whose seasonal swings grow with their level:
+///
+/// ```text
+/// forecast  ŷ_t = (l + φ·b)·s_{t-m}         e_t = y_t − ŷ_t
+/// level     l   ← l + φ·b + α·e_t / s_{t-m}
+/// trend     b   ← φ·b + β·e_t / s_{t-m}
+/// season    s_t = s_{t-m} + γ·e_t / (l + φ·b)
+/// ```
+///
+/// The start season is the additive dummy regression's, as ratios to the mean level
+/// (floored at 5 %); the start level and trend, for each trial of the parameters, are the
+/// exact least-squares start of the additive filter on the deseasonalised series (the
+/// multiplicative errors are not linear in them). The caller checks that every value is
+/// positive and that there are two seasons of history.
+pub fn fit_multiplicative(y: &[f64], m: usize, h: usize) -> ModelFit {
+    let regression = dummy_regression(y, m);
+    let mean_level = (y.iter().sum::<f64>() / y.len().max(1) as f64).max(f64::MIN_POSITIVE);
+    let season: Vec<f64> = regression.season.iter().map(|e| (1.0 + e / mean_level).max(0.05)).collect();
+    let deseasonalised: Vec<f64> = y.iter().enumerate().map(|(t, v)| v / season[t % m]).collect();
+    let spec = Spec::Seasonal;
+    let start_of = |p: Params| {
+        let (l0, b0, _) = best_start(&deseasonalised, Params { gamma: 0.0, ..p }, true, &[]);
+        (l0, b0)
+    };
+    let mut objective = |u: &[f64]| {
+        let p = spec.params(u);
+        let (l0, b0) = start_of(p);
+        multiplicative_filter(y, p, l0, b0, &season, None).map_or(f64::INFINITY, |run| run.sse)
+    };
+    let (mut best_u, mut best_v) = (spec.start(0.2), f64::INFINITY);
+    for alpha in [0.1, 0.6] {
+        let (u, v) = nelder_mead(&mut objective, &spec.start(alpha), 1.0, 120 * spec.dims(), 1e-8);
+        if v < best_v {
+            (best_u, best_v) = (u, v);
+        }
+    }
+    let p = spec.params(&best_u);
+    let (l0, b0) = start_of(p);
+    let mut residuals = Vec::with_capacity(y.len());
+    let Some(run) = multiplicative_filter(y, p, l0, b0, &season, Some(&mut residuals)) else {
+        // No parameters keep the level positive (a series that collapses towards zero):
+        // the additive model, which has no such limit, stands in.
+        return fit(y, m, Spec::Seasonal, h);
+    };
+    let n = y.len();
+    let mut mean = Vec::with_capacity(h);
+    let (mut damp_sum, mut phi_k) = (0.0, 1.0);
+    for k in 1..=h {
+        phi_k *= p.phi;
+        damp_sum += phi_k;
+        mean.push((run.level + damp_sum * run.trend) * run.season[(n + k - 1) % m]);
+    }
+    // Components are additive: the season as effects at the final level, so that level
+    // plus effect is the seasonal forecast one step on.
+    let next_season: Vec<f64> = (0..m).map(|k| (run.season[(n + k) % m] - 1.0) * run.level).collect();
+    let params = vec![
+        ("alpha".to_string(), p.alpha),
+        ("beta".to_string(), p.beta),
+        ("phi".to_string(), p.phi),
+        ("gamma".to_string(), p.gamma),
+        ("initial_level".to_string(), l0),
+        ("initial_trend".to_string(), b0),
+    ];
+    ModelFit { mean, residuals, params, components: Some(Components { level: run.level, trend: run.trend, damping: p.phi, season: next_season }) }
+}
+
+/// The multiplicative filter's final state and SSE; None when the level plus trend stops
+/// being positive (the seasonal ratio would divide by it).
+struct MultiplicativeRun {
+    level: f64,
+    trend: f64,
+    season: Vec<f64>,
+    sse: f64,
+}
+
+fn multiplicative_filter(y: &[f64], p: Params, l: f64, b: f64, season: &[f64], errors: Option<&mut Vec<f64>>) -> Option<MultiplicativeRun> {
+    let m = season.len();
+    let mut s = season.to_vec();
+    let (mut l, mut b, mut sse) = (l, b, 0.0);
+    let mut errors = errors;
+    for (t, &yt) in y.iter().enumerate() {
+        let base = l + p.phi * b;
+        let st = s[t % m];
+        if !(base > 0.0 && st > 0.0 && base.is_finite()) {
+            return None;
+        }
+        let e = yt - base * st;
+        sse += e * e;
+        if let Some(errors) = errors.as_deref_mut() {
+            errors.push(e);
+        }
+        l = base + p.alpha * e / st;
+        b = p.phi * b + p.beta * e / st;
+        s[t % m] = (st + p.gamma * e / base).max(1e-3);
+    }
+    Some(MultiplicativeRun { level: l, trend: b, season: s, sse })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,19 +334,22 @@ mod tests {
 
     #[test]
     fn the_start_level_and_trend_solve_the_least_squares_exactly() {
-        // The SSE from best_start equals the SSE of a filter run from its start values.
+        // The SSE from best_start equals the SSE of a filter run from its start values,
+        // without a season and with one that the errors move (γ > 0).
         let y: Vec<f64> = (0..40).map(|t| 10.0 + 0.5 * t as f64 + ((t * 7) % 5) as f64).collect();
-        let p = Params { alpha: 0.3, beta: 0.05, gamma: 0.0, phi: 0.9 };
-        let (l0, b0, sse) = best_start(&y, p, true, &[]);
-        let run_sse = |l: f64, b: f64| {
-            let mut errors = Vec::new();
-            filter(&y, p, l, b, &[], Some(&mut errors));
-            errors.iter().map(|e| e * e).sum::<f64>()
-        };
-        assert!((run_sse(l0, b0) - sse).abs() < 1e-6 * sse.max(1.0), "{} vs {sse}", run_sse(l0, b0));
-        // Moving either start value makes it worse.
-        for (dl, db) in [(0.1, 0.0), (-0.1, 0.0), (0.0, 0.05), (0.0, -0.05)] {
-            assert!(run_sse(l0 + dl, b0 + db) > sse);
+        for (gamma, season) in [(0.0, vec![]), (0.2, vec![1.5, -0.5, 0.25, -1.25])] {
+            let p = Params { alpha: 0.3, beta: 0.05, gamma, phi: 0.9 };
+            let (l0, b0, sse) = best_start(&y, p, true, &season);
+            let run_sse = |l: f64, b: f64| {
+                let mut errors = Vec::new();
+                filter(&y, p, l, b, &season, Some(&mut errors));
+                errors.iter().map(|e| e * e).sum::<f64>()
+            };
+            assert!((run_sse(l0, b0) - sse).abs() < 1e-6 * sse.max(1.0), "γ {gamma}: {} vs {sse}", run_sse(l0, b0));
+            // Moving either start value makes it worse.
+            for (dl, db) in [(0.1, 0.0), (-0.1, 0.0), (0.0, 0.05), (0.0, -0.05)] {
+                assert!(run_sse(l0 + dl, b0 + db) > sse, "γ {gamma}");
+            }
         }
     }
 
@@ -302,5 +409,32 @@ mod tests {
     fn ses_of_a_constant_is_that_constant() {
         let fit = fit(&[7.0; 12], 1, Spec::Simple, 3);
         assert!(fit.mean.iter().all(|v| (v - 7.0).abs() < 1e-9), "{:?}", fit.mean);
+    }
+
+    #[test]
+    fn multiplicative_holt_winters_follows_a_season_that_grows_with_the_level() {
+        let ratios = [1.4, 0.7, 1.1, 0.8];
+        let level = |t: usize| 50.0 + 4.0 * t as f64;
+        let noise = |t: usize| 1.0 + (((t * 7919) % 101) as f64 / 101.0 - 0.5) * 0.02;
+        let y: Vec<f64> = (0..48).map(|t| level(t) * ratios[t % 4] * noise(t)).collect();
+        let actual: Vec<f64> = (48..56).map(|t| level(t) * ratios[t % 4]).collect();
+        let mae = |f: &[f64]| f.iter().zip(&actual).map(|(f, a)| (f - a).abs()).sum::<f64>() / actual.len() as f64;
+        let multiplicative = fit_multiplicative(&y, 4, 8);
+        let additive = fit(&y, 4, Spec::Seasonal, 8);
+        eprintln!("{:?}\n{:?}\n{:?}\n{:?}", multiplicative.mean, actual, multiplicative.params, additive.mean);
+        assert!(mae(&multiplicative.mean) < 0.5 * mae(&additive.mean), "multiplicative {} vs additive {}", mae(&multiplicative.mean), mae(&additive.mean));
+        assert!(mae(&multiplicative.mean) < 0.05 * actual.iter().sum::<f64>() / 8.0, "{:?} vs {actual:?}", multiplicative.mean);
+        // The components give back the one-step forecast: level, trend and the effect.
+        let c = multiplicative.components.unwrap();
+        let one_step = c.level + c.damping * c.trend + c.season[0];
+        assert!((one_step - multiplicative.mean[0]).abs() < 0.05 * multiplicative.mean[0], "{one_step} vs {}", multiplicative.mean[0]);
+        assert_eq!(multiplicative.residuals.len(), y.len());
+    }
+
+    #[test]
+    fn multiplicative_holt_winters_stays_finite_on_a_collapsing_series() {
+        let y: Vec<f64> = (0..24).map(|t| if t < 20 { 100.0 - 4.9 * t as f64 } else { 1e-6 }).collect();
+        let fit = fit_multiplicative(&y, 4, 6);
+        assert!(fit.mean.iter().all(|v| v.is_finite()), "{:?}", fit.mean);
     }
 }

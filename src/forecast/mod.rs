@@ -141,12 +141,15 @@ pub enum ModelName {
     /// The mean of the forecasts of its members (see [`FittedSeries::members`]).
     Ensemble,
     /// Gradient-boosted trees over all the series of a panel, with covariates (see
-    /// `global.rs`). Last: stored fits name their model by position.
+    /// `global.rs`).
     Global,
+    /// Holt–Winters with a damped trend and a multiplicative season (positive series,
+    /// seasons of 2 to 24 periods). Appended: stored fits name their model by position.
+    HoltWintersMultiplicative,
 }
 
 impl ModelName {
-    pub const ALL: [ModelName; 13] = [
+    pub const ALL: [ModelName; 14] = [
         ModelName::Mean,
         ModelName::Naive,
         ModelName::SeasonalNaive,
@@ -160,10 +163,11 @@ impl ModelName {
         ModelName::Decomposed,
         ModelName::Ensemble,
         ModelName::Global,
+        ModelName::HoltWintersMultiplicative,
     ];
 
     pub const ACCEPTED: &'static str = "'auto' or a list of 'mean', 'naive', 'seasonal_naive', 'ses', 'holt', 'damped', 'holt_winters', 'theta', 'croston', \
-                                        'seasonal_average', 'decomposed', 'ensemble', 'global'";
+                                        'seasonal_average', 'decomposed', 'ensemble', 'global', 'holt_winters_multiplicative'";
 
     pub fn name(self) -> &'static str {
         match self {
@@ -180,6 +184,7 @@ impl ModelName {
             ModelName::Decomposed => "decomposed",
             ModelName::Ensemble => "ensemble",
             ModelName::Global => "global",
+            ModelName::HoltWintersMultiplicative => "holt_winters_multiplicative",
         }
     }
 
@@ -203,6 +208,25 @@ pub enum GlobalMode {
 
 impl GlobalMode {
     pub const ACCEPTED: &'static str = "true, false or 'auto'";
+}
+
+/// How the automatic choice picks (`options.selection`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// Each series takes the model that forecast its own cross-validation windows best.
+    #[default]
+    PerSeries,
+    /// One model for the whole panel: the candidate whose cross-validated error,
+    /// relative to each series' best, is lowest on average (see [`panel_choice`]). Series
+    /// that cannot run it (too short, not positive for a multiplicative season) keep
+    /// their own choice. One model is easier to explain and steadier from one training to
+    /// the next; per series is usually more accurate.
+    Global,
+}
+
+impl Selection {
+    pub const ACCEPTED: &'static str = "'per_series' or 'global'";
 }
 
 /// `global: 'auto'` turns the global model on from this many series with enough history
@@ -242,6 +266,9 @@ pub struct ForecastOptions {
     /// hyperparameters.
     #[serde(skip)]
     pub global: GlobalMode,
+    /// Per series or one model for the panel. Not serialised, like `global`.
+    #[serde(skip)]
+    pub selection: Selection,
 }
 
 impl Default for ForecastOptions {
@@ -256,6 +283,7 @@ impl Default for ForecastOptions {
             fill: Fill::Zero,
             seed: 42,
             global: GlobalMode::Auto,
+            selection: Selection::PerSeries,
         }
     }
 }
@@ -266,7 +294,7 @@ const MAX_SEASON: usize = 10_000;
 const MAX_CV_WINDOWS: usize = 100;
 
 impl ForecastOptions {
-    pub const KEYS: &'static str = "frequency, horizon, season_length, models, cv_windows, level, fill, seed, global";
+    pub const KEYS: &'static str = "frequency, horizon, season_length, models, cv_windows, level, fill, seed, global, selection";
 
     pub fn horizon(&self) -> usize {
         self.horizon.unwrap_or_else(|| self.frequency.default_horizon())
@@ -313,6 +341,14 @@ impl ForecastOptions {
                         Value::Bool(false) => GlobalMode::Off,
                         Value::String(s) if s.trim().eq_ignore_ascii_case("auto") => GlobalMode::Auto,
                         _ => return Err(CrmError::bad_argument("options.global", v, GlobalMode::ACCEPTED)),
+                    }
+                }
+                "selection" => {
+                    let text = options::text(key, v)?;
+                    o.selection = match text.trim().to_ascii_lowercase().as_str() {
+                        "per_series" | "series" => Selection::PerSeries,
+                        "global" | "panel" => Selection::Global,
+                        _ => return Err(CrmError::bad_argument("options.selection", &text, Selection::ACCEPTED)),
                     }
                 }
                 _ => return Err(options::unknown(key, "forecasting", ForecastOptions::KEYS)),
@@ -577,11 +613,66 @@ pub fn fit_panel(panel: &Panel, options: &ForecastOptions, should_stop: &dyn Fn(
             if checkpoint.stop() {
                 break;
             }
-            fits.push(select::fit(&panel.series[i].values, options, global[i].as_ref()));
+            fits.push(select::fit(&panel.series[i].values, options, global[i].as_ref(), None));
         }
         fits
     })?;
-    Ok(chunks.into_iter().flatten().collect())
+    let mut fits: Vec<FittedSeries> = chunks.into_iter().flatten().collect();
+    if options.selection == Selection::Global {
+        if let Some(choice) = panel_choice(&fits) {
+            // Cross-validation runs again for the series that chose otherwise: the
+            // windows and the global model's forecasts are the same, only the choice is
+            // imposed (keeping every series' paths from the first pass would hold them
+            // all in memory at once).
+            let redo: Vec<usize> = (0..fits.len()).filter(|&i| fits[i].model != choice && fits[i].cv_mae.iter().any(|(m, _)| *m == choice)).collect();
+            let refits = pool::map_ranges(redo.len(), SERIES_PER_TASK, 0, should_stop, |range, checkpoint| {
+                let mut refits = Vec::with_capacity(range.len());
+                for k in range {
+                    if checkpoint.stop() {
+                        break;
+                    }
+                    let i = redo[k];
+                    refits.push(select::fit(&panel.series[i].values, options, global[i].as_ref(), Some(choice)));
+                }
+                refits
+            })?;
+            for (i, fit) in redo.into_iter().zip(refits.into_iter().flatten()) {
+                fits[i] = fit;
+            }
+        }
+    }
+    Ok(fits)
+}
+
+/// The model `selection: 'global'` gives every series: among the candidates
+/// cross-validated on at least half of the series that were cross-validated, the one
+/// whose error relative to each series' best candidate (1 = the best there) is lowest on
+/// average, so that every series counts the same whatever its scale. Ties go to the
+/// simpler model (the order of [`ModelName`]). None when no series was cross-validated.
+pub fn panel_choice(fits: &[FittedSeries]) -> Option<ModelName> {
+    let mut totals: std::collections::BTreeMap<ModelName, (f64, usize)> = std::collections::BTreeMap::new();
+    let mut validated = 0usize;
+    for fit in fits {
+        let best = fit.cv_mae.iter().map(|(_, e)| *e).fold(f64::INFINITY, f64::min);
+        if !(best.is_finite() && best > 0.0) {
+            continue;
+        }
+        validated += 1;
+        for (model, error) in &fit.cv_mae {
+            let total = totals.entry(*model).or_default();
+            total.0 += if error.is_finite() { error / best } else { 1e6 };
+            total.1 += 1;
+        }
+    }
+    totals
+        .into_iter()
+        .filter(|(_, (_, count))| 2 * count >= validated && *count > 0)
+        .map(|(model, (sum, count))| (model, sum / count as f64))
+        .fold(None, |best: Option<(ModelName, f64)>, (model, score)| match best {
+            Some((_, b)) if b <= score => best,
+            _ => Some((model, score)),
+        })
+        .map(|(model, _)| model)
 }
 
 /// For a field appended at the end of a stored (bincode) struct: bincode names no field,

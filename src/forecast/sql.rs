@@ -11,7 +11,7 @@ use pgrx::JsonB;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{appended, fill_gaps, fit_panel, metrics, FittedSeries, ForecastOptions, Frequency, GlobalMode, Panel, PanelSeries};
+use super::{appended, fill_gaps, fit_panel, metrics, FittedSeries, ForecastOptions, Frequency, GlobalMode, Panel, PanelSeries, Selection};
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
 use crate::options::{names, text};
@@ -497,8 +497,8 @@ fn features_json(columns: &SourceColumns, covariates: &[String]) -> Value {
     features
 }
 
-/// The options for the registry: serde's (which leaves `global` out, see
-/// `ForecastOptions::global`) and `global` as the option reads it.
+/// The options for the registry: serde's (which leaves `global` and `selection` out, see
+/// `ForecastOptions::global`) and those two as the options read them.
 fn hyperparameters_json(options: &ForecastOptions) -> Value {
     let mut value = serde_json::to_value(options).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
@@ -509,6 +509,13 @@ fn hyperparameters_json(options: &ForecastOptions) -> Value {
                 GlobalMode::On => json!(true),
                 GlobalMode::Off => json!(false),
             },
+        );
+        map.insert(
+            "selection".into(),
+            json!(match options.selection {
+                Selection::PerSeries => "per_series",
+                Selection::Global => "global",
+            }),
         );
     }
     value

@@ -606,6 +606,7 @@ fn walmart_protocol() {
         ("auto, global, IsHoliday", ForecastOptions { global: GlobalMode::On, ..base.clone() }, true),
         ("global alone", ForecastOptions { models: Some(vec![ModelName::Global]), ..base.clone() }, false),
         ("global alone, IsHoliday", ForecastOptions { models: Some(vec![ModelName::Global]), ..base.clone() }, true),
+        ("one model, global, IsHoliday", ForecastOptions { global: GlobalMode::On, selection: Selection::Global, ..base.clone() }, true),
     ];
     let only = std::env::var("WALMART_RUNS").ok();
     for (set, positions) in [("20 series", &twenty), ("67 series", &subset), ("2660 series", &all)] {
@@ -647,4 +648,141 @@ fn walmart_protocol() {
             );
         }
     }
+}
+
+/// Short seasons on real data: Walmart's weekly sales as monthly means (33 months,
+/// February 2010 to October 2012), per store × department (the complete series) and per
+/// store (45 totals), the last 6 months held out, season 12; the automatic choice with
+/// its candidates. Run: `cargo test --release --lib walmart_monthly -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn walmart_monthly() {
+    let Some(path) = crate::shared_dataset("walmart/train.csv") else { return };
+    let text = std::fs::read_to_string(&path).unwrap();
+    // (store, dept) → month → (sum, weeks).
+    let mut by_series: std::collections::BTreeMap<(u32, u32), std::collections::BTreeMap<String, (f64, usize)>> = Default::default();
+    let mut weeks_of: std::collections::BTreeMap<(u32, u32), usize> = Default::default();
+    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let key: (u32, u32) = (cells[0].parse().unwrap(), cells[1].parse().unwrap());
+        let cell = by_series.entry(key).or_default().entry(cells[2][..7].to_string()).or_default();
+        cell.0 += cells[3].parse::<f64>().unwrap();
+        cell.1 += 1;
+        *weeks_of.entry(key).or_default() += 1;
+    }
+    let month_means = |months: &std::collections::BTreeMap<String, (f64, usize)>| months.values().map(|(s, w)| s / *w as f64).collect::<Vec<f64>>();
+    let departments: Vec<Vec<f64>> = by_series.iter().filter(|(k, _)| weeks_of[k] == 143).map(|(_, months)| month_means(months)).collect();
+    let mut stores: std::collections::BTreeMap<u32, std::collections::BTreeMap<String, (f64, usize)>> = Default::default();
+    for ((store, _), months) in by_series.iter().filter(|(k, _)| weeks_of[k] == 143) {
+        for (month, (sum, weeks)) in months {
+            let cell = stores.entry(*store).or_default().entry(month.clone()).or_default();
+            cell.0 += sum;
+            cell.1 = *weeks;
+        }
+    }
+    let stores: Vec<Vec<f64>> = stores.values().map(month_means).collect();
+    let h: usize = std::env::var("MONTHLY_H").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let m = 12;
+    let options =
+        ForecastOptions { frequency: Frequency::Month, horizon: Some(h), season_length: Some(m), global: GlobalMode::Off, ..ForecastOptions::default() };
+    for (set, series) in [("45 stores", &stores), ("2660 departments", &departments)] {
+        let train: Vec<&[f64]> = series.iter().map(|s| &s[..s.len() - h]).collect();
+        let started = std::time::Instant::now();
+        let fits = fit_many(&train, &options, &|| false).unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        let (mut mases, mut actual, mut forecast, mut lo, mut hi) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut chosen: std::collections::BTreeMap<&str, usize> = Default::default();
+        for (s, fit) in series.iter().zip(&fits) {
+            *chosen.entry(fit.model_name()).or_default() += 1;
+            let (history, test) = s.split_at(s.len() - h);
+            let points = fit.forecast(h, 0.8).unwrap();
+            let f: Vec<f64> = points.iter().map(|p| p.mean).collect();
+            mases.extend(metrics::mase(test, &f, history, m));
+            actual.extend(test);
+            forecast.extend(f);
+            lo.extend(points.iter().map(|p| p.lo));
+            hi.extend(points.iter().map(|p| p.hi));
+        }
+        eprintln!(
+            "{set:>16} | MASE {:.4} | WAPE {:.2}% | coverage {:.3} | {secs:.1} s | {chosen:?}",
+            mases.iter().sum::<f64>() / mases.len().max(1) as f64,
+            metrics::wape(&actual, &forecast).unwrap_or(f64::NAN),
+            metrics::coverage(&actual, &lo, &hi).unwrap_or(f64::NAN),
+        );
+    }
+}
+
+/// Monthly sales whose seasonal swings grow with the level (ratios, not offsets).
+fn multiplicative_monthly(seed: u64, months: usize) -> Vec<f64> {
+    let ratios = [0.8, 0.75, 0.9, 1.0, 1.05, 1.0, 0.95, 1.0, 1.05, 1.1, 1.3, 1.6];
+    let noise = normals(seed, months);
+    (0..months).map(|t| (100.0 + 6.0 * t as f64) * ratios[t % 12] * (1.0 + 0.02 * noise[t])).collect()
+}
+
+#[test]
+fn auto_models_a_growing_season_as_ratios_and_needs_positive_values_for_it() {
+    let y = multiplicative_monthly(3, 60);
+    let o = options(Frequency::Month, 6);
+    let fit = fit_series(&y, &o).unwrap();
+    assert!(fit.cv_mae.iter().any(|(m, _)| *m == ModelName::HoltWintersMultiplicative), "{:?}", fit.cv_mae);
+    assert!(!fit.cv_mae.iter().any(|(m, _)| *m == ModelName::HoltWinters), "{:?}", fit.cv_mae);
+    // Asked for by name it forecasts the ratios; the additive season misses them.
+    let actual: Vec<f64> = (60..66).map(|t| (100.0 + 6.0 * t as f64) * [0.8, 0.75, 0.9, 1.0, 1.05, 1.0][t - 60]).collect();
+    let mae = |fit: &FittedSeries| fit.forecast(6, 0.8).unwrap().iter().zip(&actual).map(|(p, a)| (p.mean - a).abs()).sum::<f64>() / 6.0;
+    let multiplicative = fit_series(&y, &with_models(o.clone(), &[ModelName::HoltWintersMultiplicative])).unwrap();
+    let additive = fit_series(&y, &with_models(o.clone(), &[ModelName::HoltWinters])).unwrap();
+    assert_eq!(multiplicative.model, ModelName::HoltWintersMultiplicative);
+    assert!(mae(&multiplicative) < 0.7 * mae(&additive), "{} vs {}", mae(&multiplicative), mae(&additive));
+    // A zero in the history: the additive season stands in, by name and in auto.
+    let mut with_zero = y.clone();
+    with_zero[7] = 0.0;
+    let fit = fit_series(&with_zero, &with_models(o.clone(), &[ModelName::HoltWintersMultiplicative])).unwrap();
+    assert_eq!(fit.model, ModelName::HoltWinters);
+    let fit = fit_series(&with_zero, &o).unwrap();
+    assert!(!fit.cv_mae.iter().any(|(m, _)| *m == ModelName::HoltWintersMultiplicative), "{:?}", fit.cv_mae);
+}
+
+#[test]
+fn the_panel_choice_is_the_lowest_error_relative_to_each_series_best() {
+    let y = multiplicative_monthly(1, 48);
+    let template = fit_series(&y, &options(Frequency::Month, 6)).unwrap();
+    let with_errors = |errors: &[(ModelName, f64)]| FittedSeries { cv_mae: errors.to_vec(), ..template.clone() };
+    // Theta is best on the large series (errors in thousands), damped on the two small
+    // ones: relative errors count each series the same, so damped wins.
+    let fits = vec![
+        with_errors(&[(ModelName::Damped, 2000.0), (ModelName::Theta, 1000.0)]),
+        with_errors(&[(ModelName::Damped, 1.0), (ModelName::Theta, 1.5)]),
+        with_errors(&[(ModelName::Damped, 1.0), (ModelName::Theta, 1.5), (ModelName::Croston, 0.1)]),
+    ];
+    // Relative to each series' best: damped (2 + 1 + 10)/3, theta (1 + 1.5 + 15)/3.
+    // Croston, cross-validated on one series of three, cannot be the panel's model.
+    assert_eq!(panel_choice(&fits), Some(ModelName::Damped));
+    assert_eq!(panel_choice(&fits[..1]), Some(ModelName::Theta));
+    assert_eq!(panel_choice(&[]), None);
+}
+
+#[test]
+fn selection_global_gives_the_panel_one_model() {
+    let series: Vec<Vec<f64>> =
+        (0..12).map(|s| if s % 3 == 0 { weekly_sales(s, 60).iter().map(|v| v / 10.0).collect() } else { multiplicative_monthly(s, 60) }).collect();
+    let refs: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
+    let o = options(Frequency::Month, 6);
+    let per_series = fit_many(&refs, &o, &|| false).unwrap();
+    let choice = panel_choice(&per_series).unwrap();
+    let global = fit_many(&refs, &ForecastOptions { selection: Selection::Global, ..o.clone() }, &|| false).unwrap();
+    for (own, one) in per_series.iter().zip(&global) {
+        if own.cv_mae.iter().any(|(m, _)| *m == choice) {
+            assert_eq!(one.model, choice);
+            // The windows are the same: only the choice differs.
+            assert_eq!(own.cv_mae, one.cv_mae);
+        } else {
+            assert_eq!(own, one);
+        }
+    }
+    let distinct: std::collections::BTreeSet<ModelName> = per_series.iter().map(|f| f.model).collect();
+    assert!(distinct.len() > 1, "the per-series choices must differ for this test to mean anything: {distinct:?}");
+    assert_eq!(ForecastOptions::from_json(&serde_json::json!({"selection": "global"})).unwrap().selection, Selection::Global);
+    assert_eq!(ForecastOptions::from_json(&serde_json::json!({"selection": "per_series"})).unwrap().selection, Selection::PerSeries);
+    let e = ForecastOptions::from_json(&serde_json::json!({"selection": "best"})).unwrap_err();
+    assert!(e.message().contains("options.selection") && e.message().contains("'per_series' or 'global'"), "{e}");
 }
