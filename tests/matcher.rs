@@ -10,23 +10,6 @@ use common::{connect, fresh_database};
 
 const FIELDS: &str = "given_name text, surname text, street_number text, address_1 text, address_2 text, suburb text, postcode text, state text, date_of_birth text, soc_sec_id text";
 
-/// Pairs of records in one cluster, from (record, cluster) rows.
-fn pairs(rows: &[(String, String)]) -> HashSet<(String, String)> {
-    let mut members: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (record, cluster) in rows {
-        members.entry(cluster).or_default().push(record);
-    }
-    let mut out = HashSet::new();
-    for ids in members.values() {
-        for (i, a) in ids.iter().enumerate() {
-            for b in &ids[i + 1..] {
-                out.insert(if a < b { (a.to_string(), b.to_string()) } else { (b.to_string(), a.to_string()) });
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn keys_assigned_at_insert_agree_with_the_batch_and_change_only_by_logged_merges() {
     let Some(path) = common::shared_dataset("febrl/dataset3.csv") else { return };
@@ -71,10 +54,9 @@ fn keys_assigned_at_insert_agree_with_the_batch_and_change_only_by_logged_merges
         .into_iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let (inc_pairs, batch_pairs) = (pairs(&incremental), pairs(&batch));
-    let tp = inc_pairs.intersection(&batch_pairs).count() as f64;
-    let (p, r) = (tp / inc_pairs.len().max(1) as f64, tp / batch_pairs.len().max(1) as f64);
-    let f1 = 2.0 * p * r / (p + r).max(1e-12);
+    let as_pairs = |rows: &[(String, String)]| common::cluster_pairs(rows.iter().map(|(r, k)| (r.as_str(), k.as_str())));
+    let (inc_pairs, batch_pairs) = (as_pairs(&incremental), as_pairs(&batch));
+    let (p, r, f1) = common::pairwise_scores(&inc_pairs, &batch_pairs);
     eprintln!("incremental vs batch: {} vs {} pairs, precision {p:.4} recall {r:.4} F1 {f1:.4}", inc_pairs.len(), batch_pairs.len());
     assert!(f1 >= 0.99, "pairwise F1 between trigger-assigned keys and the batch: {f1}");
     // No key of an old record changed without a logged merge.

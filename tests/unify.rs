@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use common::{connect, fresh_database, sqlstate};
 
@@ -12,12 +12,6 @@ const FIELDS: &str = "given_name text, surname text, street_number text, address
 
 fn person(rec_id: &str) -> &str {
     rec_id.split('-').nth(1).unwrap_or_default()
-}
-
-fn f1(predicted: &HashSet<(String, String)>, truth: &HashSet<(String, String)>) -> (f64, f64, f64) {
-    let tp = predicted.intersection(truth).count() as f64;
-    let (p, r) = (tp / predicted.len().max(1) as f64, tp / truth.len().max(1) as f64);
-    (p, r, 2.0 * p * r / (p + r).max(1e-12))
 }
 
 #[test]
@@ -34,30 +28,10 @@ fn febrl_deduplication_and_linkage() {
 
     let rows = c.query("SELECT id, cluster_id FROM crm.dedupe('people', 'rec_id')", &[]).unwrap();
     assert_eq!(rows.len(), 5000, "one row per record");
-    let mut members: HashMap<String, Vec<String>> = HashMap::new();
-    for row in &rows {
-        members.entry(row.get(1)).or_default().push(row.get(0));
-    }
-    let pairs = |groups: &mut dyn Iterator<Item = Vec<String>>| -> HashSet<(String, String)> {
-        let mut out = HashSet::new();
-        for mut ids in groups {
-            ids.sort();
-            for (i, a) in ids.iter().enumerate() {
-                for b in &ids[i + 1..] {
-                    out.insert((a.clone(), b.clone()));
-                }
-            }
-        }
-        out
-    };
-    let predicted = pairs(&mut members.into_values());
-    let mut people: HashMap<String, Vec<String>> = HashMap::new();
-    for row in &rows {
-        let id: String = row.get(0);
-        people.entry(person(&id).to_string()).or_default().push(id);
-    }
-    let truth = pairs(&mut people.into_values());
-    let (p, r, f) = f1(&predicted, &truth);
+    let ids: Vec<(String, String)> = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    let predicted = common::cluster_pairs(ids.iter().map(|(id, cluster)| (id.as_str(), cluster.as_str())));
+    let truth = common::cluster_pairs(ids.iter().map(|(id, _)| (id.as_str(), person(id))));
+    let (p, r, f) = common::pairwise_scores(&predicted, &truth);
     // recordlinkage's ECM pipeline under the same protocol (bench/dedupe.py) stays below
     // this; unsupervised, no option set.
     assert!(f > 0.98, "dedupe precision {p} recall {r} F1 {f}");
@@ -74,7 +48,7 @@ fn febrl_deduplication_and_linkage() {
         .filter(|(a, b)| a.ends_with("-org") != b.ends_with("-org"))
         .map(|(a, b)| if a.ends_with("-org") { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) })
         .collect();
-    let (p, r, f) = f1(&linked, &true_links);
+    let (p, r, f) = common::pairwise_scores(&linked, &true_links);
     assert!(f > 0.98, "link precision {p} recall {r} F1 {f}");
 
     // a bad option value is 22023, naming it

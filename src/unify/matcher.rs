@@ -139,9 +139,9 @@ pub fn block_hash(rule: usize, key: &str) -> i64 {
     fnv1a(&format!("{rule}\u{1e}{key}")) as i64
 }
 
-/// The smallest surviving key among clusters to merge: the one held by the most records,
-/// ties to the smallest key (deterministic, and the oldest for keys that are ids given in
-/// order).
+/// The key that survives when clusters merge, from (key, records holding it): the one held
+/// by the most records, so the fewest rows change key; ties go to the smallest key
+/// (deterministic, and the oldest for keys that are ids given in order). None for no keys.
 pub fn surviving_key<'a>(keys: &[(&'a str, usize)]) -> Option<&'a str> {
     keys.iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0))).map(|(k, _)| *k)
 }

@@ -16,6 +16,7 @@
 //! nothing and start two keys. Inserts through one matcher are therefore serialised.
 
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use pgrx::prelude::*;
 use pgrx::{AnyElement, JsonB};
@@ -26,6 +27,7 @@ use super::sql::{cluster_source, match_source};
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
 use crate::pg::json_options::JsonOptions;
+use crate::pg::memo;
 use crate::pg::model_cache::{deployed, Deployed};
 use crate::pg::owner::as_owner_of;
 use crate::pg::row_reader::{check_row, read_features, Cell, ModelFeatures};
@@ -216,18 +218,14 @@ fn store_records(
     m: &super::sql::SourceMatch,
 ) -> Result<usize> {
     let spi_error = |e: pgrx::spi::Error| CrmError::InvalidArgument(format!("matcher \"{name}\": cannot write the key store: {e}"));
-    Spi::run_with_args("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('crm.match:' OPERATOR(pg_catalog.||) $1))", &[name.into()])
-        .map_err(spi_error)?;
+    lock_matcher(name).map_err(spi_error)?;
     // The keys the records already have (a retrained matcher).
     let mut existing: HashMap<String, String> = HashMap::new();
     let mut key_sizes: HashMap<String, usize> = HashMap::new();
-    read_rows("SELECT record_id, cluster_key FROM crm.matcher_records WHERE matcher OPERATOR(pg_catalog.=) $1", &[name.into()], |row| {
-        if let (Some(r), Some(k)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
-            *key_sizes.entry(k.clone()).or_default() += 1;
-            existing.insert(r, k);
-        }
-        Ok(true)
-    })?;
+    for (r, k) in stored_keys(name)? {
+        *key_sizes.entry(k.clone()).or_default() += 1;
+        existing.insert(r, k);
+    }
     // Each cluster's key: the surviving one of the keys its records had, else its first
     // record's id (made unique if an older cluster holds that key).
     let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
@@ -275,9 +273,7 @@ fn store_records(
         }
         // The key store becomes the source's records (new values, new blocks; records no
         // longer in the source leave it), each with the key found above.
-        for table in ["crm.matcher_blocks", "crm.matcher_records"] {
-            client.update(&format!("DELETE FROM {table} WHERE matcher OPERATOR(pg_catalog.=) $1"), None, &[name.into()])?;
-        }
+        delete_from_key_store(client, name, None)?;
         const CHUNK: usize = 5_000;
         for start in (0..ids.len()).step_by(CHUNK) {
             let end = (start + CHUNK).min(ids.len());
@@ -318,12 +314,44 @@ fn store_records(
 /// last version.
 pub fn forget_key_store(name: &str) -> Result<()> {
     as_owner_of(RECORDS, || {
-        for table in ["crm.matcher_blocks", "crm.matcher_records"] {
-            Spi::run_with_args(&format!("DELETE FROM {table} WHERE matcher OPERATOR(pg_catalog.=) $1"), &[name.into()])
-                .map_err(|e| CrmError::InvalidArgument(format!("matcher \"{name}\": cannot delete its key store: {e}")))?;
-        }
-        Ok(())
+        Spi::connect_mut(|client| delete_from_key_store(client, name, None))
+            .map_err(|e| CrmError::InvalidArgument(format!("matcher \"{name}\": cannot delete its key store: {e}")))
     })
+}
+
+/// Waits for the other transactions changing matcher `name`'s key store: one matcher's
+/// records are matched and stored one at a time (released at the end of the transaction).
+fn lock_matcher(name: &str) -> std::result::Result<(), pgrx::spi::Error> {
+    Spi::run_with_args("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('crm.match:' OPERATOR(pg_catalog.||) $1))", &[name.into()])
+}
+
+/// Deletes from both key-store tables the rows of matcher `name`: every record, or the
+/// one record `record`.
+fn delete_from_key_store(client: &mut pgrx::spi::SpiClient<'_>, name: &str, record: Option<&str>) -> std::result::Result<(), pgrx::spi::Error> {
+    for table in ["crm.matcher_blocks", "crm.matcher_records"] {
+        match record {
+            None => client.update(&format!("DELETE FROM {table} WHERE matcher OPERATOR(pg_catalog.=) $1"), None, &[name.into()])?,
+            Some(id) => client.update(
+                &format!("DELETE FROM {table} WHERE matcher OPERATOR(pg_catalog.=) $1 AND record_id OPERATOR(pg_catalog.=) $2"),
+                None,
+                &[name.into(), id.into()],
+            )?,
+        };
+    }
+    Ok(())
+}
+
+/// (record id, customer key) of every record in matcher `name`'s key store, by record
+/// id. The caller reads as the key store's owner.
+fn stored_keys(name: &str) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    read_rows("SELECT record_id, cluster_key FROM crm.matcher_records WHERE matcher OPERATOR(pg_catalog.=) $1 ORDER BY record_id", &[name.into()], |row| {
+        if let (Some(r), Some(k)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
+            out.push((r, k));
+        }
+        Ok(true)
+    })?;
+    Ok(out)
 }
 
 /// The strongest link probability inside each cluster (by root), for the merge log.
@@ -458,6 +486,17 @@ fn check_access(deployed: &Deployed<MatcherModel>, writing: bool) -> Result<()> 
     }))
 }
 
+/// The deployed matcher `name` with read access to its key store checked, once per
+/// statement: `crm.match` over a table's rows resolves and checks the same matcher for
+/// every row (two catalog reads each), and neither changes within a statement.
+fn readable_matcher(name: &str) -> Result<Rc<Deployed<MatcherModel>>> {
+    memo::statement(&format!("crm.match:{name}"), || {
+        let deployed = deployed::<MatcherModel>(name)?;
+        check_access(&deployed, false)?;
+        Ok(deployed)
+    })
+}
+
 /// A stored record: its id, key and normalised values.
 struct Stored {
     id: String,
@@ -529,8 +568,7 @@ fn match_record(
             Some(k) if k >= 1 => k as usize,
             Some(k) => return Err(CrmError::bad_argument("k", k, "a positive number of candidates")),
         };
-        let deployed = deployed::<MatcherModel>(name)?;
-        check_access(&deployed, false)?;
+        let deployed = readable_matcher(name)?;
         let with_id = row_has_column(&row, &deployed.model.matcher.id_column)?;
         let (raw, own_id) = with_fixed_date_style(|| row_values(&deployed, &row, with_id))?;
         let matcher = &deployed.model.matcher;
@@ -559,7 +597,7 @@ fn explain_match(
         let name = required(name, "name")?;
         let a = a.ok_or_else(|| CrmError::InvalidArgument("invalid value for argument \"a\": NULL; give a row such as c1 in FROM customers c1".into()))?;
         let b = b.ok_or_else(|| CrmError::InvalidArgument("invalid value for argument \"b\": NULL; give a row such as c2 in FROM customers c2".into()))?;
-        let deployed = deployed::<MatcherModel>(name)?;
+        let deployed = memo::statement(&format!("crm.explain_match:{name}"), || deployed::<MatcherModel>(name))?;
         let matcher = &deployed.model.matcher;
         let (raw_a, raw_b) = with_fixed_date_style(|| Ok((row_values(&deployed, &a, false)?.0, row_values(&deployed, &b, false)?.0)))?;
         let norm = |raw: &[Option<String>]| matcher.normalise(&raw.iter().map(Option::as_deref).collect::<Vec<_>>());
@@ -587,20 +625,7 @@ fn matcher_keys(name: Option<&str>) -> TableIterator<'static, (name!(id, String)
         let name = required(name, "name")?;
         let deployed = deployed::<MatcherModel>(name)?;
         check_access(&deployed, false)?;
-        as_owner_of(RECORDS, || {
-            let mut out = Vec::new();
-            read_rows(
-                "SELECT record_id, cluster_key FROM crm.matcher_records WHERE matcher OPERATOR(pg_catalog.=) $1 ORDER BY record_id",
-                &[name.into()],
-                |row| {
-                    if let (Some(r), Some(k)) = (row.get::<String>(1)?, row.get::<String>(2)?) {
-                        out.push((r, k));
-                    }
-                    Ok(true)
-                },
-            )?;
-            Ok(out)
-        })
+        as_owner_of(RECORDS, || stored_keys(name))
     };
     TableIterator::new(run().or_raise())
 }
@@ -641,8 +666,7 @@ fn match_assign(
 
 fn assign(name: &str, matcher: &Matcher, id: &str, record: &[Option<String>], operation: &str) -> Result<(Option<String>, Vec<String>)> {
     let spi_error = |e: pgrx::spi::Error| CrmError::InvalidArgument(format!("matcher \"{name}\": cannot update the key store: {e}"));
-    Spi::run_with_args("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('crm.match:' OPERATOR(pg_catalog.||) $1))", &[name.into()])
-        .map_err(spi_error)?;
+    lock_matcher(name).map_err(spi_error)?;
     let mut own: Option<(String, Vec<Option<String>>)> = None;
     read_latest_rows(
         "SELECT cluster_key, fields FROM crm.matcher_records WHERE matcher OPERATOR(pg_catalog.=) $1 AND record_id OPERATOR(pg_catalog.=) $2",
@@ -655,17 +679,7 @@ fn assign(name: &str, matcher: &Matcher, id: &str, record: &[Option<String>], op
         },
     )?;
     if operation == "DELETE" {
-        Spi::connect_mut(|client| {
-            for table in ["crm.matcher_blocks", "crm.matcher_records"] {
-                client.update(
-                    &format!("DELETE FROM {table} WHERE matcher OPERATOR(pg_catalog.=) $1 AND record_id OPERATOR(pg_catalog.=) $2"),
-                    None,
-                    &[name.into(), id.into()],
-                )?;
-            }
-            Ok::<_, pgrx::spi::Error>(())
-        })
-        .map_err(spi_error)?;
+        Spi::connect_mut(|client| delete_from_key_store(client, name, Some(id))).map_err(spi_error)?;
         return Ok((None, Vec::new()));
     }
     // Unchanged values: the record keeps its key (a key rewritten by a merge, a column the

@@ -53,3 +53,31 @@ pub fn shared_dataset(relative: &str) -> Option<std::path::PathBuf> {
     eprintln!("skipped: {} not found (../shared/datasets is not part of the product)", path.display());
     None
 }
+
+/// Every pair of records in one cluster, from (record, cluster) rows, each pair ordered
+/// (smaller id first): what pairwise precision and recall count.
+#[allow(dead_code)] // not every test binary that includes this module asks for it
+pub fn cluster_pairs<'a>(rows: impl IntoIterator<Item = (&'a str, &'a str)>) -> std::collections::HashSet<(String, String)> {
+    let mut members: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
+    for (record, cluster) in rows {
+        members.entry(cluster).or_default().push(record);
+    }
+    let mut out = std::collections::HashSet::new();
+    for ids in members.values_mut() {
+        ids.sort_unstable();
+        for (i, a) in ids.iter().enumerate() {
+            for b in &ids[i + 1..] {
+                out.insert((a.to_string(), b.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Pairwise (precision, recall, F1) of predicted pairs against true ones.
+#[allow(dead_code)] // not every test binary that includes this module asks for it
+pub fn pairwise_scores(predicted: &std::collections::HashSet<(String, String)>, truth: &std::collections::HashSet<(String, String)>) -> (f64, f64, f64) {
+    let tp = predicted.intersection(truth).count() as f64;
+    let (p, r) = (tp / predicted.len().max(1) as f64, tp / truth.len().max(1) as f64);
+    (p, r, 2.0 * p * r / (p + r).max(1e-12))
+}
