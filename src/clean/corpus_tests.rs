@@ -291,3 +291,42 @@ fn address_holdout_accuracy() {
         assert!(r as f64 >= 0.95 * n as f64, "{k}: right in {r} of {n}");
     }
 }
+
+/// Per-call time of the international functions' cores on their corpora (no SQL), for
+/// profiling: `cargo test --release --lib clean_throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn clean_throughput() {
+    use super::country::Country;
+    let parse = |line: &str| line.split('\t').map(str::to_string).collect::<Vec<String>>();
+    let addresses: Vec<(Option<Country>, String)> = include_str!("../../tests/data/address_cases.tsv")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(parse)
+        .map(|f| (unescape(&f[0]).map(|c| Country::parse("country", &c).unwrap()), unescape(&f[1]).unwrap_or_default()))
+        .collect();
+    let dates: Vec<(super::date::FieldOrder, String)> = include_str!("../../tests/data/date_cases.tsv")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(parse)
+        .filter_map(|f| Some((super::date::FieldOrder::parse(&f[1]).ok()?, f[2].clone())))
+        .collect();
+    let rounds = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(2000usize);
+    let time = |name: &str, n: usize, mut f: Box<dyn FnMut() -> usize>| {
+        let started = std::time::Instant::now();
+        let mut sink = 0;
+        for _ in 0..rounds {
+            sink += f();
+        }
+        let per_call = started.elapsed().as_secs_f64() / (rounds * n) as f64;
+        eprintln!("{name:20} {:8.0} ns/call {:10.0} calls/s ({sink})", per_call * 1e9, 1.0 / per_call);
+    };
+    let a = addresses.clone();
+    time("parse_address", a.len(), Box::new(move || a.iter().filter(|(c, s)| super::address::parse_address(s, *c).is_some()).count()));
+    let a = addresses.clone();
+    time("normalize_address", a.len(), Box::new(move || a.iter().filter(|(c, s)| super::address::normalize_address(s, *c).is_some()).count()));
+    let a = addresses.clone();
+    time("address_key", a.len(), Box::new(move || a.iter().filter(|(c, s)| super::address::address_key(s, *c).is_some()).count()));
+    let d = dates.clone();
+    time("parse_date", d.len(), Box::new(move || d.iter().filter(|(o, s)| super::date::parse_date(s, *o).is_some()).count()));
+}
