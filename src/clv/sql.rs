@@ -22,8 +22,8 @@ use crate::pg::json_options::JsonOptions;
 use crate::pg::memo;
 use crate::pg::model_cache::{deployed, Deployed};
 use crate::pg::source::{
-    cancel_requested, check_new_model, describe, find_column, is_numeric, is_time, quote_ident, raise_pending_cancel, read_in_batches, read_one, source_query,
-    store_model, ColumnInfo, NewModel, TrainRow,
+    cancel_requested, check_new_model, describe, find_column, is_numeric, is_time, pick_column, quote_ident, raise_pending_cancel, read_in_batches, read_one,
+    source_query, store_model, ColumnInfo, NewModel, TrainRow,
 };
 use crate::registry::{self, Kind};
 
@@ -41,21 +41,10 @@ struct OrderColumns {
 }
 
 fn order_columns(described: &[ColumnInfo], options: &OrderOptions) -> Result<OrderColumns> {
-    let listing = || described.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
-    let pick = |explicit: &Option<String>, names: &[&str], fits: &dyn Fn(&ColumnInfo) -> bool, what: &str| -> Result<String> {
-        if let Some(name) = explicit {
-            return Ok(find_column(described, name, &format!("options.{what}"))?.name.clone());
-        }
-        if let Some(c) = names.iter().find_map(|n| described.iter().find(|c| c.name == *n)) {
-            return Ok(c.name.clone());
-        }
-        let candidates: Vec<&ColumnInfo> = described.iter().filter(|c| fits(c)).collect();
-        match candidates.as_slice() {
-            [only] => Ok(only.name.clone()),
-            _ => Err(CrmError::UndefinedColumn(format!("cannot tell which column is the {what}: name it with options.{what} (the source has: {})", listing()))),
-        }
+    let pick = |given: &Option<String>, conventional: &[&str], fits: &dyn Fn(&ColumnInfo) -> bool, what: &str| {
+        pick_column(described, given.as_deref(), conventional, fits, what)
     };
-    let customer = pick(&options.customer, CUSTOMER_NAMES, &|_| false, "customer")?;
+    let customer = pick(&options.customer, CUSTOMER_NAMES, &|_| true, "customer")?;
     let order_at = pick(&options.order_at, ORDER_AT_NAMES, &|c| is_time(c.type_oid), "order_at")?;
     let amount = pick(&options.amount, AMOUNT_NAMES, &|c| is_numeric(c.type_oid) && c.name != customer, "amount")?;
     let type_of = |name: &str| described.iter().find(|c| c.name == name).map(|c| c.type_oid).unwrap_or(pg_sys::InvalidOid);

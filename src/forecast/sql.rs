@@ -18,8 +18,8 @@ use crate::options::{names, text};
 use crate::pg::json_options::JsonOptions;
 use crate::pg::model_cache::{deployed, version as model_version};
 use crate::pg::source::{
-    cancel_requested, check_new_model, describe, find_column, is_numeric, is_time, quote_ident, raise_pending_cancel, read_in_batches, read_one, source_query,
-    store_model, ColumnInfo, NewModel, TrainRow,
+    cancel_requested, check_new_model, describe, find_column, is_numeric, is_time, pick_column, quote_ident, raise_pending_cancel, read_in_batches, read_one,
+    source_query, store_model, ColumnInfo, NewModel, TrainRow,
 };
 use crate::registry::{self, Kind, StoredModel};
 
@@ -106,19 +106,8 @@ fn source_columns(
     series: Option<Vec<String>>,
     covariates: &[String],
 ) -> Result<SourceColumns> {
-    let listing = || described.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
-    let pick = |given: Option<&str>, conventional: &[&str], fits: &dyn Fn(&ColumnInfo) -> bool, what: &str| -> Result<String> {
-        if let Some(name) = given {
-            return Ok(find_column(described, name, &format!("options.{what}"))?.name.clone());
-        }
-        if let Some(c) = conventional.iter().find_map(|n| described.iter().find(|c| c.name.eq_ignore_ascii_case(n) && fits(c))) {
-            return Ok(c.name.clone());
-        }
-        match described.iter().filter(|c| fits(c)).collect::<Vec<_>>().as_slice() {
-            [only] => Ok(only.name.clone()),
-            _ => Err(CrmError::UndefinedColumn(format!("cannot tell which column is the {what}: name it with options.{what} (the source has: {})", listing()))),
-        }
-    };
+    let pick =
+        |given: Option<&str>, conventional: &[&str], fits: &dyn Fn(&ColumnInfo) -> bool, what: &str| pick_column(described, given, conventional, fits, what);
     let time = pick(time, TIME_NAMES, &|c| is_time(c.type_oid), "time")?;
     let time_type = described.iter().find(|c| c.name == time).map(|c| c.type_oid).unwrap_or(pg_sys::InvalidOid);
     if !is_time(time_type) {

@@ -179,6 +179,25 @@ pub fn find_column<'a>(described: &'a [ColumnInfo], name: &str, what: &str) -> R
     })
 }
 
+/// The column a trainer reads for `what` (options.`what`): the one `given` by name, else
+/// the first of the `conventional` names (any case) whose column `fits`, else the only
+/// column that `fits`; an ERROR naming the option and listing the columns otherwise.
+pub fn pick_column(described: &[ColumnInfo], given: Option<&str>, conventional: &[&str], fits: &dyn Fn(&ColumnInfo) -> bool, what: &str) -> Result<String> {
+    if let Some(name) = given {
+        return Ok(find_column(described, name, &format!("options.{what}"))?.name.clone());
+    }
+    if let Some(c) = conventional.iter().find_map(|n| described.iter().find(|c| c.name.eq_ignore_ascii_case(n) && fits(c))) {
+        return Ok(c.name.clone());
+    }
+    match described.iter().filter(|c| fits(c)).collect::<Vec<_>>().as_slice() {
+        [only] => Ok(only.name.clone()),
+        _ => Err(CrmError::UndefinedColumn(format!(
+            "cannot tell which column is the {what}: name it with options.{what} (the source has: {})",
+            described.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
 /// Numeric SQL types, read as float8.
 pub fn is_numeric(type_oid: pg_sys::Oid) -> bool {
     matches!(type_oid, pg_sys::FLOAT8OID | pg_sys::FLOAT4OID | pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::NUMERICOID)
