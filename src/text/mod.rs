@@ -16,6 +16,9 @@ pub mod sql;
 pub mod tokenize;
 pub mod vectorize;
 
+#[cfg(test)]
+mod bench_tests;
+
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};

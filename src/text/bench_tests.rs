@@ -1,0 +1,145 @@
+//! The airline-tweet benchmark of training, stage by stage (ignored: it needs
+//! ../shared/datasets and a release build):
+//! `cargo test --release --lib text::bench_tests -- --ignored --nocapture`.
+//! It trains as `crm.train_text_classifier` with the defaults and `test_fraction: 0`
+//! (one fit on every training row) and prints each stage's time and the test macro-F1.
+
+use std::time::Instant;
+
+use super::metrics::ClassificationReport;
+use super::softmax::{balanced_class_weights, Softmax};
+use super::vectorize::Vectorizer;
+use super::{argmax, TextOptions};
+
+/// The cells of a CSV file (RFC 4180: quoted cells may hold commas, quotes and newlines).
+fn read_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let (mut row, mut cell) = (Vec::new(), String::new());
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut cell)),
+            (false, '\n') => {
+                row.push(std::mem::take(&mut cell));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, '\r') => {}
+            (false, c) => cell.push(c),
+        }
+    }
+    if !cell.is_empty() || !row.is_empty() {
+        row.push(cell);
+        rows.push(row);
+    }
+    rows
+}
+
+/// CPU seconds this process has used (all threads, user + system), from /proc: the
+/// machine is shared, and wall-clock times move with what else runs on it.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of stat (utime, stime), counted after the command name; 100 Hz.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// (stage seconds, test macro-F1) of one task: train on rows whose number is not
+/// divisible by 5, test on the others.
+fn run_task(name: &str, rows: &[(String, String)]) -> f64 {
+    let options = TextOptions { holdout: 0.0, ..TextOptions::default() };
+    let (mut train_x, mut train_y, mut test_x, mut test_y) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, (text, label)) in rows.iter().enumerate() {
+        if (i + 1) % 5 == 0 {
+            test_x.push(text.as_str());
+            test_y.push(label.as_str());
+        } else {
+            train_x.push(text.as_str());
+            train_y.push(label.as_str());
+        }
+    }
+    let never = || false;
+    let mut classes: Vec<String> = train_y.iter().map(|s| s.to_string()).collect();
+    classes.sort();
+    classes.dedup();
+    let y: Vec<u32> = train_y.iter().map(|l| classes.iter().position(|c| c == l).unwrap() as u32).collect();
+
+    // The stages of `super::fit`, timed one by one.
+    let cpu_started = cpu_seconds();
+    let started = Instant::now();
+    let vectorizer = Vectorizer::fit(&train_x, &options.tokenizer(), &options.vectorizer(), &never).unwrap();
+    let t_vocab = started.elapsed().as_secs_f64();
+    let at = Instant::now();
+    let x = vectorizer.transform_all(&train_x, &never).unwrap();
+    let t_rows = at.elapsed().as_secs_f64();
+    let cpu_fit = cpu_seconds();
+    let at = Instant::now();
+    let weights = balanced_class_weights(&y, classes.len());
+    let model = Softmax::fit(&x, &y, classes.len(), &weights, &options.softmax(), &never).unwrap();
+    let t_fit = at.elapsed().as_secs_f64();
+    let total = started.elapsed().as_secs_f64();
+    let cpu_end = cpu_seconds();
+
+    // The public entry point, as the SQL layer calls it.
+    let labels: Vec<&str> = train_y.clone();
+    let at = Instant::now();
+    let stored = super::TextModel::train(&train_x, &labels, &options, &never).unwrap();
+    let t_train = at.elapsed().as_secs_f64();
+
+    let truth: Vec<u32> = test_y.iter().map(|l| classes.iter().position(|c| c == l).unwrap() as u32).collect();
+    let predicted: Vec<u32> = test_x
+        .iter()
+        .map(|t| {
+            let row = vectorizer.transform(t);
+            argmax(&model.predict_proba(&row.indices, &row.values)) as u32
+        })
+        .collect();
+    let report = ClassificationReport::new(&truth, &predicted, &classes);
+    let stored_predicted: Vec<u32> = test_x.iter().map(|t| classes.iter().position(|c| c == stored.top_label(t).0).unwrap() as u32).collect();
+    let stored_report = ClassificationReport::new(&truth, &stored_predicted, &classes);
+    println!(
+        "{name}: {} train / {} test, {} features, {} non-zeros, {} iterations | vocabulary {t_vocab:.3} s, rows {t_rows:.3} s, fit {t_fit:.3} s, total {total:.3} s (CPU: vectorising {:.2} s, fit {:.2} s) | TextModel::train {t_train:.3} s | macro-F1 {:.4} (accuracy {:.4}), stored model {:.4}",
+        train_x.len(),
+        test_x.len(),
+        vectorizer.n_features(),
+        x.indices.len(),
+        model.iterations,
+        cpu_fit - cpu_started,
+        cpu_end - cpu_fit,
+        report.macro_f1,
+        report.accuracy,
+        stored_report.macro_f1,
+    );
+    total
+}
+
+#[test]
+#[ignore]
+fn airline_tweets_training_speed() {
+    let Some(path) = crate::shared_dataset("airline_tweets.csv") else { return };
+    let cells = read_csv(&std::fs::read_to_string(&path).unwrap());
+    let header = &cells[0];
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (text, sentiment, reason) = (column("text"), column("airline_sentiment"), column("negativereason"));
+    let rows = &cells[1..];
+    assert_eq!(rows.len(), 14_640);
+    let pick = |label: &dyn Fn(&Vec<String>) -> Option<String>| -> Vec<(String, String)> {
+        rows.iter().filter_map(|r| Some((r[text].clone(), label(r)?))).filter(|(t, l)| !t.is_empty() && !l.is_empty()).collect()
+    };
+    let sentiment_rows = pick(&|r| Some(r[sentiment].clone()));
+    let reason_rows = pick(&|r| (r[sentiment] == "negative").then(|| r[reason].clone()));
+    assert_eq!((sentiment_rows.len(), reason_rows.len()), (14_640, 9_178));
+    let runs: usize = std::env::var("TEXT_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    for _ in 0..runs {
+        run_task("sentiment", &sentiment_rows);
+    }
+    run_task("reason", &reason_rows);
+}
