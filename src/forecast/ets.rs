@@ -173,23 +173,28 @@ fn best_start(y: &[f64], p: Params, trend: bool, season: &[f64]) -> (f64, f64, f
     (l0, b0, sse)
 }
 
-/// Fits `spec` to `y` (season length `m`, used by `Spec::Seasonal` only) and forecasts `h`
-/// steps. The caller checks the length: at least 3 points, two seasons for the seasonal
-/// model.
-pub fn fit(y: &[f64], m: usize, spec: Spec, h: usize) -> ModelFit {
-    let season = if spec == Spec::Seasonal { dummy_regression(y, m).season } else { Vec::new() };
-    let trend = spec.has_trend();
-    let mut objective = |u: &[f64]| best_start(y, spec.params(u), trend, &season).2;
+/// The smoothing parameters of `spec` that minimise `sse`, by a Nelder–Mead search inside
+/// the bounds. Two starts (a slow and a fast level) guard against the simplex settling in
+/// the flat region near α = 0 or α = 1.
+fn search(spec: Spec, mut sse: impl FnMut(Params) -> f64) -> Params {
+    let mut objective = |u: &[f64]| sse(spec.params(u));
     let (mut best_u, mut best_v) = (spec.start(0.2), f64::INFINITY);
-    // Two starts (a slow and a fast level) guard against the simplex settling in the
-    // flat region near α = 0 or α = 1.
     for alpha in [0.1, 0.6] {
         let (u, v) = nelder_mead(&mut objective, &spec.start(alpha), 1.0, 120 * spec.dims(), 1e-8);
         if v < best_v {
             (best_u, best_v) = (u, v);
         }
     }
-    let p = spec.params(&best_u);
+    spec.params(&best_u)
+}
+
+/// Fits `spec` to `y` (season length `m`, used by `Spec::Seasonal` only) and forecasts `h`
+/// steps. The caller checks the length: at least 3 points, two seasons for the seasonal
+/// model.
+pub fn fit(y: &[f64], m: usize, spec: Spec, h: usize) -> ModelFit {
+    let season = if spec == Spec::Seasonal { dummy_regression(y, m).season } else { Vec::new() };
+    let trend = spec.has_trend();
+    let p = search(spec, |p| best_start(y, p, trend, &season).2);
     let (l0, b0, _) = best_start(y, p, trend, &season);
     let mut residuals = Vec::with_capacity(y.len());
     let run = filter(y, p, l0, b0, &season, Some(&mut residuals));
@@ -250,19 +255,10 @@ pub fn fit_multiplicative(y: &[f64], m: usize, h: usize) -> ModelFit {
         let (l0, b0, _) = best_start(&deseasonalised, Params { gamma: 0.0, ..p }, true, &[]);
         (l0, b0)
     };
-    let mut objective = |u: &[f64]| {
-        let p = spec.params(u);
+    let p = search(spec, |p| {
         let (l0, b0) = start_of(p);
         multiplicative_filter(y, p, l0, b0, &season, None).map_or(f64::INFINITY, |run| run.sse)
-    };
-    let (mut best_u, mut best_v) = (spec.start(0.2), f64::INFINITY);
-    for alpha in [0.1, 0.6] {
-        let (u, v) = nelder_mead(&mut objective, &spec.start(alpha), 1.0, 120 * spec.dims(), 1e-8);
-        if v < best_v {
-            (best_u, best_v) = (u, v);
-        }
-    }
-    let p = spec.params(&best_u);
+    });
     let (l0, b0) = start_of(p);
     let mut residuals = Vec::with_capacity(y.len());
     let Some(run) = multiplicative_filter(y, p, l0, b0, &season, Some(&mut residuals)) else {
