@@ -107,6 +107,17 @@ impl Supervised {
         }
     }
 
+    /// The model as GPU kernel input and the link that makes the kernel's value this
+    /// model's `output_encoded`; 0A000 for a predictor with no kernel (calibrated
+    /// classifiers, ensembles with a logistic member).
+    pub fn kernel_model(&self) -> Result<(crate::gpu::layout::KernelModel, crate::gpu::kernels::Link)> {
+        let width = self.feature_set().width;
+        match self {
+            Supervised::Classifier(d) => Ok((crate::gpu::layout::KernelModel::from_classifier(&d.model.predictor, width)?, crate::gpu::kernels::Link::Sigmoid)),
+            Supervised::Regressor(d) => crate::gpu::layout::KernelModel::from_regressor(&d.model.predictor, width),
+        }
+    }
+
     /// The classifier, or 22023 naming the function that needs one.
     pub fn classifier(&self, function: &str) -> Result<&Rc<Deployed<Classifier>>> {
         match self {

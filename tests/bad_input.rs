@@ -1043,6 +1043,9 @@ fn settings_calls() -> Vec<Call> {
         ),
         ("crm.device", ["'cpu'", "'cuda'", "'auto'", "'gpu'", "''"].iter().map(|s| s.to_string()).collect()),
         ("crm.model_cache_mb", ["0", "1", "-1", "1048576", "1048577", "2147483647"].iter().map(|s| s.to_string()).collect()),
+        ("crm.gpu_min_rows", ["0", "1", "-1", "10000000", "10000001"].iter().map(|s| s.to_string()).collect()),
+        ("crm.gpu_batch_rows", ["0", "1", "16777216", "16777217"].iter().map(|s| s.to_string()).collect()),
+        ("crm.gpu_emulation", ["'off'", "'reference'", "'faulty'", "'gpu'"].iter().map(|s| s.to_string()).collect()),
     ];
     let readers = [
         "SELECT count(*), max(length(crm.churn_score(c)::text)) FROM churn c",
@@ -1057,6 +1060,24 @@ fn settings_calls() -> Vec<Call> {
         "SELECT crm.cache_stats()::text",
         "SELECT crm.gpu_info()::text",
     ];
+    // The GPU path with an emulated device from the first row, in one-row transfers, with
+    // a device that passes its self-test and one that fails it.
+    for emulation in ["reference", "faulty"] {
+        for device in ["auto", "cuda"] {
+            for reader in readers {
+                calls.push(Call {
+                    function: format!("setting crm.gpu_emulation = {emulation}, crm.device = {device}"),
+                    prelude: ["crm.gpu_emulation", "crm.device", "crm.gpu_min_rows", "crm.gpu_batch_rows"]
+                        .iter()
+                        .zip([emulation, device, "1", "1"])
+                        .map(|(name, value)| format!("SET LOCAL {name} = '{value}'"))
+                        .collect(),
+                    sql: reader.to_string(),
+                    baseline: false,
+                });
+            }
+        }
+    }
     for (name, values) in &settings {
         for value in values {
             for reader in readers {

@@ -715,18 +715,17 @@ fn coefficients(name: &str) -> TableIterator<'static, (name!(term, String), name
 
 /// Scores every row of `source` (a table, view or SELECT) with the deployed model `name`,
 /// returning the row's `key` column as text beside its score (a classifier's probability,
-/// a regressor's prediction). Batched: the source is read
-/// through a cursor 10,000 rows at a time and the model decoded once. On the CPU:
-/// `crm.device = 'cuda'` is refused (0A000) until GPU kernels land.
+/// a regressor's prediction). Batched: the source is read through a cursor 10,000 rows at
+/// a time and the model decoded once. Where the rows are scored follows `crm.device`:
+/// with `auto` a GPU that passed its self-test takes over once the batch reaches
+/// `crm.gpu_min_rows` rows (in transfers of `crm.gpu_batch_rows`); `cuda` uses the GPU
+/// from the first row or raises an error; `cpu` never uses it. Same scores either way.
 #[pg_extern(stable, parallel_restricted)]
 fn score_batch(name: &str, source: &str, key: &str) -> TableIterator<'static, (name!(key, Option<String>), name!(score, f64))> {
     TableIterator::new(batch(name, source, key).or_raise())
 }
 
 fn batch(name: &str, source: &str, key: &str) -> Result<Vec<(Option<String>, f64)>> {
-    // Only the CPU path exists in this build; crm.device = 'cuda' is an error, not a
-    // silent fallback.
-    crate::gpu::choose(crate::gpu::sql::device_setting(), 0)?;
     let query = source_query(source)?;
     let described = describe(&query)?;
     if !described.iter().any(|c| c.name == key) {
@@ -737,13 +736,53 @@ fn batch(name: &str, source: &str, key: &str) -> Result<Vec<(Option<String>, f64
     }
     // a classifier's probability or a regressor's prediction, as crm.predict
     let entry = supervised_for(name, "predict")?;
+    let features = entry.feature_set();
+    let width = features.width;
+
+    // Where the rows go: the model's kernel (none for some predictors: the CPU under
+    // auto, an error under cuda), and under cuda the device now, before any row is read.
+    let policy = crate::gpu::sql::policy();
+    let kernel = match policy.setting {
+        crate::gpu::DeviceSetting::Cpu => None,
+        _ => match entry.kernel_model() {
+            Ok(kernel) => Some(kernel),
+            Err(why) => {
+                crate::gpu::kernel_refused(&policy, why)?;
+                None
+            }
+        },
+    };
+    let device: std::cell::OnceCell<crate::gpu::SharedExecutor> = std::cell::OnceCell::new();
+    if kernel.is_some() && policy.setting == crate::gpu::DeviceSetting::Cuda {
+        if let Some(executor) = crate::gpu::sql::batch_device(&policy)? {
+            let _ = device.set(executor);
+        }
+    }
+    let open_device: Option<crate::gpu::executor::OpenDevice<'_>> = kernel.as_ref().map(|(model, link)| {
+        let (device, policy, link) = (&device, policy, *link);
+        Box::new(move || {
+            if device.get().is_none() {
+                match crate::gpu::sql::batch_device(&policy)? {
+                    Some(executor) => {
+                        let _ = device.set(executor);
+                    }
+                    None => return Ok(None),
+                }
+            }
+            match device.get() {
+                Some(executor) => Ok(Some(executor.scorer(model, link, width, policy.chunk_rows)?)),
+                None => Ok(None),
+            }
+        }) as crate::gpu::executor::OpenDevice<'_>
+    });
+    let mut scorer = crate::gpu::executor::RowScorer::new(|x: &[f64]| entry.output_encoded(x), width, policy.threshold(), open_device);
+
     let sql = format!("SELECT crm_batch.{}::pg_catalog.text, crm_batch FROM ({query}) AS crm_batch", quote_ident(key));
-    let mut out = Vec::new();
+    let mut keys = Vec::new();
     let mut failure: Option<CrmError> = None;
     let mut buffer = Vec::new();
     let mut row_map = None;
-    let features = entry.feature_set();
-    buffer.resize(features.width, 0.0);
+    buffer.resize(width, 0.0);
     // Read-only batches (read_in_batches): score_batch is STABLE and may run in parallel
     // mode or inside CREATE TABLE AS, where SPI must not run as an update.
     read_in_batches(&sql, |row| {
@@ -755,15 +794,23 @@ fn batch(name: &str, source: &str, key: &str) -> Result<Vec<(Option<String>, f64
         let read = unsafe {
             for_each_feature(datum, entry.id(), || entry.model_features(), &mut row_map, |i, cell| features.encode_into(i, (&cell).into(), &mut buffer))
         };
-        if let Err(e) = read {
+        if let Err(e) = read.and_then(|_| scorer.push(&buffer)) {
             failure = Some(e);
             return Ok(false);
         }
-        out.push((key_value, entry.output_encoded(&buffer)));
+        keys.push(key_value);
         Ok(true)
     })?;
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(out),
+    if let Some(e) = failure {
+        return Err(e);
     }
+    let on_device = scorer.on_device();
+    let scores = scorer.finish()?;
+    if on_device {
+        crate::gpu::record_device_batch(scores.len());
+    }
+    if scores.len() != keys.len() {
+        return Err(CrmError::Device(format!("{} scores came back for {} rows", scores.len(), keys.len())));
+    }
+    Ok(keys.into_iter().zip(scores).collect())
 }

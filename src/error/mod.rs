@@ -40,6 +40,9 @@ pub enum CrmError {
     Unsupported(String),
     /// XX001 data_corrupted: stored model bytes that fail their format or checksum test.
     CorruptModel(String),
+    /// 58000 system_error: the GPU (driver, NVRTC, a kernel launch, or its self-test
+    /// against the CPU path) failed — outside Postgres and outside the caller's input.
+    Device(String),
 }
 
 pub type Result<T> = std::result::Result<T, CrmError>;
@@ -61,6 +64,7 @@ impl CrmError {
             CrmError::OutOfMemory(_) => "53200",
             CrmError::Unsupported(_) => "0A000",
             CrmError::CorruptModel(_) => "XX001",
+            CrmError::Device(_) => "58000",
         }
     }
 
@@ -78,7 +82,8 @@ impl CrmError {
             | CrmError::ReadOnly(m)
             | CrmError::OutOfMemory(m)
             | CrmError::Unsupported(m)
-            | CrmError::CorruptModel(m) => m,
+            | CrmError::CorruptModel(m)
+            | CrmError::Device(m) => m,
         }
     }
 
@@ -100,6 +105,7 @@ impl CrmError {
             CrmError::OutOfMemory(_) => CrmError::OutOfMemory(m),
             CrmError::Unsupported(_) => CrmError::Unsupported(m),
             CrmError::CorruptModel(_) => CrmError::CorruptModel(m),
+            CrmError::Device(_) => CrmError::Device(m),
         }
     }
 
@@ -146,6 +152,7 @@ mod tests {
         assert_eq!(CrmError::Canceled("x".into()).sqlstate(), "57014");
         assert_eq!(CrmError::Unsupported("x".into()).sqlstate(), "0A000");
         assert_eq!(CrmError::CorruptModel("x".into()).sqlstate(), "XX001");
+        assert_eq!(CrmError::Device("x".into()).sqlstate(), "58000");
     }
 
     #[test]

@@ -20,6 +20,7 @@ impl CrmError {
             CrmError::OutOfMemory(_) => PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY,
             CrmError::Unsupported(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             CrmError::CorruptModel(_) => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+            CrmError::Device(_) => PgSqlErrorCode::ERRCODE_SYSTEM_ERROR,
         }
     }
 

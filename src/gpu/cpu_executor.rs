@@ -317,7 +317,7 @@ pub fn als_top_k(grid: Grid, batch: &AlsBatch) -> Result<TopLists> {
 }
 
 /// `recommend::Model::recommend_many` (no candidate list) with the ALS scoring on this
-/// executor; customers the kernel does not serve get the model's own (popular) fallback.
+/// executor with `grid` (see `executor::recommend_als`).
 pub fn recommend_als(
     grid: Grid,
     model: &crate::recommend::Model,
@@ -326,16 +326,5 @@ pub fn recommend_als(
     exclude_seen: bool,
     exclude: &[u32],
 ) -> Result<Vec<Vec<(u32, f32)>>> {
-    let Some(batch) = AlsBatch::from_model(model, customers, k, exclude_seen, exclude)? else {
-        return Err(CrmError::Unsupported("only ALS recommenders have a GPU kernel".into()));
-    };
-    let lists = als_top_k(grid, &batch)?;
-    Ok(customers
-        .iter()
-        .zip(&batch.slots)
-        .map(|(&customer, slot)| match slot {
-            Some(b) => lists.list(*b),
-            None => model.recommend(customer, k, exclude_seen, exclude, None),
-        })
-        .collect())
+    super::executor::recommend_als_with(|batch| als_top_k(grid, batch), model, customers, k, exclude_seen, exclude)
 }

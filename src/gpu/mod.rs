@@ -13,11 +13,16 @@
 //! (`nvrtc_check`, no GPU needed). `layout` turns stored models into the kernels' flat
 //! arrays.
 //!
-//! Status: the GPU launch path (device buffers, streams, the self-test before first use)
-//! is not written yet, so an explicit `crm.device = 'cuda'` is still refused with 0A000
-//! rather than run unchecked code.
+//! Where a batch runs: `executor` puts every kernel behind one interface (the CPU
+//! reference executor, the CUDA executor in `cuda`, a deliberately faulty emulation) and
+//! holds the host side of batch scoring (`RowScorer`: the CPU until a batch is large
+//! enough, then the device in chunks). Before a backend first uses a device it runs
+//! `selftest` (every kernel against the CPU path); a device that fails it is never used.
+//! `crm.gpu_emulation` puts the reference executor (or the faulty one) in the device's
+//! place, so the whole GPU path but the driver calls runs in tests on any machine.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell, RefCell};
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -31,10 +36,35 @@ pub enum DeviceSetting {
     Cuda,
 }
 
-/// Where a batch runs.
+/// What stands in for the GPU (`crm.gpu_emulation`; superuser only): nothing, the CPU
+/// reference executor, or a faulty one whose self-test fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Device {
-    Cpu,
+pub enum Emulation {
+    Off,
+    Reference,
+    Faulty,
+}
+
+/// How a batch chooses its device: the settings of the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub setting: DeviceSetting,
+    pub emulation: Emulation,
+    /// `auto`: batches of fewer rows stay on the CPU (`crm.gpu_min_rows`).
+    pub min_rows: usize,
+    /// Rows per transfer to the device (`crm.gpu_batch_rows`).
+    pub chunk_rows: usize,
+}
+
+impl Policy {
+    /// Rows a batch must reach before it may move to the device: none for `cuda` (the
+    /// device from the first row, or an error), `min_rows` for `auto`.
+    pub fn threshold(&self) -> usize {
+        match self.setting {
+            DeviceSetting::Cuda => 0,
+            _ => self.min_rows,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -62,7 +92,7 @@ fn probe_now() -> GpuInfo {
         device: None,
         compute_capability: None,
         memory_bytes: None,
-        kernels: false,
+        kernels: true,
     };
     // SAFETY: only tries to open the driver library; touches nothing else.
     if !unsafe { cudarc::driver::sys::is_culib_present() } {
@@ -104,34 +134,127 @@ pub fn info() -> GpuInfo {
     PROBED.with(|p| p.get_or_init(probe_now).clone())
 }
 
-/// Where a batch of `rows` rows runs under `setting`: `auto` and `cpu` run on the CPU
-/// (the only path with kernels in this build); `cuda` is an error saying what was
-/// looked for and found.
-pub fn choose(setting: DeviceSetting, _rows: usize) -> Result<Device> {
-    match setting {
-        DeviceSetting::Auto | DeviceSetting::Cpu => Ok(Device::Cpu),
-        DeviceSetting::Cuda => {
+/// An executor shared by the batches of a backend.
+pub type SharedExecutor = Rc<dyn executor::Executor>;
+
+/// A backend's device, opened and self-tested once per emulation mode.
+struct DeviceState {
+    executor: Option<Rc<dyn executor::Executor>>,
+    /// Why there is no executor.
+    unavailable: Option<String>,
+    self_test: Option<selftest::SelfTest>,
+    /// Whether the WARNING for a failed self-test under `auto` was given.
+    warned: Cell<bool>,
+}
+
+fn open_device(emulation: Emulation) -> DeviceState {
+    let tested = |executor: Rc<dyn executor::Executor>| {
+        let result = selftest::run(executor.as_ref());
+        DeviceState { executor: Some(executor), unavailable: None, self_test: Some(result), warned: Cell::new(false) }
+    };
+    match emulation {
+        Emulation::Reference => tested(Rc::new(executor::ReferenceExecutor::default())),
+        Emulation::Faulty => tested(Rc::new(executor::FaultyExecutor::default())),
+        Emulation::Off => {
             let found = info();
-            let why = if found.available {
-                format!(
-                    "a CUDA device was found ({}), but this build of pg_crm has no GPU kernels for batch scoring yet",
-                    found.device.as_deref().unwrap_or("unnamed")
-                )
-            } else {
-                found.reason.unwrap_or_else(|| "no usable CUDA device".into())
-            };
-            Err(CrmError::Unsupported(format!(
-                "crm.device = 'cuda' cannot be served: {why}; set crm.device to 'auto' or 'cpu' (crm.gpu_info() shows what was found)"
-            )))
+            let unavailable = |why: String| DeviceState { executor: None, unavailable: Some(why), self_test: None, warned: Cell::new(false) };
+            if !found.available {
+                return unavailable(found.reason.unwrap_or_else(|| "no usable CUDA device".into()));
+            }
+            // cudarc may panic on a driver or NVRTC it cannot use: never the backend.
+            match std::panic::catch_unwind(cuda::CudaExecutor::open) {
+                Ok(Ok(device)) => tested(Rc::new(device)),
+                Ok(Err(e)) => unavailable(e.message().to_string()),
+                Err(_) => unavailable("the CUDA driver or NVRTC could not be loaded (see crm.gpu_info())".into()),
+            }
         }
     }
 }
 
+thread_local! {
+    static DEVICES: RefCell<Vec<(Emulation, Rc<DeviceState>)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn device_state(emulation: Emulation) -> Rc<DeviceState> {
+    if let Some(state) = DEVICES.with(|d| d.borrow().iter().find(|(e, _)| *e == emulation).map(|(_, s)| s.clone())) {
+        return state;
+    }
+    let state = Rc::new(open_device(emulation));
+    DEVICES.with(|d| d.borrow_mut().push((emulation, state.clone())));
+    state
+}
+
+/// What `crm.gpu_info()` adds to the probe: the executor and its self-test (run now if
+/// a device is there and this backend has not used it yet).
+pub fn device_report(emulation: Emulation) -> (Option<String>, Option<String>, Option<selftest::SelfTest>) {
+    let state = device_state(emulation);
+    (state.executor.as_ref().map(|e| e.describe()), state.unavailable.clone(), state.self_test.clone())
+}
+
+/// The device a batch that reached `policy.threshold()` rows runs on, or None for the
+/// CPU; with a WARNING to give (once per backend) when `auto` passes over a device that
+/// failed its self-test. `cuda` without a device that passed is an error that says why.
+pub fn batch_device(policy: &Policy) -> Result<(Option<SharedExecutor>, Option<String>)> {
+    if policy.setting == DeviceSetting::Cpu {
+        return Ok((None, None));
+    }
+    let state = device_state(policy.emulation);
+    let failure = state.self_test.as_ref().and_then(|t| t.failure_summary());
+    match (policy.setting, &state.executor, failure) {
+        (_, Some(executor), None) => Ok((Some(executor.clone()), None)),
+        (DeviceSetting::Cuda, Some(_), Some(failure)) => Err(CrmError::Device(format!(
+            "crm.device = 'cuda': the GPU failed its self-test against the CPU path ({failure}); set crm.device to 'auto' or 'cpu' (crm.gpu_info() shows the self-test)"
+        ))),
+        (DeviceSetting::Cuda, None, _) => Err(CrmError::Unsupported(format!(
+            "crm.device = 'cuda' cannot be served: {}; set crm.device to 'auto' or 'cpu' (crm.gpu_info() shows what was found)",
+            state.unavailable.as_deref().unwrap_or("no usable CUDA device")
+        ))),
+        (_, Some(_), Some(failure)) => {
+            let warning = (!state.warned.replace(true)).then(|| {
+                format!("the GPU failed its self-test against the CPU path ({failure}); batch scoring runs on the CPU in this session (crm.gpu_info() shows the self-test)")
+            });
+            Ok((None, warning))
+        }
+        (_, None, _) => Ok((None, None)),
+    }
+}
+
+thread_local! {
+    static ON_DEVICE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Counts a batch of `rows` rows that ran on the device (`crm.gpu_info()` shows the
+/// backend's totals, so a user can see where batches went).
+pub fn record_device_batch(rows: usize) {
+    ON_DEVICE.with(|c| {
+        let (batches, total) = c.get();
+        c.set((batches + 1, total + rows as u64));
+    });
+}
+
+/// (batches, rows) this backend ran on a device.
+pub fn device_batches() -> (u64, u64) {
+    ON_DEVICE.with(|c| c.get())
+}
+
+/// Why `model` has no kernel, for a `cuda` batch (an error) — `auto` keeps the CPU.
+pub fn kernel_refused(policy: &Policy, why: CrmError) -> Result<()> {
+    match policy.setting {
+        DeviceSetting::Cuda => Err(CrmError::Unsupported(format!("crm.device = 'cuda': {}; set crm.device to 'auto' to score it on the CPU", why.message()))),
+        _ => Ok(()),
+    }
+}
+
 pub mod cpu_executor;
+pub mod cuda;
+pub mod executor;
 pub mod kernels;
 pub mod layout;
+pub mod selftest;
 pub mod sql;
 
+#[cfg(test)]
+mod device_check;
 #[cfg(test)]
 mod nvrtc_check;
 #[cfg(test)]
@@ -141,15 +264,57 @@ mod tests;
 mod device_tests {
     use super::*;
 
+    fn policy(setting: DeviceSetting, emulation: Emulation) -> Policy {
+        Policy { setting, emulation, min_rows: 1000, chunk_rows: 100 }
+    }
+
     #[test]
-    fn cpu_and_auto_run_on_the_cpu_and_cuda_says_why_not() {
-        assert_eq!(choose(DeviceSetting::Cpu, 10).unwrap(), Device::Cpu);
-        assert_eq!(choose(DeviceSetting::Auto, 10_000_000).unwrap(), Device::Cpu);
-        let e = choose(DeviceSetting::Cuda, 10).unwrap_err();
-        assert_eq!(e.sqlstate(), "0A000");
-        assert!(e.message().contains("crm.device"), "{e}");
+    fn cpu_never_opens_a_device_and_cuda_without_one_says_why() {
+        assert!(batch_device(&policy(DeviceSetting::Cpu, Emulation::Reference)).unwrap().0.is_none());
         let found = info();
         assert_eq!(found.available, found.reason.is_none());
-        assert!(!found.kernels);
+        assert!(found.kernels);
+        if !found.available {
+            assert!(matches!(batch_device(&policy(DeviceSetting::Auto, Emulation::Off)), Ok((None, None))));
+            let e = batch_device(&policy(DeviceSetting::Cuda, Emulation::Off)).err().unwrap();
+            assert_eq!(e.sqlstate(), "0A000");
+            assert!(e.message().contains("crm.device = 'cuda' cannot be served") && e.message().contains("crm.gpu_info()"), "{e}");
+        }
+        assert_eq!(policy(DeviceSetting::Cuda, Emulation::Off).threshold(), 0);
+        assert_eq!(policy(DeviceSetting::Auto, Emulation::Off).threshold(), 1000);
+    }
+
+    #[test]
+    fn an_emulated_device_that_passes_its_self_test_serves_auto_and_cuda() {
+        for setting in [DeviceSetting::Auto, DeviceSetting::Cuda] {
+            let (device, warning) = batch_device(&policy(setting, Emulation::Reference)).unwrap();
+            assert!(device.unwrap().describe().contains("reference executor"));
+            assert!(warning.is_none());
+        }
+        let (executor, unavailable, test) = device_report(Emulation::Reference);
+        assert!(executor.is_some() && unavailable.is_none() && test.unwrap().passed);
+    }
+
+    #[test]
+    fn a_failed_self_test_warns_once_under_auto_and_is_an_error_under_cuda() {
+        let (device, warning) = batch_device(&policy(DeviceSetting::Auto, Emulation::Faulty)).unwrap();
+        assert!(device.is_none());
+        let warning = warning.unwrap();
+        assert!(warning.contains("self-test") && warning.contains("kernel crm_tree_score") && warning.contains("runs on the CPU"), "{warning}");
+        // once per backend
+        assert!(batch_device(&policy(DeviceSetting::Auto, Emulation::Faulty)).unwrap().1.is_none());
+        let e = batch_device(&policy(DeviceSetting::Cuda, Emulation::Faulty)).err().unwrap();
+        assert_eq!(e.sqlstate(), "58000");
+        assert!(e.message().contains("kernel crm_tree_score: row ") && e.message().contains("relative difference"), "{e}");
+        assert!(!device_report(Emulation::Faulty).2.unwrap().passed);
+    }
+
+    #[test]
+    fn a_model_without_a_kernel_is_an_error_only_under_cuda() {
+        let why = CrmError::Unsupported("calibrated classifiers have no GPU kernel".into());
+        assert!(kernel_refused(&policy(DeviceSetting::Auto, Emulation::Off), why.clone()).is_ok());
+        let e = kernel_refused(&policy(DeviceSetting::Cuda, Emulation::Off), why).unwrap_err();
+        assert_eq!(e.sqlstate(), "0A000");
+        assert!(e.message().contains("calibrated"), "{e}");
     }
 }

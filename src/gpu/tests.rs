@@ -21,6 +21,7 @@
 use super::cpu_executor::{self, Grid};
 use super::kernels::{Link, MemberKind};
 use super::layout::{AlsBatch, Batch, FlatTrees, KernelModel, Order, Segments};
+use super::selftest::{random_rows, random_tree};
 use crate::classify::boosting::{self, BoostedTrees, BoostingParams};
 use crate::classify::features::{RawColumn, ValueKind};
 use crate::classify::forest::{self, ForestParams, RandomForest};
@@ -40,7 +41,7 @@ fn close(executor: f64, rust: f64) -> bool {
 }
 
 /// The first row whose scores differ beyond 1e-6 relative, if any.
-fn compare_scores(what: &str, executor: &[f64], rust: &[f64]) -> Result<(), String> {
+pub(super) fn compare_scores(what: &str, executor: &[f64], rust: &[f64]) -> Result<(), String> {
     if executor.len() != rust.len() {
         return Err(format!("{what}: {} scores from the executor, {} from Rust", executor.len(), rust.len()));
     }
@@ -70,44 +71,8 @@ fn executor_scores(model: &KernelModel, x: &[f64], rows: usize, width: usize, li
     scores.into_iter().map(f64::from_bits).collect()
 }
 
-fn rust_scores(x: &[f64], width: usize, score: impl Fn(&[f64]) -> f64) -> Vec<f64> {
+pub(super) fn rust_scores(x: &[f64], width: usize, score: impl Fn(&[f64]) -> f64) -> Vec<f64> {
     x.chunks_exact(width).map(score).collect()
-}
-
-/// Rows of `width` values: mostly from a coarse grid (so values equal tree thresholds
-/// often), some uniform, NaN and infinities now and then.
-fn random_rows(rng: &mut SplitMix64, rows: usize, width: usize) -> Vec<f64> {
-    (0..rows * width)
-        .map(|_| match rng.below_modulo(100) {
-            0..=3 => f64::NAN,
-            4 => f64::INFINITY,
-            5 => f64::NEG_INFINITY,
-            6..=60 => grid_value(rng),
-            _ => rng.next_f64() * 6.0 - 3.0,
-        })
-        .collect()
-}
-
-/// One of -2.0, -1.75, ..., 2.0.
-fn grid_value(rng: &mut SplitMix64) -> f64 {
-    rng.below_modulo(17) as f64 * 0.25 - 2.0
-}
-
-/// A valid random tree (children after their parent), splits on grid values.
-fn random_tree(rng: &mut SplitMix64, width: usize, max_nodes: usize) -> Tree {
-    let leaf = |value: f64| Node { feature: 0, threshold: 0.0, left: 0, right: 0, value };
-    let mut nodes = vec![leaf(rng.next_f64() - 0.5)];
-    let mut next = 0;
-    while next < nodes.len() {
-        if nodes.len() + 2 <= max_nodes && rng.below_modulo(3) > 0 {
-            let l = nodes.len() as u32;
-            nodes[next] = Node { feature: rng.below_modulo(width) as u32, threshold: grid_value(rng), left: l, right: l + 1, value: rng.next_f64() - 0.5 };
-            nodes.push(leaf(rng.next_f64() - 0.5));
-            nodes.push(leaf(rng.next_f64() - 0.5));
-        }
-        next += 1;
-    }
-    Tree { nodes }
 }
 
 /// A classifier around `predictor` (scoring encoded rows reads only the predictor).
@@ -262,7 +227,7 @@ fn trained_tree_models_match_their_scoring() {
 }
 
 /// Columns of a small customer table: two numbers with NULLs, a category with NULLs.
-fn customer_table(n: usize, seed: u64) -> (Vec<RawColumn>, Vec<bool>) {
+pub(super) fn customer_table(n: usize, seed: u64) -> (Vec<RawColumn>, Vec<bool>) {
     let mut rng = SplitMix64::new(seed);
     let (mut spend, mut visits, mut plan, mut labels) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..n {
@@ -353,12 +318,12 @@ fn broken_trees_are_refused_or_give_nan_never_a_wild_read() {
     }
 }
 
-mod segments {
+pub(super) mod segments {
     use super::*;
     use crate::segment::model::{SegmentFeature, SegmentModel, SegmentOptions};
 
     /// Raw rows for scoring: present values, NULLs, values log1p cannot take, infinities.
-    fn raw_rows(rng: &mut SplitMix64, rows: usize, d: usize, scale: f64) -> Vec<f64> {
+    pub(in crate::gpu) fn raw_rows(rng: &mut SplitMix64, rows: usize, d: usize, scale: f64) -> Vec<f64> {
         (0..rows * d)
             .map(|_| match rng.below_modulo(60) {
                 0..=2 => f64::NAN,
@@ -378,13 +343,23 @@ mod segments {
         let executor = on_every_grid(|grid| {
             cpu_executor::assign_segments(grid, &batch, segments).unwrap().iter().map(|a| a.map(|(s, d)| (s, d.to_bits()))).collect::<Vec<_>>()
         });
+        let executor: Vec<Option<(i32, f64)>> = executor.into_iter().map(|a| a.map(|(s, d)| (s, f64::from_bits(d)))).collect();
+        check_assignments(model, raw, &executor)
+    }
+
+    /// An executor's assignments of `raw` against `SegmentModel::assign`.
+    pub(in crate::gpu) fn check_assignments(model: &SegmentModel, raw: &[f64], executor: &[Option<(i32, f64)>]) -> Result<(), String> {
+        let d = model.features.len();
+        if executor.len() * d != raw.len() {
+            return Err(format!("{} assignments for {} rows", executor.len(), raw.len() / d));
+        }
         let mut scratch = Vec::new();
         for (i, (row, got)) in raw.chunks_exact(d).zip(executor).enumerate() {
             let want = model.assign(row, &mut scratch);
             match (got, want) {
                 (None, None) => {}
-                (Some((s, distance)), Some((t, expected))) if s == t && close(f64::from_bits(distance), expected) => {}
-                _ => return Err(format!("row {i}: executor {:?}, Rust {want:?}", got.map(|(s, d)| (s, f64::from_bits(d))))),
+                (Some((s, distance)), Some((t, expected))) if *s == t && close(*distance, expected) => {}
+                _ => return Err(format!("row {i}: executor {got:?}, Rust {want:?}")),
             }
         }
         Ok(())
@@ -470,7 +445,7 @@ mod segments {
     }
 }
 
-mod als {
+pub(super) mod als {
     use super::*;
     use crate::recommend::{Algorithm, AlsOptions, InteractionsBuilder, Model, Recommender, TopK};
 
@@ -483,7 +458,7 @@ mod als {
 
     /// The module doc's rule, customer by customer; Ok(customers whose lists differ in
     /// items, all by near-ties).
-    fn compare(model: &Model, customers: &[Option<u32>], executor: &[Vec<(u32, f32)>], rust: &[Vec<(u32, f32)>]) -> Result<usize, String> {
+    pub(in crate::gpu) fn compare(model: &Model, customers: &[Option<u32>], executor: &[Vec<(u32, f32)>], rust: &[Vec<(u32, f32)>]) -> Result<usize, String> {
         let Recommender::Als(als) = model.recommender() else { return Err("not an ALS model".into()) };
         let mut differing = 0;
         let mut scores = vec![0f32; model.n_items()];
@@ -518,7 +493,7 @@ mod als {
     }
 
     /// 400 customers with tastes over 3 groups of 150 items (20 of them never bought).
-    fn trained_model(factors: usize) -> Model {
+    pub(in crate::gpu) fn trained_model(factors: usize) -> Model {
         let mut rng = SplitMix64::new(10);
         let mut builder = InteractionsBuilder::new();
         for c in 0..400 {

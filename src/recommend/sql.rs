@@ -300,7 +300,6 @@ fn recommend_all(
     let rows = (|| -> Result<Vec<(String, String, f64, i32)>> {
         let (name, exclude_seen) = (required(name, "name")?, required(exclude_seen, "exclude_seen")?);
         let k = check_k(required(k, "k")?)?;
-        crate::gpu::choose(crate::gpu::sql::device_setting(), 0)?;
         let entry = recommender_of(name)?;
         let model = model_of(&entry, name)?;
         let exclude = item_indices(model, &exclude).unwrap_or_default();
@@ -310,7 +309,10 @@ fn recommend_all(
             None => (0..model.n_customers() as u32).map(|c| (model.customer_id(c).unwrap_or_default().to_string(), Some(c))).collect(),
         };
         let indices: Vec<Option<u32>> = who.iter().map(|(_, c)| *c).collect();
-        let lists = raise_pending_cancel(model.recommend_many(&indices, k, exclude_seen, &exclude, candidates.as_deref(), 0, &cancel_requested))?;
+        let lists = match lists_on_device(model, &indices, k, exclude_seen, &exclude, candidates.is_some())? {
+            Some(lists) => lists,
+            None => raise_pending_cancel(model.recommend_many(&indices, k, exclude_seen, &exclude, candidates.as_deref(), 0, &cancel_requested))?,
+        };
         let mut out = Vec::with_capacity(lists.len() * k);
         for ((id, _), list) in who.into_iter().zip(lists) {
             out.extend(ranked(model, list).map(|(item, score, rank)| (id.clone(), item, score, rank)));
@@ -319,6 +321,40 @@ fn recommend_all(
     })()
     .or_raise();
     TableIterator::new(rows)
+}
+
+/// One customer's recommendations: (item index, score), best first.
+type RankedList = Vec<(u32, f32)>;
+
+/// `recommend_all`'s lists on the GPU when `crm.device` says so (see `crm.score_batch`):
+/// an ALS model without a candidate list, for at least `crm.gpu_min_rows` customers under
+/// `auto`. None: the CPU (`cuda` with a request the kernel cannot serve is an error).
+fn lists_on_device(
+    model: &Model,
+    customers: &[Option<u32>],
+    k: usize,
+    exclude_seen: bool,
+    exclude: &[u32],
+    candidates: bool,
+) -> Result<Option<Vec<RankedList>>> {
+    let policy = crate::gpu::sql::policy();
+    if policy.setting == crate::gpu::DeviceSetting::Cpu || customers.len() < policy.threshold() {
+        return Ok(None);
+    }
+    if candidates {
+        crate::gpu::kernel_refused(&policy, CrmError::Unsupported("recommendations from a candidate list have no GPU kernel".into()))?;
+        return Ok(None);
+    }
+    if !matches!(model.recommender(), Recommender::Als(_)) {
+        crate::gpu::kernel_refused(&policy, CrmError::Unsupported(format!("{} recommenders have no GPU kernel (only als)", algorithm_name(model))))?;
+        return Ok(None);
+    }
+    let Some(device) = crate::gpu::sql::batch_device(&policy)? else {
+        return Ok(None);
+    };
+    let lists = crate::gpu::executor::recommend_als(device.as_ref(), model, customers, k, exclude_seen, exclude, policy.chunk_rows)?;
+    crate::gpu::record_device_batch(customers.len());
+    Ok(Some(lists))
 }
 
 /// Items most like `item` ("customers who bought this also bought"): the stored
