@@ -211,9 +211,12 @@ mod tests {
             assert!(v <= previous * (1.0 + 1e-12) && v > 0.0, "rate {rate}: {v} > {previous}");
             previous = v;
         }
-        // a tiny rate over an enormous horizon ends (bounded periods) and stays finite
+        // a tiny rate over an enormous horizon ends (bounded periods) and stays finite; the
+        // time bound only catches a runaway loop (a debug build on a loaded 2-core machine
+        // took over 5 s here, so it is generous)
         let started = std::time::Instant::now();
         let v = m.clv(&s, 1e300, 1e-300, &mut memo).unwrap();
-        assert!(v.is_finite() && v > 0.0 && started.elapsed().as_secs() < 5, "{v}");
+        assert!(v.is_finite() && v > 0.0, "{v}");
+        assert!(started.elapsed().as_secs() < 120, "{:?}", started.elapsed());
     }
 }
