@@ -719,11 +719,11 @@ fn base_value(function: &str, arg: &str, ty: &str) -> Val {
     let rfm = |e: &str| vf(e, "FROM rfm_t t");
     match (function, arg) {
         ("score" | "explain" | "coefficients" | "score_batch" | "score_columns" | "deploy", "name") => v("'churn_lr'"),
-        ("segment" | "segment_distance" | "segment_profile", "name") => v("'segs'"),
+        ("segment" | "segment_distance" | "segment_profile" | "segment_batch", "name") => v("'segs'"),
         ("recommend" | "recommend_all" | "similar_items", "name") => v("'recs'"),
         ("drop_model", "name") => v("'dropme'"),
         (f, "name") if f.starts_with("train_") => v("'fz_new'"),
-        ("train_classifier" | "score_batch", "source") => v("'churn'"),
+        ("train_classifier" | "score_batch" | "segment_batch", "source") => v("'churn'"),
         ("train_segments", "source") => v("'SELECT calls, tenure FROM churn'"),
         ("train_recommender", "source") => v("'orders'"),
         ("dedupe" | "golden_records", "source") | ("link", "left_source") => v("'people'"),
@@ -732,7 +732,7 @@ fn base_value(function: &str, arg: &str, ty: &str) -> Val {
         ("link", "right_source") => v("'people2'"),
         (_, "target") => v("'churned'"),
         ("dedupe" | "link", "id") => v("'id'"),
-        ("score_batch", "key") => v("'customer_id'"),
+        ("score_batch" | "segment_batch", "key") => v("'customer_id'"),
         ("train_classifier", "algorithm") => v("'logistic'"),
         ("train_recommender", "algorithm") => v("'item_knn'"),
         ("train_classifier", "options") => v("'{\"key\": \"customer_id\"}'"),
@@ -1057,6 +1057,7 @@ fn settings_calls() -> Vec<Call> {
         "SELECT count(*) FROM crm.recommend_all('recs_als', 3)",
         "SELECT count(*) FROM crm.score_batch('churn_lr', 'churn', 'customer_id')",
         "SELECT count(crm.segment('segs', c)) FROM churn c",
+        "SELECT count(*) FROM crm.segment_batch('segs', 'churn', 'customer_id')",
         "SELECT crm.cache_stats()::text",
         "SELECT crm.gpu_info()::text",
     ];

@@ -1,9 +1,9 @@
-//! Upgrades keep models: a database made with pg_crm 0.1.0's (to 0.6.0's) SQL, holding one model of
+//! Upgrades keep models: a database made with pg_crm 0.1.0's (to 0.7.0's) SQL, holding one model of
 //! every kind, is updated in place with `ALTER EXTENSION pg_crm UPDATE`; scores,
 //! explanations, segments and recommendations are identical afterwards, the new objects
 //! exist, and the upgraded catalog is the same as a fresh install's.
 //!
-//! Needs `sql/pg_crm--0.1.0.sql` to `sql/pg_crm--0.6.0.sql` (the frozen install scripts) in the server's
+//! Needs `sql/pg_crm--0.1.0.sql` to `sql/pg_crm--0.7.0.sql` (the frozen install scripts) in the server's
 //! extension directory, which `scripts/lib.sh`'s `install_extension` copies there.
 
 mod common;
@@ -127,6 +127,11 @@ fn update_from_0_6_0_keeps_every_model_and_matches_a_fresh_install() {
     update_keeps_every_model_and_matches_a_fresh_install("0.6.0");
 }
 
+#[test]
+fn update_from_0_7_0_keeps_every_model_and_matches_a_fresh_install() {
+    update_keeps_every_model_and_matches_a_fresh_install("0.7.0");
+}
+
 /// Weekly sales of two stores for a forecast model trained by 0.6.0.
 const WEEKLY: &str = "
 CREATE TABLE upgrade_weekly AS
@@ -150,24 +155,28 @@ fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
         // 0.1.0 had no cache_stats: the update brings it
         assert_eq!(sqlstate(&old.batch_execute("SELECT crm.cache_stats()").unwrap_err()), "42883");
     }
-    if !matches!(from, "0.3.0" | "0.4.0" | "0.5.0" | "0.6.0") {
+    if !matches!(from, "0.3.0" | "0.4.0" | "0.5.0" | "0.6.0" | "0.7.0") {
         // before 0.3.0 there was no evaluate
         assert_eq!(sqlstate(&old.batch_execute("SELECT crm.evaluate('churn', 'customers')").unwrap_err()), "42883");
     }
-    if !matches!(from, "0.4.0" | "0.5.0" | "0.6.0") {
+    if !matches!(from, "0.4.0" | "0.5.0" | "0.6.0" | "0.7.0") {
         // before 0.4.0 there was no CLV
         assert_eq!(sqlstate(&old.batch_execute("SELECT crm.p_alive('clv', 1, 10, 20)").unwrap_err()), "42883");
     }
-    if !matches!(from, "0.5.0" | "0.6.0") {
+    if !matches!(from, "0.5.0" | "0.6.0" | "0.7.0") {
         // before 0.5.0 there were no postcodes or addresses
         assert_eq!(sqlstate(&old.batch_execute("SELECT crm.clean_postcode('02139', 'US')").unwrap_err()), "42883");
     }
-    if from != "0.6.0" {
+    if !matches!(from, "0.6.0" | "0.7.0") {
         // before 0.6.0 there was no text analytics
         assert_eq!(sqlstate(&old.batch_execute("SELECT crm.sentiment('good')").unwrap_err()), "42883");
     }
-    // before 0.7.0 there was no stored matcher
-    assert_eq!(sqlstate(&old.batch_execute("SELECT * FROM crm.matcher_keys('m')").unwrap_err()), "42883");
+    if from != "0.7.0" {
+        // before 0.7.0 there was no stored matcher
+        assert_eq!(sqlstate(&old.batch_execute("SELECT * FROM crm.matcher_keys('m')").unwrap_err()), "42883");
+    }
+    // before 0.8.0 there was no segment_batch
+    assert_eq!(sqlstate(&old.batch_execute("SELECT * FROM crm.segment_batch('seg', 'customers', 'customer_id')").unwrap_err()), "42883");
     // a forecast stored by 0.6.0 forecasts the same after the update
     let forecast_query = "SELECT series || ' ' || period_start::date::text || ' ' || forecast::text || ' ' || lo::text || ' ' || hi::text FROM crm.forecast('weekly') ORDER BY 1";
     let forecast_before: Vec<String> = if from == "0.6.0" {
@@ -253,6 +262,16 @@ fn update_keeps_every_model_and_matches_a_fresh_install(from: &str) {
         .unwrap();
     let keys: i64 = fresh_session.query_one("SELECT count(DISTINCT cluster_key) FROM crm.matcher_keys('people')", &[]).unwrap().get(0);
     assert_eq!(keys, 50);
+    // and this release's segment_batch, over the segmentation the old release trained
+    let differing: i64 = fresh_session
+        .query_one(
+            "SELECT count(*) FROM customers c JOIN crm.segment_batch('seg', 'customers', 'customer_id') b ON b.key = c.customer_id::text
+             WHERE b.segment IS DISTINCT FROM crm.segment('seg', c) OR b.distance IS DISTINCT FROM crm.segment_distance('seg', c)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(differing, 0);
 
     // the updated catalog is exactly a fresh install's
     let new_url = database(&url, &format!("it_upgrade_new_{tag}"));

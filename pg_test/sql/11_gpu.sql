@@ -83,6 +83,30 @@ SELECT count(*) FROM crm.recommend_all('gpu_als', 5, candidates => ARRAY['p1', '
 SET crm.device = 'auto';
 SET crm.gpu_min_rows = 1;
 SELECT count(*) FROM crm.recommend_all('gpu_als', 5, candidates => ARRAY['p1', 'p2']);
+
+-- crm.segment_batch gives crm.segment's segments and crm.segment_distance's distances, on
+-- the CPU and through the emulated device (a row of NULLs: NULL, as crm.segment gives).
+SELECT deployed FROM crm.train_segments('gpu_seg', 'SELECT id, calls, tenure FROM gpu_accounts', 3, '{"key": "id"}');
+CREATE TABLE gpu_seg_rows AS SELECT id, calls, tenure FROM gpu_accounts UNION ALL SELECT 0, NULL, NULL;
+CREATE FUNCTION gpu_segments(device text) RETURNS TABLE (rows bigint, segmented bigint, different bigint, on_device bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+  before bigint := (crm.gpu_info()->'this_backend'->>'rows_on_device')::bigint;
+BEGIN
+  PERFORM set_config('crm.device', device, true), set_config('force_parallel_mode', 'off', true);
+  RETURN QUERY SELECT count(*), count(b.segment),
+      count(*) FILTER (WHERE b.segment IS DISTINCT FROM crm.segment('gpu_seg', r) OR b.distance IS DISTINCT FROM crm.segment_distance('gpu_seg', r)),
+      NULL::bigint
+    FROM crm.segment_batch('gpu_seg', 'gpu_seg_rows', 'id') b JOIN gpu_seg_rows r ON r.id::text = b.key;
+  RETURN QUERY SELECT NULL::bigint, NULL::bigint, NULL::bigint, (crm.gpu_info()->'this_backend'->>'rows_on_device')::bigint - before;
+END $$;
+SELECT d.device, max(g.rows) AS rows, max(g.segmented) AS segmented, max(g.different) AS different, max(g.on_device) AS on_device
+FROM (VALUES ('cpu'), ('cuda')) d(device) CROSS JOIN LATERAL gpu_segments(d.device) g GROUP BY 1 ORDER BY 1;
+\set VERBOSITY terse
+SELECT count(*) FROM crm.segment_batch('gpu_seg', 'gpu_seg_rows', 'no_such_column');
+SELECT count(*) FROM crm.segment_batch('no_such_model', 'gpu_seg_rows', 'id');
+\set VERBOSITY default
+RESET crm.device;
 RESET crm.gpu_batch_rows;
 
 -- A device that fails its self-test (one kernel made wrong): auto warns once per backend

@@ -45,3 +45,8 @@ SELECT crm.segment('rfm_segments', feat) AS kmeans_segment, s.segment AS rfm_seg
        round(avg(crm.segment_distance('rfm_segments', feat))::numeric, 2) AS mean_distance
 FROM rfm_features feat JOIN customer_rfm_scores s USING (customer_id)
 GROUP BY 1, 2 HAVING count(*) >= 0.02 * (SELECT count(*) FROM rfm_features) ORDER BY 1, 3 DESC;
+
+\echo '--- crm.segment_batch: the whole table at once (on a GPU when crm.device says so and one is here; crm.gpu_info() says)'
+SELECT segment, count(*) AS customers, round(avg(distance)::numeric, 2) AS mean_distance
+FROM crm.segment_batch('rfm_segments', 'rfm_features', 'customer_id') GROUP BY 1 ORDER BY 1;
+SELECT crm.gpu_info()->'available' AS gpu_available, crm.gpu_info()->>'reason' AS why_not, crm.gpu_info()->'settings' AS settings;

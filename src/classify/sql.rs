@@ -726,14 +726,7 @@ fn score_batch(name: &str, source: &str, key: &str) -> TableIterator<'static, (n
 }
 
 fn batch(name: &str, source: &str, key: &str) -> Result<Vec<(Option<String>, f64)>> {
-    let query = source_query(source)?;
-    let described = describe(&query)?;
-    if !described.iter().any(|c| c.name == key) {
-        return Err(CrmError::UndefinedColumn(format!(
-            "key column \"{key}\" is not in the source (its columns: {})",
-            described.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-        )));
-    }
+    let sql = crate::pg::source::keyed_rows_query(source, key)?;
     // a classifier's probability or a regressor's prediction, as crm.predict
     let entry = supervised_for(name, "predict")?;
     let features = entry.feature_set();
@@ -777,7 +770,6 @@ fn batch(name: &str, source: &str, key: &str) -> Result<Vec<(Option<String>, f64
     });
     let mut scorer = crate::gpu::executor::RowScorer::new(|x: &[f64]| entry.output_encoded(x), width, policy.threshold(), open_device);
 
-    let sql = format!("SELECT crm_batch.{}::pg_catalog.text, crm_batch FROM ({query}) AS crm_batch", quote_ident(key));
     let mut keys = Vec::new();
     let mut failure: Option<CrmError> = None;
     let mut buffer = Vec::new();

@@ -10,9 +10,7 @@
 //!
 //! Scoring keeps two chunks in flight, each on its own stream with its own pinned host
 //! buffers and device buffers: while chunk c's kernel runs, chunk c+1 is being encoded
-//! on the host and copied in, and chunk c−1's scores are copied out. Rows are staged
-//! column by column (stride = the chunk's capacity) so neighbouring threads read
-//! neighbouring addresses.
+//! on the host and copied in, and chunk c−1's scores are copied out.
 
 use std::sync::Arc;
 
@@ -86,10 +84,10 @@ impl CudaExecutor {
         })
     }
 
-    /// Launches the model's scoring kernel on `slot`'s stream over its staged rows: `rows`
-    /// rows, column-major with stride `capacity`, into its device output.
-    fn launch_scoring(&self, model: &DeviceModel, slot: &mut Slot, rows: usize, capacity: usize, width: usize, link: Link) -> Result<()> {
-        let (rows_arg, row_stride, column_stride, width_arg, link) = (rows as i64, 1i64, capacity as i64, width as i64, link as i32);
+    /// Launches the model's scoring kernel on `slot`'s stream over its staged rows (`rows`
+    /// rows of `width` values, row after row) into its device output.
+    fn launch_scoring(&self, model: &DeviceModel, slot: &mut Slot, rows: usize, width: usize, link: Link) -> Result<()> {
+        let (rows_arg, row_stride, column_stride, width_arg, link) = (rows as i64, width as i64, 1i64, width as i64, link as i32);
         let config = self.config(rows);
         let launched = match model {
             DeviceModel::Linear { weights, intercept } => {
@@ -97,7 +95,7 @@ impl CudaExecutor {
                 launch.arg(&slot.device_in).arg(&rows_arg).arg(&row_stride).arg(&column_stride).arg(weights).arg(&width_arg).arg(intercept).arg(&link);
                 launch.arg(&mut slot.device_out);
                 // SAFETY: the arguments are crm_linear_score's, in order and of its types;
-                // the input holds capacity × width values read at the strides given, the
+                // the input holds chunk capacity × width values, rows × width read, the
                 // weights `width` (checked when the scorer was made), the output
                 // `capacity` ≥ rows.
                 unsafe { launch.launch(config) }
@@ -273,17 +271,15 @@ impl ChunkScorer for CudaScorer<'_> {
             // The slot's previous chunk is the oldest in flight (slots are used in turn).
             self.collect_oldest(out)?;
         }
-        let (width, capacity) = (self.width, self.chunk_rows);
+        let width = self.width;
         let slot = &mut self.slots[s];
-        // Column by column: value (i, j) at j * capacity + i.
+        // Row after row, as the rows come: one sequential write, which is what
+        // write-combined memory is fast at (a transposing scatter would not be). The
+        // kernels read a row's values together, so row-major costs them little.
         let staged = slot.host_in.as_mut_slice().map_err(driver("staging a chunk"))?;
-        for (i, row) in rows.chunks_exact(width).enumerate() {
-            for (j, &v) in row.iter().enumerate() {
-                staged[j * capacity + i] = v;
-            }
-        }
+        staged[..rows.len()].copy_from_slice(rows);
         slot.stream.memcpy_htod(&slot.host_in, &mut slot.device_in).map_err(driver("a copy of a chunk to the device"))?;
-        self.executor.launch_scoring(&self.model, slot, n, capacity, width, self.link)?;
+        self.executor.launch_scoring(&self.model, slot, n, width, self.link)?;
         slot.stream.memcpy_dtoh(&slot.device_out, &mut slot.host_out).map_err(driver("a copy of scores to the host"))?;
         slot.in_flight = Some(n);
         self.order.push_back(s);
@@ -318,7 +314,7 @@ impl Executor for CudaExecutor {
         let mut times = Vec::new();
         for _ in 0..3 {
             let started = std::time::Instant::now();
-            self.launch_scoring(model, &mut slots[0], rows, rows, width, link)?;
+            self.launch_scoring(model, &mut slots[0], rows, width, link)?;
             slots[0].stream.synchronize().map_err(driver("a timed kernel"))?;
             times.push(started.elapsed().as_secs_f64());
         }

@@ -41,18 +41,43 @@ pub trait Executor {
     }
 }
 
-/// Scores chunks of encoded rows, possibly asynchronously: scores come back in the order
-/// the rows went in, some at a later `submit`, the rest at `finish`.
-pub trait ChunkScorer {
+/// Scores chunks of encoded rows, possibly asynchronously: results (`T`: a score, a
+/// segment) come back in the order the rows went in, some at a later `submit`, the rest
+/// at `finish`.
+pub trait ChunkScorer<T = f64> {
     /// Rows a chunk may hold.
     fn chunk_rows(&self) -> usize;
 
     /// Starts scoring `rows` (row-major, a whole number of rows, at most `chunk_rows`);
     /// appends to `out` the scores of earlier chunks that are done.
-    fn submit(&mut self, rows: &[f64], out: &mut Vec<f64>) -> Result<()>;
+    fn submit(&mut self, rows: &[f64], out: &mut Vec<T>) -> Result<()>;
 
-    /// Waits for every submitted chunk and appends their scores to `out`.
-    fn finish(&mut self, out: &mut Vec<f64>) -> Result<()>;
+    /// Waits for every submitted chunk and appends their results to `out`.
+    fn finish(&mut self, out: &mut Vec<T>) -> Result<()>;
+}
+
+/// Segment assignment of raw rows (NaN = NULL) in chunks, on an executor.
+pub struct SegmentChunks<'a> {
+    pub executor: &'a dyn Executor,
+    pub segments: &'a Segments,
+    pub chunk_rows: usize,
+}
+
+impl ChunkScorer<Option<(i32, f64)>> for SegmentChunks<'_> {
+    fn chunk_rows(&self) -> usize {
+        self.chunk_rows
+    }
+
+    fn submit(&mut self, rows: &[f64], out: &mut Vec<Option<(i32, f64)>>) -> Result<()> {
+        let width = self.segments.features();
+        let n = chunk_row_count(rows, width, self.chunk_rows)?;
+        out.extend(self.executor.assign_segments(&Batch::new(rows, n, width, Order::RowMajor)?, self.segments)?);
+        Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut Vec<Option<(i32, f64)>>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Scores every row of `x` (row-major, `width` values a row) through `executor`, in
@@ -250,28 +275,28 @@ pub fn recommend_als(
 }
 
 /// Opens the device when the batch has grown large enough: `Ok(None)` keeps the CPU.
-pub type OpenDevice<'e> = Box<dyn FnOnce() -> Result<Option<Box<dyn ChunkScorer + 'e>>> + 'e>;
+pub type OpenDevice<'e, T = f64> = Box<dyn FnOnce() -> Result<Option<Box<dyn ChunkScorer<T> + 'e>>> + 'e>;
 
 /// The host side of a batch scored row by row as a source yields it: on the CPU (`cpu`,
 /// the Rust scoring path) until `min_rows` rows have come, then — if `open_device` gives
 /// a scorer — on the device in chunks. A batch that ends below `min_rows` never touches
 /// the device, so short batches pay nothing for it.
-pub struct RowScorer<'e, C: Fn(&[f64]) -> f64> {
+pub struct RowScorer<'e, T, C: Fn(&[f64]) -> T> {
     cpu: C,
     width: usize,
     min_rows: usize,
-    open_device: Option<OpenDevice<'e>>,
-    device: Option<Box<dyn ChunkScorer + 'e>>,
+    open_device: Option<OpenDevice<'e, T>>,
+    device: Option<Box<dyn ChunkScorer<T> + 'e>>,
     /// Rows not scored yet: those waiting for the decision, then a chunk being filled.
     pending: Vec<f64>,
     decided: bool,
-    scores: Vec<f64>,
+    scores: Vec<T>,
 }
 
-impl<'e, C: Fn(&[f64]) -> f64> RowScorer<'e, C> {
+impl<'e, T, C: Fn(&[f64]) -> T> RowScorer<'e, T, C> {
     /// `min_rows = 0` decides at the first row (`crm.device = 'cuda'`); `open_device =
     /// None` is the CPU throughout.
-    pub fn new(cpu: C, width: usize, min_rows: usize, open_device: Option<OpenDevice<'e>>) -> RowScorer<'e, C> {
+    pub fn new(cpu: C, width: usize, min_rows: usize, open_device: Option<OpenDevice<'e, T>>) -> RowScorer<'e, T, C> {
         // Rows of no values (a model without features) have nothing to send anywhere.
         let open_device = open_device.filter(|_| width > 0);
         let decided = open_device.is_none();
@@ -338,8 +363,8 @@ impl<'e, C: Fn(&[f64]) -> f64> RowScorer<'e, C> {
         self.pending.clear();
     }
 
-    /// Every row's score, in the order the rows came.
-    pub fn finish(mut self) -> Result<Vec<f64>> {
+    /// Every row's result, in the order the rows came.
+    pub fn finish(mut self) -> Result<Vec<T>> {
         match self.device.as_mut() {
             Some(device) => {
                 if !self.pending.is_empty() {

@@ -169,6 +169,21 @@ pub fn describe(query: &str) -> Result<Vec<ColumnInfo>> {
     }
 }
 
+/// What a batch function (`crm.score_batch`, `crm.segment_batch`) reads from `source`:
+/// the `key` column as text, then the whole row; 42703 naming the source's columns when
+/// `key` is not one of them.
+pub fn keyed_rows_query(source: &str, key: &str) -> Result<String> {
+    let query = source_query(source)?;
+    let described = describe(&query)?;
+    if !described.iter().any(|c| c.name == key) {
+        return Err(CrmError::UndefinedColumn(format!(
+            "key column \"{key}\" is not in the source (its columns: {})",
+            described.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(format!("SELECT crm_batch.{}::pg_catalog.text, crm_batch FROM ({query}) AS crm_batch", quote_ident(key)))
+}
+
 /// The column called `name`, or 42703 listing the source's columns.
 pub fn find_column<'a>(described: &'a [ColumnInfo], name: &str, what: &str) -> Result<&'a ColumnInfo> {
     described.iter().find(|c| c.name == name).ok_or_else(|| {

@@ -199,6 +199,108 @@ fn segment_distance(name: &str, row: AnyElement, fcinfo: pg_sys::FunctionCallInf
     assign_with_memo(name, &row, fcinfo).or_raise().map(|(_, d)| d)
 }
 
+/// Segments every row of `source` (a table, view or SELECT) with the deployed model
+/// `name`: the row's `key` column as text, its segment and distance (NULL where every
+/// feature is NULL), as `crm.segment` and `crm.segment_distance` give them. Batched
+/// like `crm.score_batch`, and like it on a GPU when `crm.device` says so (the same
+/// segments; distances within 1e-9 relative).
+#[pg_extern(stable, parallel_restricted)]
+fn segment_batch(
+    name: &str,
+    source: &str,
+    key: &str,
+) -> TableIterator<'static, (name!(key, Option<String>), name!(segment, Option<i32>), name!(distance, Option<f64>))> {
+    TableIterator::new(segment_rows(name, source, key).or_raise())
+}
+
+type SegmentedRow = (Option<String>, Option<i32>, Option<f64>);
+
+fn segment_rows(name: &str, source: &str, key: &str) -> Result<Vec<SegmentedRow>> {
+    let sql = crate::pg::source::keyed_rows_query(source, key)?;
+    let entry = segments_of(name)?;
+    let model = &entry.model;
+    let width = model.features.len();
+
+    // Where the rows go (see crm.score_batch): under cuda the device now, before any row.
+    let policy = crate::gpu::sql::policy();
+    let kernel = match policy.setting {
+        crate::gpu::DeviceSetting::Cpu => None,
+        _ => match crate::gpu::layout::Segments::from_model(model) {
+            Ok(segments) => Some(segments),
+            Err(why) => {
+                crate::gpu::kernel_refused(&policy, why)?;
+                None
+            }
+        },
+    };
+    let device: std::cell::OnceCell<crate::gpu::SharedExecutor> = std::cell::OnceCell::new();
+    if kernel.is_some() && policy.setting == crate::gpu::DeviceSetting::Cuda {
+        if let Some(executor) = crate::gpu::sql::batch_device(&policy)? {
+            let _ = device.set(executor);
+        }
+    }
+    let open_device: Option<crate::gpu::executor::OpenDevice<'_, Option<(i32, f64)>>> = kernel.as_ref().map(|segments| {
+        let (device, policy) = (&device, policy);
+        Box::new(move || {
+            if device.get().is_none() {
+                match crate::gpu::sql::batch_device(&policy)? {
+                    Some(executor) => {
+                        let _ = device.set(executor);
+                    }
+                    None => return Ok(None),
+                }
+            }
+            Ok(device.get().map(|executor| {
+                Box::new(crate::gpu::executor::SegmentChunks { executor: executor.as_ref(), segments, chunk_rows: policy.chunk_rows })
+                    as Box<dyn crate::gpu::executor::ChunkScorer<Option<(i32, f64)>>>
+            }))
+        }) as crate::gpu::executor::OpenDevice<'_, Option<(i32, f64)>>
+    });
+    let scratch = std::cell::RefCell::new(Vec::new());
+    let cpu = |raw: &[f64]| model.assign(raw, &mut scratch.borrow_mut());
+    let mut assigner = crate::gpu::executor::RowScorer::new(cpu, width, policy.threshold(), open_device);
+
+    let features = || ModelFeatures { who: entry.who(), features: model.features.iter().map(|f| (f.name.clone(), ValueKind::Number)).collect() };
+    let mut keys = Vec::new();
+    let mut raw = Vec::with_capacity(width);
+    let mut row_map = None;
+    let mut failure: Option<CrmError> = None;
+    read_in_batches(&sql, |row| {
+        let key_value = row.get::<String>(1)?;
+        let Some(datum) = row.datum(2) else {
+            return Ok(true);
+        };
+        raw.clear();
+        // SAFETY: a composite column value of the current batch, valid during this call.
+        let read = unsafe {
+            for_each_feature(datum, entry.id, features, &mut row_map, |_, cell| {
+                raw.push(match cell {
+                    Cell::Number(x) => x,
+                    _ => f64::NAN,
+                })
+            })
+        };
+        if let Err(e) = read.and_then(|_| assigner.push(&raw)) {
+            failure = Some(e);
+            return Ok(false);
+        }
+        keys.push(key_value);
+        Ok(true)
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let on_device = assigner.on_device();
+    let assigned = assigner.finish()?;
+    if on_device {
+        crate::gpu::record_device_batch(assigned.len());
+    }
+    if assigned.len() != keys.len() {
+        return Err(CrmError::Device(format!("{} segments came back for {} rows", assigned.len(), keys.len())));
+    }
+    Ok(keys.into_iter().zip(assigned).map(|(k, a)| (k, a.map(|(s, _)| s), a.map(|(_, d)| d))).collect())
+}
+
 type ProfileRow = (i32, i64, f64, String, f64, f64, f64, f64, f64, Option<f64>, f64, f64);
 
 /// One row per segment and feature: size, share of customers, and the feature's mean,
