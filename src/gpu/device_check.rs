@@ -174,6 +174,32 @@ fn benchmark() {
     let kernel_time = device.kernel_seconds(&kernel, Link::Sigmoid, &x, width).unwrap();
     line("tree ensemble score_batch, 300 trees x 16 features", n, cpu, cpu_rows, end_to_end, kernel_time);
 
+    // Where the device starts to win (crm.gpu_min_rows under auto): a whole batch of each
+    // size, the device's per-batch costs (model upload, buffers, streams) included.
+    let mut break_even = None;
+    for size in [1_000, 10_000, 100_000, 1_000_000].into_iter().filter(|&size| size <= n) {
+        let rows = &x[..size * width];
+        let cpu = seconds(|| {
+            std::hint::black_box(rows.chunks_exact(width).map(cpu_score).sum::<f64>());
+        });
+        let on_device = seconds(|| {
+            std::hint::black_box(score_rows(device.as_ref(), &kernel, Link::Sigmoid, rows, width, 262_144).unwrap());
+        });
+        println!(
+            "| tree ensemble, one batch of {size} rows | {size} | {:.0} | {:.0} | - | {:.1}x | - |",
+            size as f64 / cpu,
+            size as f64 / on_device,
+            cpu / on_device
+        );
+        if break_even.is_none() && on_device < cpu {
+            break_even = Some(size);
+        }
+    }
+    match break_even {
+        Some(size) => println!("the device wins from batches of about {size} rows: a crm.gpu_min_rows at or above it (default 200000)"),
+        None => println!("the device won at no batch size measured: keep crm.device = 'cpu' on this machine"),
+    }
+
     // k-means assignment: 8 segments over 16 features
     let features: Vec<crate::segment::model::SegmentFeature> =
         (0..width).map(|j| crate::segment::model::SegmentFeature { name: format!("f{j}"), log1p: j % 4 == 0, mean: 0.5, std: 1.5 }).collect();
