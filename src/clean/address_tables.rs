@@ -443,12 +443,45 @@ pub static KR_SHORT_STATES: &[&str] =
 /// Words that designate a floor, written after its number ("2nd Floor", "3. OG", "3층").
 pub static FLOOR_WORDS: &[&str] = &["floor", "fl", "flr", "level", "og", "etage", "étage", "stock", "andar", "piso"];
 
-type Index = HashMap<String, &'static str>;
+/// A word of the (written, full) lists as a hash key: its lower-case bytes and its length
+/// packed into one integer. No entry is longer than `WordKey::MAX_LEN` bytes, so a word
+/// is looked up without allocating or hashing a string.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct WordKey(u128);
+
+impl WordKey {
+    /// The last of the 16 bytes holds the length: "ab" and "ab\0" are different keys.
+    const MAX_LEN: usize = 15;
+
+    /// The key of `word`, lower-cased; `None` when it is too long to be an entry.
+    fn folded(word: &str) -> Option<WordKey> {
+        let mut bytes = [0u8; 16];
+        if word.is_ascii() {
+            if word.len() > Self::MAX_LEN {
+                return None;
+            }
+            for (key, b) in bytes.iter_mut().zip(word.bytes()) {
+                *key = b.to_ascii_lowercase();
+            }
+            bytes[15] = word.len() as u8;
+        } else {
+            let lower = word.to_lowercase();
+            bytes.get_mut(..lower.len()).filter(|_| lower.len() <= Self::MAX_LEN)?.copy_from_slice(lower.as_bytes());
+            bytes[15] = lower.len() as u8;
+        }
+        Some(WordKey(u128::from_le_bytes(bytes)))
+    }
+}
+
+type Index = HashMap<WordKey, &'static str>;
 
 fn build(list: &'static [(&'static str, &'static str)]) -> Index {
     let mut index = Index::default();
     for (written, full) in list {
-        index.entry(written.to_lowercase()).or_insert(full);
+        // Every entry fits a key (see the test `every_entry_fits_a_word_key`).
+        if let Some(key) = WordKey::folded(written) {
+            index.entry(key).or_insert(full);
+        }
     }
     index
 }
@@ -461,19 +494,11 @@ pub fn lookup(list: &'static [(&'static str, &'static str)], word: &str) -> Opti
     let index = INDEXES[slot].get_or_init(|| build(list));
     let w = word.strip_suffix('.').unwrap_or(word);
     // No entry starts with a digit (house numbers and postcodes are most of the words
-    // asked about) or is longer than 24 bytes.
+    // asked about) or is longer than 24 bytes written (or `WordKey::MAX_LEN` folded).
     if w.len() > 24 || w.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
-    if w.is_ascii() {
-        // Folded on the stack: no allocation for the common capitalised word.
-        let mut buffer = [0u8; 24];
-        let folded = &mut buffer[..w.len()];
-        folded.copy_from_slice(w.as_bytes());
-        folded.make_ascii_lowercase();
-        return std::str::from_utf8(folded).ok().and_then(|f| index.get(f).copied());
-    }
-    index.get(w.to_lowercase().as_str()).copied()
+    index.get(&WordKey::folded(w)?).copied()
 }
 
 /// Whether `name` (lower case) is a state, province or county of `country`.
@@ -491,4 +516,23 @@ pub fn is_state(country: &str, name: &str) -> bool {
         index
     });
     index.get(name).is_some_and(|countries| countries.contains(&country))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_entry_fits_a_word_key() {
+        for list in [STREET_TYPES, STREET_PREFIXES, UNIT_DESIGNATORS, DIRECTIONALS] {
+            for (written, full) in list {
+                assert!(WordKey::folded(written).is_some(), "{written}");
+                assert_eq!(lookup(list, written), Some(*full), "{written}");
+            }
+        }
+        assert_eq!(lookup(STREET_TYPES, "St."), Some("street"));
+        assert_eq!(lookup(STREET_PREFIXES, "ALLÉE"), Some("allée"));
+        assert_eq!(lookup(STREET_TYPES, "st\0"), None);
+        assert_eq!(lookup(STREET_TYPES, "streetstreetstreet"), None);
+    }
 }
