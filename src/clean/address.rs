@@ -22,9 +22,14 @@ use super::address_tables::{
 use super::country::{country_named_words, Country};
 use super::postcode::clean_postcode;
 use super::text::with_joined;
+use smallvec::{smallvec, SmallVec};
 
 /// Longer text is not one postal address; bounds the work on hostile input.
 const MAX_INPUT_BYTES: usize = 1024;
+
+/// The words of one comma-separated part of an address: on the stack for the usual part
+/// (an address is parsed in a few microseconds, and allocations were a sixth of that).
+type Words<'a> = SmallVec<[&'a str; 8]>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Address {
@@ -70,7 +75,7 @@ impl Address {
     }
 
     fn is_empty(&self) -> bool {
-        self.components().is_empty()
+        [&self.house_number, &self.road, &self.unit, &self.city, &self.state, &self.postcode, &self.country].iter().all(|v| v.is_none())
     }
 }
 
@@ -86,7 +91,7 @@ pub fn parse_address(raw: &str, country: Option<Country>) -> Option<Address> {
     if text.is_empty() {
         return None;
     }
-    let address = if text.chars().any(is_cjk) { east_asian(text, country) } else { spaced(text, country) };
+    let address = if !text.is_ascii() && text.chars().any(is_cjk) { east_asian(text, country) } else { spaced(text, country) };
     address.filter(|a| !a.is_empty())
 }
 
@@ -214,7 +219,7 @@ struct Postcode {
 
 /// The rightmost run of one or two words in `parts` that is a postcode of `country` (or of
 /// a guessed country); the first word of the address is never one (it is a house number).
-fn find_postcode(parts: &[Vec<&str>], country: Option<Country>) -> Option<Postcode> {
+fn find_postcode(parts: &[Words], country: Option<Country>) -> Option<Postcode> {
     let given = country.map(|c| [c]);
     let candidates: &[Country] = match &given {
         Some(one) => one,
@@ -302,10 +307,13 @@ fn romanised_city(words: &[&str]) -> bool {
     words.len() == 1 && words[0].contains('-') && with_folded(words, |w| ["-ku", "-gu", "-shi", "-si", "-gun", "-cho", "-machi"].iter().any(|s| w.ends_with(s)))
 }
 
-fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
-    let mut out = Address::default();
-    // One pass: line breaks, semicolons and a spaced dash (" - ", Brazil's separator) are
-    // commas.
+/// `text` with line breaks, semicolons, tabs, bars and a spaced dash (" - ", Brazil's
+/// separator) written as commas, in one pass; borrowed when it has none (most text).
+fn separators_as_commas(text: &str) -> std::borrow::Cow<'_, str> {
+    let has_separators = text.bytes().any(|b| matches!(b, b'\n' | b'\r' | b';' | b'\t' | b'|')) || text.contains(" - ") || text.contains(" – ");
+    if !has_separators {
+        return std::borrow::Cow::Borrowed(text);
+    }
     let mut cut = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -325,7 +333,40 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
             _ => cut.push(c),
         }
     }
-    let mut parts: Vec<Vec<&str>> = cut.split(',').map(|p| p.split_whitespace().collect::<Vec<_>>()).filter(|p: &Vec<&str>| !p.is_empty()).collect();
+    std::borrow::Cow::Owned(cut)
+}
+
+/// The comma-separated parts of `text` as their words (split at whitespace), empty parts
+/// dropped, in one pass over the text.
+fn parts_of(text: &str) -> SmallVec<[Words<'_>; 6]> {
+    let mut parts = SmallVec::new();
+    let mut words = Words::new();
+    let mut word_start = None;
+    for (i, c) in text.char_indices() {
+        if c == ',' || c.is_whitespace() {
+            if let Some(start) = word_start.take() {
+                words.push(&text[start..i]);
+            }
+            if c == ',' && !words.is_empty() {
+                parts.push(std::mem::take(&mut words));
+            }
+        } else if word_start.is_none() {
+            word_start = Some(i);
+        }
+    }
+    if let Some(start) = word_start {
+        words.push(&text[start..]);
+    }
+    if !words.is_empty() {
+        parts.push(words);
+    }
+    parts
+}
+
+fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
+    let mut out = Address::default();
+    let cut = separators_as_commas(text);
+    let mut parts = parts_of(&cut);
     if parts.is_empty() {
         return None;
     }
@@ -362,17 +403,18 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
 
     // The postcode; the city may follow it ("10115 Berlin"), a label may precede it.
     let postcode = find_postcode(&parts, known.map(Country::known));
-    let mut city_after: Option<Vec<&str>> = None;
+    let mut city_after: Option<Words> = None;
     let mut anchor: Option<usize> = None;
-    if let Some(pc) = &postcode {
-        out.postcode = Some(pc.formatted.clone());
+    let found_postcode = postcode.is_some();
+    if let Some(pc) = postcode {
+        out.postcode = Some(pc.formatted);
         known = known.or(Some(pc.country));
         let words = std::mem::take(&mut parts[pc.part]);
-        let mut before: Vec<&str> = words[..pc.start].to_vec();
+        let mut before: Words = words[..pc.start].into();
         while before.last().is_some_and(|w| is_postcode_label(w)) {
             before.pop();
         }
-        let after: Vec<&str> = words[pc.end..].to_vec();
+        let after: Words = words[pc.end..].into();
         if !after.is_empty() {
             city_after = Some(after);
         }
@@ -382,7 +424,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
 
     // The state: the words just before the postcode (in its part, or ending the part
     // before when the postcode stands alone), else the end of the last part.
-    let mut places: Vec<(usize, usize)> = Vec::new();
+    let mut places: SmallVec<[(usize, usize); 2]> = SmallVec::new();
     match anchor {
         Some(p) if !parts[p].is_empty() => places.push((p, parts[p].len())),
         Some(p) if p > 0 => places.push((p - 1, parts[p - 1].len())),
@@ -393,14 +435,18 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
     // One part without a postcode: a state may end it ("1225 Railroad Ave Bellingham WA")
     // when it is not a street-type word ("12 Elm Ct").
     let street_only = last == 0
-        && postcode.is_none()
+        && !found_postcode
         && (parts[0].len() < 4 || parts[0].last().is_some_and(|w| lookup(STREET_TYPES, w).is_some() || lookup(UNIT_DESIGNATORS, w).is_some()));
     if !(already || parts[last].is_empty() || street_only) {
         places.push((last, parts[last].len()));
     }
-    let countries: Vec<&str> = match known {
-        Some(c) => vec![c],
-        None => STATE_COUNTRIES.to_vec(),
+    let one_country;
+    let countries: &[&str] = match known {
+        Some(c) => {
+            one_country = [c];
+            &one_country
+        }
+        None => STATE_COUNTRIES,
     };
     let mut state_part: Option<(usize, bool)> = None; // (part, the whole part was the state)
     'places: for (sp, send) in places {
@@ -417,7 +463,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
                         out.state = Some(st.to_string());
                         known = known.or(Some(*c));
                         if !city.is_empty() {
-                            city_after = city_after.or(Some(vec![city]));
+                            city_after = city_after.or_else(|| Some(smallvec![city]));
                         }
                         parts[sp].truncate(send - 1);
                         state_part = Some((sp, send == 1));
@@ -435,7 +481,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
         }
     }
     let anchor = anchor.or(state_part.map(|(p, _)| p));
-    let mut indexed: Vec<(usize, Vec<&str>)> = parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty()).collect();
+    let mut indexed: SmallVec<[(usize, Words); 6]> = parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty()).collect();
 
     // Units written as a part of their own ("Apt 4B", "Flat 3", "2nd Floor"), and a
     // leading "#42" (a house number in India) is left for the street.
@@ -491,9 +537,8 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
         indexed[0].1.len() > 1 && indexed[0].1.iter().skip(1).any(|w| lookup(STREET_TYPES, w).is_some()) && !indexed[0].1.iter().any(|x| is_house_number(x));
     // Without a number, the road is the first part that reads like one ("The Old Rectory,
     // Church Lane, …": a building's name comes first).
-    let road_like = |w: &Vec<&str>| {
-        w.len() > 1 && (w.last().is_some_and(|x| lookup(STREET_TYPES, x).is_some() || is_de_nl_road(x)) || lookup(STREET_PREFIXES, w[0]).is_some())
-    };
+    let road_like =
+        |w: &Words| w.len() > 1 && (w.last().is_some_and(|x| lookup(STREET_TYPES, x).is_some() || is_de_nl_road(x)) || lookup(STREET_PREFIXES, w[0]).is_some());
     let unnumbered_road = indexed.iter().position(|(i, w)| Some(*i) != anchor && road_like(w));
     let street_index = match indexed.iter().position(|(_, w)| w.iter().any(|x| is_house_number(x))).filter(|&i| i <= 1 && !first_is_road) {
         // "Av. Paulista, 1578": the road is the part before its number.
@@ -502,10 +547,10 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
         None => unnumbered_road.unwrap_or(0),
     };
     let (street_part, street_words) = indexed[street_index].clone();
-    let mut used = vec![street_index];
+    let mut used: SmallVec<[usize; 2]> = smallvec![street_index];
     // The city may have to come from the street part's end (no commas before it).
     let city_elsewhere = city_after.is_some() || out.city.is_some() || indexed.iter().any(|(i, _)| *i != street_part);
-    let mut leftover = Vec::new();
+    let mut leftover = Words::new();
     if let Some(number) = bare_number(&street_words) {
         // "12, rue de Rivoli", "#42, 100 Feet Road", "No. 12, Anna Salai": the road is next.
         out.house_number = Some(number);
@@ -550,7 +595,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
     }
     // "350 Fifth Avenue, New York": without a postcode, a state name standing alone where
     // the city belongs is the city of that name.
-    if out.city.is_none() && postcode.is_none() && state_part.is_some_and(|(_, whole)| whole) && out.state.as_ref().is_some_and(|s| s.len() > 3) {
+    if out.city.is_none() && !found_postcode && state_part.is_some_and(|(_, whole)| whole) && out.state.as_ref().is_some_and(|s| s.len() > 3) {
         out.city = out.state.take();
     }
     Some(out)
@@ -560,8 +605,8 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
 /// the road that belong to no component here (the city when the address has no commas).
 /// `whole_part`: the part holds the street only (the city is elsewhere), so the road runs
 /// to its end ("4500 US Highway 1", "3355 Las Vegas Blvd South").
-fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &mut Address) -> Vec<&'a str> {
-    let mut words: Vec<&'a str> = words.to_vec();
+fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &mut Address) -> Words<'a> {
+    let mut words: Words<'a> = words.into();
     // A unit inside the street part: "Apt 4B", "Suite 200", "Suite A", "#12", "3rd Floor";
     // the road ends where it stood.
     let mut unit_at: Option<usize> = None;
@@ -605,7 +650,7 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
         unit_at = None;
     }
     if words.is_empty() {
-        return Vec::new();
+        return Words::new();
     }
     // Number-first: "123 Main St", "5/12 Smith St", "12 bis rue de Rivoli".
     let first = words[0];
@@ -630,7 +675,7 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
         }
         if whole_part {
             out.road = tidy(rest);
-            return Vec::new();
+            return Words::new();
         }
         // "1942 Broadway Ste 314 Boulder CO": the road ends at the unit.
         let (road, leftover) = match unit_at {
@@ -638,14 +683,14 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
             _ => split_road_for(rest, country),
         };
         out.road = tidy(road);
-        return leftover.to_vec();
+        return leftover.into();
     }
     // "No. 5 Main Rd" and other marked numbers.
     if is_number_mark(first) && words.len() >= 3 && is_house_number(words[1]) {
         out.house_number = Some(strip_number_marks(words[1]).to_string());
         let (road, leftover) = split_road_for(&words[2..], country);
         out.road = tidy(road);
-        return leftover.to_vec();
+        return leftover.into();
     }
     // Number-after: "Hauptstraße 5", "Keizersgracht 123-2", "Calle Mayor 10", "Rua X nº 5".
     if let Some(at) = words.iter().rposition(|w| is_house_number(w)) {
@@ -653,17 +698,17 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
             out.house_number = Some(strip_number_marks(words[at]).to_string());
             let road_end = if is_number_mark(words[at - 1]) { at - 1 } else { at };
             out.road = tidy(&words[..road_end]);
-            return words[at + 1..].to_vec();
+            return words[at + 1..].into();
         }
     }
     // No number: the road may still be followed by the city ("maltby circuit coolaroo").
     if whole_part {
         out.road = tidy(&words);
-        return Vec::new();
+        return Words::new();
     }
     let (road, leftover) = split_road_for(&words, country);
     out.road = tidy(road);
-    leftover.to_vec()
+    leftover.into()
 }
 
 /// Splits the words after a house number into the road and what follows it (the city,
