@@ -16,9 +16,7 @@
 //! `country` (the ISO alpha-2 code, present only when the text names a country). Like
 //! every cleaner, total: any text in, components or `None` out, never a panic.
 
-use super::address_tables::{
-    is_state, lookup, DIRECTIONALS, FLOOR_WORDS, KR_SHORT_STATES, STREET_PREFIXES, STREET_SUFFIXES_DE_NL, STREET_TYPES, UNIT_DESIGNATORS,
-};
+use super::address_tables::{forms, state_countries, FLOOR_WORDS, KR_SHORT_STATES, STREET_SUFFIXES_DE_NL};
 use super::country::{country_named_words, Country};
 use super::postcode::clean_postcode;
 use super::text::with_joined;
@@ -171,28 +169,51 @@ fn strip_number_marks(word: &str) -> &str {
 
 /// Words that mark a number, dropped from it: `No. 5`, `Nr. 5`, `nº 5`.
 fn is_number_mark(word: &str) -> bool {
-    with_folded(&[word.trim_end_matches('.')], |w| {
-        matches!(w, "no" | "nr" | "nº" | "n°" | "núm" | "num" | "número" | "numero" | "h.no" | "h. no" | "hno" | "house no")
-    })
+    folded_is_any(word.trim_end_matches('.'), &["no", "nr", "nº", "n°", "núm", "num", "número", "numero", "h.no", "h. no", "hno", "house no"])
 }
 
-fn state_in(country: &str, words: &[&str]) -> bool {
+/// The first of `countries` with a state, province or county named by `words` (folded once
+/// for all the countries asked about).
+fn state_country(countries: &[&'static str], words: &[&str]) -> Option<&'static str> {
     // The longest name in the tables is 31 bytes ("newfoundland and labrador" and the
     // like, with "county "); states have no digits.
     if words.iter().map(|w| w.len() + 1).sum::<usize>() > 40 || words.iter().any(|w| has_digit(w)) {
-        return false;
+        return None;
     }
     with_folded(words, |joined| {
         let joined = joined.trim_end_matches('.');
         let county = joined.strip_prefix("co. ").or_else(|| joined.strip_prefix("co ")).or_else(|| joined.strip_prefix("county "));
-        // An Irish county is written 'Co. Cork'; 'Cork' alone is the city.
-        if country == "IE" && county.is_none() {
-            return false;
-        }
         let name = county.unwrap_or(joined);
-        // "N.Y.", "D.C.": abbreviations written with dots.
-        is_state(country, name) || (name.contains('.') && name.len() <= 6 && is_state(country, &name.replace('.', "")))
+        // "N.Y.", "D.C.": abbreviations written with dots (no name in the tables has one).
+        let named_in = match name.contains('.') {
+            true if name.len() <= 6 => state_countries(&name.replace('.', "")),
+            true => &[],
+            false => state_countries(name),
+        };
+        // An Irish county is written 'Co. Cork'; 'Cork' alone is the city.
+        countries.iter().copied().find(|country| named_in.contains(country) && (*country != "IE" || county.is_some()))
     })
+}
+
+/// Whether `word` lower-cased is one of `list` (lower case); an ASCII word is compared in
+/// place (most words of an address are asked several such questions).
+fn folded_is_any(word: &str, list: &[&str]) -> bool {
+    if word.is_ascii() {
+        return list.iter().any(|entry| entry.eq_ignore_ascii_case(word));
+    }
+    let lower = word.to_lowercase();
+    list.contains(&lower.as_str())
+}
+
+/// Whether `word` lower-cased ends with one of `suffixes` (lower case) with at least `stem`
+/// bytes before it; an ASCII word is compared in place.
+fn folded_ends_with_any(word: &str, suffixes: &[&str], stem: usize) -> bool {
+    if word.is_ascii() {
+        let w = word.as_bytes();
+        return suffixes.iter().any(|s| w.len() >= s.len() + stem && w[w.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes()));
+    }
+    let lower = word.to_lowercase();
+    suffixes.iter().any(|s| lower.len() >= s.len() + stem && lower.ends_with(s))
 }
 
 /// `f` of the words joined by spaces and lower-cased: on the stack for short ASCII text
@@ -275,7 +296,7 @@ fn number_after(country: Option<&str>) -> bool {
 
 /// Labels written before a postcode inside an address ("CEP 01001-000", "PLZ 10115").
 fn is_postcode_label(word: &str) -> bool {
-    with_folded(&[word.trim_end_matches([':', '.'])], |w| matches!(w, "cep" | "zip" | "plz" | "postcode" | "pin" | "eircode" | "cp"))
+    folded_is_any(word.trim_end_matches([':', '.']), &["cep", "zip", "plz", "postcode", "pin", "eircode", "cp"])
 }
 
 /// A part that is only a house number: `12`, `#42`, `No. 12`, `H.No. 5-9-22`.
@@ -294,8 +315,8 @@ fn unit_part(words: &[&str]) -> bool {
         [first, rest @ ..] if rest.len() <= 2 => {
             // "Apt 4B", "Suite 200", "Unit B" (a letter alone is an identifier too).
             let identifier = rest.iter().any(|w| has_digit(w)) || (rest.len() == 1 && rest[0].chars().count() <= 2 && !first.eq_ignore_ascii_case("u"));
-            let designator = lookup(UNIT_DESIGNATORS, first.trim_start_matches('#')).is_some() && identifier;
-            let floor = rest.len() == 1 && has_digit(first) && with_folded(&[rest[0].trim_end_matches('.')], |w| FLOOR_WORDS.contains(&w));
+            let designator = forms(first.trim_start_matches('#')).unit_designator.is_some() && identifier;
+            let floor = rest.len() == 1 && has_digit(first) && folded_is_any(rest[0].trim_end_matches('.'), FLOOR_WORDS);
             designator || floor
         }
         _ => false,
@@ -304,7 +325,7 @@ fn unit_part(words: &[&str]) -> bool {
 
 /// Romanised Japanese and Korean wards and cities: `Chiyoda-ku`, `Jung-gu`, `Yokohama-shi`.
 fn romanised_city(words: &[&str]) -> bool {
-    words.len() == 1 && words[0].contains('-') && with_folded(words, |w| ["-ku", "-gu", "-shi", "-si", "-gun", "-cho", "-machi"].iter().any(|s| w.ends_with(s)))
+    words.len() == 1 && words[0].contains('-') && folded_ends_with_any(words[0], &["-ku", "-gu", "-shi", "-si", "-gun", "-cho", "-machi"], 0)
 }
 
 /// `text` with line breaks, semicolons, tabs, bars and a spaced dash (" - ", Brazil's
@@ -436,7 +457,11 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
     // when it is not a street-type word ("12 Elm Ct").
     let street_only = last == 0
         && !found_postcode
-        && (parts[0].len() < 4 || parts[0].last().is_some_and(|w| lookup(STREET_TYPES, w).is_some() || lookup(UNIT_DESIGNATORS, w).is_some()));
+        && (parts[0].len() < 4
+            || parts[0].last().is_some_and(|w| {
+                let f = forms(w);
+                f.street_type.is_some() || f.unit_designator.is_some()
+            }));
     if !(already || parts[last].is_empty() || street_only) {
         places.push((last, parts[last].len()));
     }
@@ -459,9 +484,9 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
             // "Salvador/BA": a city and its state in one word.
             if take == 1 {
                 if let Some((city, st)) = words[0].rsplit_once('/') {
-                    if let Some(c) = countries.iter().find(|c| state_in(c, &[st])) {
+                    if let Some(c) = state_country(countries, &[st]) {
                         out.state = Some(st.to_string());
-                        known = known.or(Some(*c));
+                        known = known.or(Some(c));
                         if !city.is_empty() {
                             city_after = city_after.or_else(|| Some(smallvec![city]));
                         }
@@ -471,9 +496,9 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
                     }
                 }
             }
-            if let Some(c) = countries.iter().find(|c| state_in(c, words)) {
+            if let Some(c) = state_country(countries, words) {
                 out.state = tidy(words);
-                known = known.or(Some(*c));
+                known = known.or(Some(c));
                 parts[sp].truncate(send - take);
                 state_part = Some((sp, take == send));
                 break 'places;
@@ -526,7 +551,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
         && indexed.len() == 1
         && city_after.is_none()
         && out.city.is_none()
-        && !indexed[0].1.iter().any(|w| lookup(STREET_TYPES, w).is_some() || is_de_nl_road(w))
+        && !indexed[0].1.iter().any(|w| forms(w).street_type.is_some() || is_de_nl_road(w))
     {
         out.city = tidy(&indexed[0].1);
         return Some(out);
@@ -534,11 +559,11 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
 
     // The street: the first part with a house number (or the first part).
     let first_is_road =
-        indexed[0].1.len() > 1 && indexed[0].1.iter().skip(1).any(|w| lookup(STREET_TYPES, w).is_some()) && !indexed[0].1.iter().any(|x| is_house_number(x));
+        indexed[0].1.len() > 1 && indexed[0].1.iter().skip(1).any(|w| forms(w).street_type.is_some()) && !indexed[0].1.iter().any(|x| is_house_number(x));
     // Without a number, the road is the first part that reads like one ("The Old Rectory,
     // Church Lane, …": a building's name comes first).
     let road_like =
-        |w: &Words| w.len() > 1 && (w.last().is_some_and(|x| lookup(STREET_TYPES, x).is_some() || is_de_nl_road(x)) || lookup(STREET_PREFIXES, w[0]).is_some());
+        |w: &Words| w.len() > 1 && (w.last().is_some_and(|x| forms(x).street_type.is_some() || is_de_nl_road(x)) || forms(w[0]).street_prefix.is_some());
     let unnumbered_road = indexed.iter().position(|(i, w)| Some(*i) != anchor && road_like(w));
     let street_index = match indexed.iter().position(|(_, w)| w.iter().any(|x| is_house_number(x))).filter(|&i| i <= 1 && !first_is_road) {
         // "Av. Paulista, 1578": the road is the part before its number.
@@ -613,7 +638,7 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
     let mut k = 0;
     while k < words.len() {
         let w = words[k];
-        let designator = lookup(UNIT_DESIGNATORS, w).filter(|_| w != "#");
+        let designator = forms(w).unit_designator.filter(|_| w != "#");
         if out.unit.is_none() && k > 0 && w.starts_with('#') && w.len() > 1 && has_digit(w) {
             out.unit = Some(w.trim_end_matches([',', '.']).to_string());
             words.remove(k);
@@ -630,12 +655,7 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
                 continue;
             }
         }
-        if out.unit.is_none()
-            && k > 0
-            && k + 1 < words.len()
-            && with_folded(&[words[k + 1].trim_end_matches('.')], |w| matches!(w, "floor" | "fl" | "flr"))
-            && has_digit(w)
-        {
+        if out.unit.is_none() && k > 0 && k + 1 < words.len() && folded_is_any(words[k + 1].trim_end_matches('.'), &["floor", "fl", "flr"]) && has_digit(w) {
             out.unit = tidy(&words[k..k + 2]);
             words.drain(k..k + 2);
             unit_at = Some(k);
@@ -644,7 +664,7 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
         k += 1;
     }
     // A leading unit designator before the number: "Unit 5 12 Smith St", "Apt 4 123 Main".
-    if words.len() >= 3 && lookup(UNIT_DESIGNATORS, words[0]).is_some() && !is_number_mark(words[0]) && has_digit(words[1]) && is_house_number(words[2]) {
+    if words.len() >= 3 && forms(words[0]).unit_designator.is_some() && !is_number_mark(words[0]) && has_digit(words[1]) && is_house_number(words[2]) {
         out.unit = tidy(&words[..2]);
         words.drain(..2);
         unit_at = None;
@@ -666,7 +686,7 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
         }
         let mut offset = 1;
         let mut rest = &words[1..];
-        if let Some(suffix) = rest.first().filter(|w| with_folded(&[w], |w| matches!(w, "bis" | "ter" | "quater" | "a" | "b" | "c" | "½" | "1/2"))) {
+        if let Some(suffix) = rest.first().filter(|w| folded_is_any(w, &["bis", "ter", "quater", "a", "b", "c", "½", "1/2"])) {
             if rest.len() > 1 {
                 out.house_number = Some(format!("{} {}", out.house_number.take().unwrap_or_default(), suffix));
                 rest = &rest[1..];
@@ -719,17 +739,20 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
 /// St E"), a written-out one only in North America ("Las Vegas Blvd South"; elsewhere it
 /// starts the place, "South Perth").
 fn split_road_for<'a, 'b>(words: &'b [&'a str], country: Option<&str>) -> (&'b [&'a str], &'b [&'a str]) {
-    let is_type = |w: &str| lookup(STREET_TYPES, w).is_some() || is_de_nl_road(w);
-    let is_weak = |w: &str| lookup(STREET_TYPES, w).is_some_and(|full| WEAK_STREET_TYPES.contains(&full));
+    let is_type = |w: &str| forms(w).street_type.is_some() || is_de_nl_road(w);
+    let is_strong_type = |w: &str| match forms(w).street_type {
+        Some(full) => !WEAK_STREET_TYPES.contains(&full),
+        None => is_de_nl_road(w),
+    };
     let first = |test: &dyn Fn(&str) -> bool| words.iter().enumerate().skip(1).find(|(_, w)| test(w)).map(|(i, _)| i + 1);
-    let end = first(&|w| is_type(w) && !is_weak(w))
+    let end = first(&is_strong_type)
         .or_else(|| first(&|w| is_type(w)))
         .or_else(|| first(&misspelt_street_type))
         .or_else(|| words.first().filter(|w| is_de_nl_road(w)).map(|_| 1));
     match end {
         Some(mut e) => {
             let north_american = matches!(country, None | Some("US" | "CA"));
-            if e < words.len() && lookup(DIRECTIONALS, words[e]).is_some() && (north_american || words[e].trim_end_matches('.').len() <= 2) {
+            if e < words.len() && forms(words[e]).directional.is_some() && (north_american || words[e].trim_end_matches('.').len() <= 2) {
                 e += 1;
             }
             (&words[..e], &words[e..])
@@ -749,7 +772,12 @@ const WEAK_STREET_TYPES: &[&str] = &[
 fn misspelt_street_type(word: &str) -> bool {
     const LONG_TYPES: &[&str] = &["street", "place", "crescent", "circuit", "avenue", "court", "drive", "close", "terrace", "parade", "highway", "boulevard"];
     let w = word.trim_end_matches('.');
-    w.len() >= 5 && w.is_ascii() && LONG_TYPES.iter().any(|t| rapidfuzz::distance::osa::distance(w.bytes().map(|b| b.to_ascii_lowercase()), t.bytes()) == 1)
+    // A length more than one apart is more than one edit away.
+    w.len() >= 5
+        && w.is_ascii()
+        && LONG_TYPES
+            .iter()
+            .any(|t| w.len().abs_diff(t.len()) <= 1 && rapidfuzz::distance::osa::distance(w.bytes().map(|b| b.to_ascii_lowercase()), t.bytes()) == 1)
 }
 
 fn is_de_nl_road(word: &str) -> bool {
@@ -757,7 +785,7 @@ fn is_de_nl_road(word: &str) -> bool {
     if word.len() < 5 || word.starts_with(|c: char| c.is_ascii_digit()) {
         return false;
     }
-    with_folded(&[word], |w| STREET_SUFFIXES_DE_NL.iter().any(|s| w.ends_with(s) && w.len() > s.len() + 1))
+    folded_ends_with_any(word, STREET_SUFFIXES_DE_NL, 2)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1070,8 +1098,9 @@ fn expand_into(out: &mut String, word: &str, next: Option<&str>, in_road: bool, 
             out.push_str("straße");
             return;
         }
-        let full = if road_end { lookup(STREET_TYPES, bare) } else { lookup(STREET_PREFIXES, bare).filter(|_| bare.len() > 1) };
-        if let Some(full) = full.or_else(|| lookup(DIRECTIONALS, bare)) {
+        let f = forms(bare);
+        let full = if road_end { f.street_type } else { f.street_prefix.filter(|_| bare.len() > 1) };
+        if let Some(full) = full.or(f.directional) {
             out.push_str(full);
             return;
         }
@@ -1083,10 +1112,10 @@ fn expand_into(out: &mut String, word: &str, next: Option<&str>, in_road: bool, 
 /// false.
 fn expand_road_words(road: &str, mut f: impl FnMut(&str) -> bool) {
     let words: Vec<&str> = road.split_whitespace().collect();
-    let last_type = words.iter().rposition(|w| lookup(STREET_TYPES, w).is_some());
+    let last_type = words.iter().rposition(|w| forms(w).street_type.is_some());
     let mut scratch = String::with_capacity(32);
     for (i, w) in words.iter().enumerate() {
-        let at_end = i > 0 && (Some(i) == last_type || (i + 1 == words.len() && lookup(STREET_TYPES, w).is_some()));
+        let at_end = i > 0 && (Some(i) == last_type || (i + 1 == words.len() && forms(w).street_type.is_some()));
         scratch.clear();
         expand_into(&mut scratch, w, words.get(i + 1).copied(), true, at_end);
         if !scratch.is_empty() && !f(&scratch) {
@@ -1102,13 +1131,13 @@ fn expand_unit(unit: &str) -> String {
         if let Some(id) = w.strip_prefix('#').filter(|id| !id.is_empty()) {
             out.push("unit".into());
             out.push(id.to_lowercase());
-        } else if let Some(full) = lookup(UNIT_DESIGNATORS, w) {
+        } else if let Some(full) = forms(w).unit_designator {
             out.push(full.into());
         } else {
             out.push(w.trim_end_matches('.').to_lowercase());
         }
     }
-    if out.first().is_none_or(|w| lookup(UNIT_DESIGNATORS, w).is_none()) {
+    if out.first().is_none_or(|w| forms(w).unit_designator.is_none()) {
         out.insert(0, "unit".into());
     }
     out.join(" ")
@@ -1170,9 +1199,8 @@ pub fn address_key(raw: &str, country: Option<Country>) -> Option<String> {
     key.push('|');
     if let Some(road) = a.road.as_deref() {
         let generic = |w: &str| {
-            lookup(DIRECTIONALS, w).is_some()
-                || lookup(STREET_PREFIXES, w).is_some()
-                || matches!(w, "de" | "la" | "du" | "des" | "da" | "do" | "dos" | "del" | "di" | "saint")
+            let f = forms(w);
+            f.directional.is_some() || f.street_prefix.is_some() || matches!(w, "de" | "la" | "du" | "des" | "da" | "do" | "dos" | "del" | "di" | "saint")
         };
         let mut first: Option<String> = None;
         let mut found = false;

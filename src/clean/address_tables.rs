@@ -473,36 +473,52 @@ impl WordKey {
     }
 }
 
-type Index = HashMap<WordKey, &'static str>;
-
-fn build(list: &'static [(&'static str, &'static str)]) -> Index {
-    let mut index = Index::default();
-    for (written, full) in list {
-        // Every entry fits a key (see the test `every_entry_fits_a_word_key`).
-        if let Some(key) = WordKey::folded(written) {
-            index.entry(key).or_insert(full);
-        }
-    }
-    index
+/// A word's full forms in the (written, full) lists above: one entry per written word, so
+/// a word is looked up once for all four lists.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WordForms {
+    pub street_type: Option<&'static str>,
+    pub street_prefix: Option<&'static str>,
+    pub unit_designator: Option<&'static str>,
+    pub directional: Option<&'static str>,
 }
 
-/// `word`'s entry in a (written, full) list, case folded and a trailing dot ignored. The
-/// lists are indexed once per process: parsing looks words up many times per address.
-pub fn lookup(list: &'static [(&'static str, &'static str)], word: &str) -> Option<&'static str> {
-    static INDEXES: [OnceLock<Index>; 4] = [OnceLock::new(), OnceLock::new(), OnceLock::new(), OnceLock::new()];
-    let slot = [STREET_TYPES, STREET_PREFIXES, UNIT_DESIGNATORS, DIRECTIONALS].iter().position(|l| std::ptr::eq(*l, list))?;
-    let index = INDEXES[slot].get_or_init(|| build(list));
+/// `word`'s full forms (none when it is in no list), case folded and a trailing dot
+/// ignored. The lists are indexed once per process: parsing looks words up many times per
+/// address.
+pub fn forms(word: &str) -> WordForms {
+    static INDEX: OnceLock<HashMap<WordKey, WordForms>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut index: HashMap<WordKey, WordForms> = HashMap::default();
+        type FormOf = fn(&mut WordForms) -> &mut Option<&'static str>;
+        let lists: [(_, FormOf); 4] = [
+            (STREET_TYPES, |f| &mut f.street_type),
+            (STREET_PREFIXES, |f| &mut f.street_prefix),
+            (UNIT_DESIGNATORS, |f| &mut f.unit_designator),
+            (DIRECTIONALS, |f| &mut f.directional),
+        ];
+        for (list, form) in lists {
+            for (written, full) in list {
+                // Every entry fits a key (see the test `every_entry_fits_a_word_key`).
+                if let Some(key) = WordKey::folded(written) {
+                    form(index.entry(key).or_default()).get_or_insert(full);
+                }
+            }
+        }
+        index
+    });
     let w = word.strip_suffix('.').unwrap_or(word);
     // No entry starts with a digit (house numbers and postcodes are most of the words
     // asked about) or is longer than 24 bytes written (or `WordKey::MAX_LEN` folded).
     if w.len() > 24 || w.starts_with(|c: char| c.is_ascii_digit()) {
-        return None;
+        return WordForms::default();
     }
-    index.get(&WordKey::folded(w)?).copied()
+    WordKey::folded(w).and_then(|key| index.get(&key).copied()).unwrap_or_default()
 }
 
-/// Whether `name` (lower case) is a state, province or county of `country`.
-pub fn is_state(country: &str, name: &str) -> bool {
+/// The countries with a state, province or county named `name` (lower case): one probe
+/// answers for every country the parser asks about.
+pub fn state_countries(name: &str) -> &'static [&'static str] {
     static INDEX: OnceLock<HashMap<&'static str, Vec<&'static str>>> = OnceLock::new();
     let index = INDEX.get_or_init(|| {
         let mut index: HashMap<&'static str, Vec<&'static str>> = HashMap::default();
@@ -515,7 +531,7 @@ pub fn is_state(country: &str, name: &str) -> bool {
         }
         index
     });
-    index.get(name).is_some_and(|countries| countries.contains(&country))
+    index.get(name).map_or(&[], Vec::as_slice)
 }
 
 #[cfg(test)]
@@ -524,15 +540,34 @@ mod tests {
 
     #[test]
     fn every_entry_fits_a_word_key() {
-        for list in [STREET_TYPES, STREET_PREFIXES, UNIT_DESIGNATORS, DIRECTIONALS] {
+        type FormOf = fn(WordForms) -> Option<&'static str>;
+        let lists: [(_, FormOf); 4] = [
+            (STREET_TYPES, |f| f.street_type),
+            (STREET_PREFIXES, |f| f.street_prefix),
+            (UNIT_DESIGNATORS, |f| f.unit_designator),
+            (DIRECTIONALS, |f| f.directional),
+        ];
+        for (list, form) in lists {
             for (written, full) in list {
                 assert!(WordKey::folded(written).is_some(), "{written}");
-                assert_eq!(lookup(list, written), Some(*full), "{written}");
+                assert_eq!(form(forms(written)), Some(*full), "{written}");
             }
         }
-        assert_eq!(lookup(STREET_TYPES, "St."), Some("street"));
-        assert_eq!(lookup(STREET_PREFIXES, "ALLÉE"), Some("allée"));
-        assert_eq!(lookup(STREET_TYPES, "st\0"), None);
-        assert_eq!(lookup(STREET_TYPES, "streetstreetstreet"), None);
+        assert_eq!(forms("St.").street_type, Some("street"));
+        assert_eq!(forms("St.").unit_designator, None);
+        assert_eq!(forms("Ave").street_prefix, Some("avenue"));
+        assert_eq!(forms("ALLÉE").street_prefix, Some("allée"));
+        assert_eq!(forms("st\0"), WordForms::default());
+        assert_eq!(forms("streetstreetstreet"), WordForms::default());
+    }
+
+    #[test]
+    fn state_names_are_lower_case_without_dots() {
+        // The parser looks a name written with dots ("N.Y.") up without them only.
+        for (_, abbr, full) in STATES {
+            for name in [abbr, full] {
+                assert!(!name.contains('.') && name.to_lowercase() == *name, "{name}");
+            }
+        }
     }
 }

@@ -61,6 +61,12 @@ pub fn clean_text(raw: &str) -> Option<String> {
 pub fn with_joined<R>(words: &[&str], fold: bool, f: impl FnOnce(&str) -> R) -> R {
     // Country names run to 44 bytes, state windows and postcode pairs to fewer.
     const CAPACITY: usize = 64;
+    // One word needs no copy unless it is to be folded and has capitals.
+    if let [word] = words {
+        if !fold || word.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+            return f(word);
+        }
+    }
     let total = words.iter().map(|w| w.len()).sum::<usize>() + words.len().saturating_sub(1);
     if total <= CAPACITY && words.iter().all(|w| w.is_ascii()) {
         let mut buffer = [0u8; CAPACITY];
