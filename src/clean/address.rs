@@ -1071,76 +1071,108 @@ fn korean(text: &str, out: &mut Address) {
 // ---------------------------------------------------------------------------------------
 // Matching forms.
 
+/// `text` lower-cased (as `str::to_lowercase`) appended to `out`: in place when it is ASCII.
+fn push_lowercase(out: &mut String, text: &str) {
+    if text.is_ascii() {
+        let start = out.len();
+        out.push_str(text);
+        out[start..].make_ascii_lowercase();
+    } else {
+        out.push_str(&text.to_lowercase());
+    }
+}
+
+/// `text` without the characters in `skip`, lower-cased character by character
+/// (`char::to_lowercase`, no final-sigma rule), appended to `out`; byte by byte when ASCII.
+fn push_chars_lowercase(out: &mut String, text: &str, skip: &[char]) {
+    if text.is_ascii() {
+        out.extend(text.chars().filter(|c| !skip.contains(c)).map(|c| c.to_ascii_lowercase()));
+    } else {
+        out.extend(text.chars().filter(|c| !skip.contains(c)).flat_map(char::to_lowercase));
+    }
+}
+
 /// Full forms of a word for matching (lower case), appended to `out`: street types,
 /// unit designators, directionals, `str.` → `straße`, `St` before a name → `saint`.
 fn expand_into(out: &mut String, word: &str, next: Option<&str>, in_road: bool, road_end: bool) {
     let written = word.trim_end_matches(',').trim_end_matches('.');
-    // Lower-cased on the stack for the common short ASCII word.
-    let mut buffer = [0u8; 32];
-    let owned;
-    let bare: &str = if written.is_ascii() && written.len() <= buffer.len() {
-        let folded = &mut buffer[..written.len()];
-        folded.copy_from_slice(written.as_bytes());
-        folded.make_ascii_lowercase();
-        std::str::from_utf8(folded).unwrap_or("")
-    } else {
-        owned = written.to_lowercase();
-        &owned
-    };
+    // Written lower-cased, then replaced by its full form if it has one.
+    let start = out.len();
+    push_lowercase(out, written);
+    let bare = &out[start..];
     if (bare == "st" || bare == "ste" && in_road) && !road_end && next.is_some_and(|n| n.chars().next().is_some_and(char::is_alphabetic)) {
         // "St James St": a saint before a name, a street at the end of a road.
-        out.push_str(if bare == "st" { "saint" } else { "sainte" });
+        let saint = if bare == "st" { "saint" } else { "sainte" };
+        out.truncate(start);
+        out.push_str(saint);
         return;
     }
     if in_road {
         if let Some(stem) = bare.strip_suffix("str").or_else(|| bare.strip_suffix("strasse")) {
-            out.push_str(stem);
+            out.truncate(start + stem.len());
             out.push_str("straße");
             return;
         }
         let f = forms(bare);
         let full = if road_end { f.street_type } else { f.street_prefix.filter(|_| bare.len() > 1) };
         if let Some(full) = full.or(f.directional) {
+            out.truncate(start);
             out.push_str(full);
-            return;
         }
     }
-    out.push_str(bare);
 }
 
-/// Calls `f` with each word of a road written out (see `expand_into`) until it returns
-/// false.
-fn expand_road_words(road: &str, mut f: impl FnMut(&str) -> bool) {
-    let words: Vec<&str> = road.split_whitespace().collect();
+/// Appends each word of a road written out (see `expand_into`) to `line`, after a space
+/// unless it starts the line; stops after the first word for which `stop` is true.
+fn push_road_words(line: &mut String, road: &str, mut stop: impl FnMut(&str) -> bool) {
+    let words: Words = road.split_whitespace().collect();
     let last_type = words.iter().rposition(|w| forms(w).street_type.is_some());
-    let mut scratch = String::with_capacity(32);
     for (i, w) in words.iter().enumerate() {
         let at_end = i > 0 && (Some(i) == last_type || (i + 1 == words.len() && forms(w).street_type.is_some()));
-        scratch.clear();
-        expand_into(&mut scratch, w, words.get(i + 1).copied(), true, at_end);
-        if !scratch.is_empty() && !f(&scratch) {
+        let before = line.len();
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        let start = line.len();
+        expand_into(line, w, words.get(i + 1).copied(), true, at_end);
+        if line.len() == start {
+            // Nothing written ("." alone): no word, no space.
+            line.truncate(before);
+        } else if stop(&line[start..]) {
             return;
         }
     }
 }
 
-fn expand_unit(unit: &str) -> String {
-    let words: Vec<&str> = unit.split_whitespace().collect();
-    let mut out: Vec<String> = Vec::new();
-    for w in &words {
+/// A unit written out for matching, appended to `line` (after a space unless it starts
+/// the line): designators in full (`Apt` → `unit`), `#12` → `unit 12`, and `unit` first
+/// when the first word is no designator.
+fn push_unit(line: &mut String, unit: &str) {
+    if !line.is_empty() {
+        line.push(' ');
+    }
+    let start = line.len();
+    let mut words = 0;
+    for w in unit.split_whitespace() {
+        if words > 0 {
+            line.push(' ');
+        }
+        words += 1;
         if let Some(id) = w.strip_prefix('#').filter(|id| !id.is_empty()) {
-            out.push("unit".into());
-            out.push(id.to_lowercase());
+            line.push_str("unit ");
+            push_lowercase(line, id);
         } else if let Some(full) = forms(w).unit_designator {
-            out.push(full.into());
+            line.push_str(full);
         } else {
-            out.push(w.trim_end_matches('.').to_lowercase());
+            push_lowercase(line, w.trim_end_matches('.'));
         }
     }
-    if out.first().is_none_or(|w| forms(w).unit_designator.is_none()) {
-        out.insert(0, "unit".into());
+    // (A word may be written as nothing: "." alone.)
+    if words == 0 {
+        line.push_str("unit");
+    } else if line[start..].split(' ').next().is_none_or(|first| forms(first).unit_designator.is_none()) {
+        line.insert_str(start, "unit ");
     }
-    out.join(" ")
 }
 
 /// The address in one canonical line for matching: components in a fixed order, lower
@@ -1149,37 +1181,39 @@ fn expand_unit(unit: &str) -> String {
 pub fn normalize_address(raw: &str, country: Option<Country>) -> Option<String> {
     let a = parse_address(raw, country)?;
     let mut line = String::with_capacity(raw.len() + 16);
-    let push = |line: &mut String, word: &str| {
-        if !word.is_empty() {
+    // Each value lower-cased, after a space unless it starts the line (values are never
+    // empty).
+    let push_value = |line: &mut String, value: &str| {
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        push_lowercase(line, value);
+    };
+    if let Some(n) = &a.house_number {
+        push_value(&mut line, n);
+    }
+    if let Some(r) = &a.road {
+        push_road_words(&mut line, r, |_| false);
+    }
+    if let Some(u) = &a.unit {
+        push_unit(&mut line, u);
+    }
+    if let Some(c) = &a.city {
+        let words: Words = c.split_whitespace().collect();
+        for (i, w) in words.iter().enumerate() {
+            let before = line.len();
             if !line.is_empty() {
                 line.push(' ');
             }
-            line.push_str(word);
-        }
-    };
-    if let Some(n) = &a.house_number {
-        push(&mut line, &n.to_lowercase());
-    }
-    if let Some(r) = &a.road {
-        expand_road_words(r, |w| {
-            push(&mut line, w);
-            true
-        });
-    }
-    if let Some(u) = &a.unit {
-        push(&mut line, &expand_unit(u));
-    }
-    if let Some(c) = &a.city {
-        let words: Vec<&str> = c.split_whitespace().collect();
-        let mut word = String::new();
-        for (i, w) in words.iter().enumerate() {
-            word.clear();
-            expand_into(&mut word, w, words.get(i + 1).copied(), false, false);
-            push(&mut line, &word);
+            let start = line.len();
+            expand_into(&mut line, w, words.get(i + 1).copied(), false, false);
+            if line.len() == start {
+                line.truncate(before);
+            }
         }
     }
     for value in [&a.state, &a.postcode, &a.country].into_iter().flatten() {
-        push(&mut line, &value.to_lowercase());
+        push_value(&mut line, value);
     }
     (!line.is_empty()).then_some(line)
 }
@@ -1193,31 +1227,32 @@ pub fn address_key(raw: &str, country: Option<Country>) -> Option<String> {
         return None;
     }
     let mut key = String::with_capacity(32);
-    key.extend(a.postcode.iter().flat_map(|p| p.chars()).filter(|c| *c != ' ' && *c != '-').flat_map(char::to_lowercase));
+    if let Some(p) = &a.postcode {
+        push_chars_lowercase(&mut key, p, &[' ', '-']);
+    }
     key.push('|');
-    key.extend(a.house_number.iter().flat_map(|n| n.chars()).flat_map(char::to_lowercase));
+    if let Some(n) = &a.house_number {
+        push_chars_lowercase(&mut key, n, &[]);
+    }
     key.push('|');
     if let Some(road) = a.road.as_deref() {
         let generic = |w: &str| {
             let f = forms(w);
             f.directional.is_some() || f.street_prefix.is_some() || matches!(w, "de" | "la" | "du" | "des" | "da" | "do" | "dos" | "del" | "di" | "saint")
         };
-        let mut first: Option<String> = None;
-        let mut found = false;
-        expand_road_words(road, |w| {
-            if first.is_none() {
-                first = Some(w.to_string());
+        // The road's words are written after the key one by one: a generic word is kept only
+        // while it is the first (the key when no word is distinctive), the first
+        // distinctive word replaces it and ends the key.
+        let road_start = key.len();
+        let mut words = String::with_capacity(road.len() + 16);
+        push_road_words(&mut words, road, |w| {
+            let distinctive = !generic(w);
+            if distinctive || key.len() == road_start {
+                key.truncate(road_start);
+                key.push_str(w);
             }
-            if generic(w) {
-                return true;
-            }
-            key.push_str(w);
-            found = true;
-            false
+            distinctive
         });
-        if !found {
-            key.push_str(first.as_deref().unwrap_or(""));
-        }
     }
     Some(key)
 }
