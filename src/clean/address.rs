@@ -27,7 +27,7 @@ const MAX_INPUT_BYTES: usize = 1024;
 
 /// The words of one comma-separated part of an address: on the stack for the usual part
 /// (an address is parsed in a few microseconds, and allocations were a sixth of that).
-type Words<'a> = SmallVec<[&'a str; 8]>;
+type Words<'a> = SmallVec<[&'a str; 6]>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Address {
@@ -359,7 +359,7 @@ fn separators_as_commas(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// The comma-separated parts of `text` as their words (split at whitespace), empty parts
 /// dropped, in one pass over the text.
-fn parts_of(text: &str) -> SmallVec<[Words<'_>; 6]> {
+fn parts_of(text: &str) -> SmallVec<[Words<'_>; 4]> {
     let mut parts = SmallVec::new();
     let mut words = Words::new();
     let mut word_start = None;
@@ -506,7 +506,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
         }
     }
     let anchor = anchor.or(state_part.map(|(p, _)| p));
-    let mut indexed: SmallVec<[(usize, Words); 6]> = parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty()).collect();
+    let mut indexed: SmallVec<[(usize, Words); 4]> = parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty()).collect();
 
     // Units written as a part of their own ("Apt 4B", "Flat 3", "2nd Floor"), and a
     // leading "#42" (a house number in India) is left for the street.

@@ -486,8 +486,9 @@ pub struct WordForms {
 /// `word`'s full forms (none when it is in no list), case folded and a trailing dot
 /// ignored. The lists are indexed once per process: parsing looks words up many times per
 /// address.
-pub fn forms(word: &str) -> WordForms {
+pub fn forms(word: &str) -> &'static WordForms {
     static INDEX: OnceLock<HashMap<WordKey, WordForms>> = OnceLock::new();
+    static NONE: WordForms = WordForms { street_type: None, street_prefix: None, unit_designator: None, directional: None };
     let index = INDEX.get_or_init(|| {
         let mut index: HashMap<WordKey, WordForms> = HashMap::default();
         type FormOf = fn(&mut WordForms) -> &mut Option<&'static str>;
@@ -511,9 +512,9 @@ pub fn forms(word: &str) -> WordForms {
     // No entry starts with a digit (house numbers and postcodes are most of the words
     // asked about) or is longer than 24 bytes written (or `WordKey::MAX_LEN` folded).
     if w.len() > 24 || w.starts_with(|c: char| c.is_ascii_digit()) {
-        return WordForms::default();
+        return &NONE;
     }
-    WordKey::folded(w).and_then(|key| index.get(&key).copied()).unwrap_or_default()
+    WordKey::folded(w).and_then(|key| index.get(&key)).unwrap_or(&NONE)
 }
 
 /// The countries with a state, province or county named `name` (lower case): one probe
@@ -550,15 +551,15 @@ mod tests {
         for (list, form) in lists {
             for (written, full) in list {
                 assert!(WordKey::folded(written).is_some(), "{written}");
-                assert_eq!(form(forms(written)), Some(*full), "{written}");
+                assert_eq!(form(*forms(written)), Some(*full), "{written}");
             }
         }
         assert_eq!(forms("St.").street_type, Some("street"));
         assert_eq!(forms("St.").unit_designator, None);
         assert_eq!(forms("Ave").street_prefix, Some("avenue"));
         assert_eq!(forms("ALLÉE").street_prefix, Some("allée"));
-        assert_eq!(forms("st\0"), WordForms::default());
-        assert_eq!(forms("streetstreetstreet"), WordForms::default());
+        assert_eq!(*forms("st\0"), WordForms::default());
+        assert_eq!(*forms("streetstreetstreet"), WordForms::default());
     }
 
     #[test]

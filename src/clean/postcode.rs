@@ -150,11 +150,11 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 fn strip_label<'a>(text: &'a str, country: &str, vehicle: Option<&str>) -> &'a str {
     let mut s = text;
     // Labels start with a letter or a CJK mark; most inputs start with a digit.
-    let labelled = s.chars().next().is_some_and(|c| !c.is_ascii_digit());
+    let labels = if s.chars().next().is_some_and(|c| !c.is_ascii_digit()) { LABELS } else { &[] };
     // Only the labels with the text's first byte (ignoring ASCII case) can match: most
     // texts asked about are words of an address, and most of those match none.
     let first = s.as_bytes().first().map(u8::to_ascii_uppercase);
-    for label in LABELS.iter().filter(|l| labelled && l.as_bytes().first() == first.as_ref()) {
+    for label in labels.iter().filter(|l| l.as_bytes().first() == first.as_ref()) {
         if let Some(rest) = strip_prefix_ignore_case(s, label) {
             // A label is a whole word: `CP` must not eat the start of a GB `CP…` code (none
             // exist, but `PIN` must not eat `PIN` in other countries' letter codes either).
