@@ -32,7 +32,7 @@
 //!
 //! Everything here is plain Rust: no Postgres, deterministic, serialisable with serde.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{CrmError, Result};
@@ -673,15 +673,6 @@ pub fn panel_choice(fits: &[FittedSeries]) -> Option<ModelName> {
             _ => Some((model, score)),
         })
         .map(|(model, _)| model)
-}
-
-/// For a field appended at the end of a stored (bincode) struct: bincode names no field,
-/// so a model stored before the field existed ends where the field would start, and
-/// reading it fails; that failure means the field is absent, and it takes its default.
-/// Only for the last fields of the outermost stored struct: elsewhere the bytes after
-/// it would be misread.
-pub fn appended<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(deserializer: D) -> std::result::Result<T, D::Error> {
-    Ok(T::deserialize(deserializer).unwrap_or_default())
 }
 
 fn check_values(values: &[f64]) -> Result<()> {

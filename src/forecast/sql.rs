@@ -11,7 +11,7 @@ use pgrx::JsonB;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{appended, fill_gaps, fit_panel, metrics, FittedSeries, ForecastOptions, Frequency, GlobalMode, Panel, PanelSeries, Selection};
+use super::{fill_gaps, fit_panel, metrics, FittedSeries, ForecastOptions, Frequency, GlobalMode, Panel, PanelSeries, Selection};
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
 use crate::options::{names, text};
@@ -21,7 +21,7 @@ use crate::pg::source::{
     cancel_requested, check_new_model, describe, find_column, is_numeric, is_time, pick_column, quote_ident, raise_pending_cancel, read_in_batches, read_one,
     source_query, store_model, ColumnInfo, NewModel, TrainRow,
 };
-use crate::registry::{self, Kind, StoredModel};
+use crate::registry::{self, appended, Kind, StoredModel};
 
 /// A trained forecast: the options, the columns read, the first period and one fit per
 /// series.

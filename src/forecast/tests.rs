@@ -518,30 +518,6 @@ fn a_global_fit_round_trips_and_old_model_names_keep_their_bytes() {
     assert_eq!(serde_json::to_string(&ModelName::Global).unwrap(), "\"global\"");
 }
 
-#[test]
-fn appended_fields_default_in_older_bytes() {
-    #[derive(Serialize, Deserialize, Debug, PartialEq)]
-    struct Before {
-        name: String,
-        values: Vec<f64>,
-    }
-    #[derive(Serialize, Deserialize, Debug, PartialEq)]
-    struct After {
-        name: String,
-        values: Vec<f64>,
-        #[serde(default, deserialize_with = "appended")]
-        covariates: Vec<String>,
-    }
-    let before = Before { name: "x".into(), values: vec![1.0, 2.0] };
-    let after: After = bincode::deserialize(&bincode::serialize(&before).unwrap()).unwrap();
-    assert_eq!(after, After { name: "x".into(), values: vec![1.0, 2.0], covariates: Vec::new() });
-    // Through the registry's envelope and reader (bincode with a size limit) likewise.
-    let stored = crate::registry::encode(crate::registry::Kind::Forecast, &before).unwrap();
-    assert_eq!(crate::registry::decode::<After>(&stored, crate::registry::Kind::Forecast, "model").unwrap(), after);
-    let full = After { covariates: vec!["holiday".into()], ..after };
-    assert_eq!(bincode::deserialize::<After>(&bincode::serialize(&full).unwrap()).unwrap(), full);
-}
-
 /// CPU seconds of this process (user and system, all threads) from /proc (Linux; 0
 /// elsewhere): wall time on a shared machine says little.
 fn process_cpu_seconds() -> f64 {

@@ -9,11 +9,20 @@
 //! the model) and never scored.
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{CrmError, Result};
 
 pub mod sql;
+
+/// For a field appended at the end of a stored (bincode) struct: bincode names no field,
+/// so a model stored before the field existed ends where the field would start, and
+/// reading it fails; that failure means the field is absent, and it takes its default.
+/// Only for the last fields of the outermost stored struct: elsewhere the bytes after
+/// it would be misread.
+pub fn appended<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(deserializer: D) -> std::result::Result<T, D::Error> {
+    Ok(T::deserialize(deserializer).unwrap_or_default())
+}
 
 const MAGIC: &[u8; 8] = b"PGCRMMDL";
 /// Bump when a body's layout changes; readers keep accepting the versions they know.
@@ -170,5 +179,29 @@ mod tests {
             assert_eq!(decode::<Toy>(&bytes[..cut], Kind::Classifier, "m").unwrap_err().sqlstate(), "XX001");
         }
         assert_eq!(decode::<Toy>(&bytes, Kind::Segments, "m").unwrap_err().sqlstate(), "22023");
+    }
+
+    #[test]
+    fn appended_fields_default_in_older_bytes() {
+        #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+        struct Before {
+            name: String,
+            values: Vec<f64>,
+        }
+        #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+        struct After {
+            name: String,
+            values: Vec<f64>,
+            #[serde(default, deserialize_with = "appended")]
+            covariates: Vec<String>,
+        }
+        let before = Before { name: "x".into(), values: vec![1.0, 2.0] };
+        let after: After = bincode::deserialize(&bincode::serialize(&before).unwrap()).unwrap();
+        assert_eq!(after, After { name: "x".into(), values: vec![1.0, 2.0], covariates: Vec::new() });
+        // Through the registry's envelope and reader (bincode with a size limit) likewise.
+        let stored = encode(Kind::Forecast, &before).unwrap();
+        assert_eq!(decode::<After>(&stored, Kind::Forecast, "model").unwrap(), after);
+        let full = After { covariates: vec!["holiday".into()], ..after };
+        assert_eq!(bincode::deserialize::<After>(&bincode::serialize(&full).unwrap()).unwrap(), full);
     }
 }

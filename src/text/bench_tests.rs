@@ -3,13 +3,15 @@
 //! `cargo test --release --lib text::bench_tests -- --ignored --nocapture`.
 //! It trains as `crm.train_text_classifier` with the defaults and `test_fraction: 0`
 //! (one fit on every training row) and prints each stage's time and the test macro-F1.
+//! `chinese_segmenters` compares the tokenisers of Chinese text on tests/data's complaints.
 
 use std::time::Instant;
 
 use super::metrics::ClassificationReport;
 use super::softmax::{balanced_class_weights, Softmax};
+use super::tokenize::Segmenter;
 use super::vectorize::Vectorizer;
-use super::{argmax, TextOptions};
+use super::{argmax, TextModel, TextOptions};
 
 /// The cells of a CSV file (RFC 4180: quoted cells may hold commas, quotes and newlines).
 fn read_csv(text: &str) -> Vec<Vec<String>> {
@@ -142,4 +144,53 @@ fn airline_tweets_training_speed() {
         run_task("sentiment", &sentiment_rows);
     }
     run_task("reason", &reason_rows);
+}
+
+/// Each segmenter on the Chinese complaints of tests/data/zh_complaints.tsv (7 labels):
+/// test macro-F1 and accuracy of a model trained with the defaults on the other lines
+/// (every fifth line is held out; the file is made so those lines' clauses occur nowhere
+/// else), and the tokeniser's speed over all the texts.
+#[test]
+#[ignore]
+fn chinese_segmenters() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/zh_complaints.tsv");
+    let data = std::fs::read_to_string(path).unwrap();
+    let rows: Vec<(&str, &str)> = data.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(|l| l.split_once('\t').unwrap()).collect();
+    assert!(rows.len() >= 300, "{}", rows.len());
+    let (mut train_x, mut train_y, mut test_x, mut test_y) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, (text, label)) in rows.iter().enumerate() {
+        let (x, y) = if (i + 1) % 5 == 0 { (&mut test_x, &mut test_y) } else { (&mut train_x, &mut train_y) };
+        x.push(*text);
+        y.push(*label);
+    }
+    let all: Vec<&str> = rows.iter().map(|(t, _)| *t).collect();
+    let started = Instant::now();
+    let jieba = jieba_rs::Jieba::new();
+    println!("{} train / {} test texts; building jieba's dictionary: {:.3} s", train_x.len(), test_x.len(), started.elapsed().as_secs_f64());
+    drop(jieba);
+    println!("| segmenter | macro-F1 | accuracy | features | tokenising texts/s |");
+    println!("|---|---|---|---|---|");
+    for segmenter in [Segmenter::Bigrams, Segmenter::Jieba] {
+        let options = TextOptions { holdout: 0.0, segmenter, ..TextOptions::default() };
+        let model = TextModel::train(&train_x, &train_y, &options, &|| false).unwrap();
+        let index = |label: &str| model.labels.iter().position(|l| l == label).unwrap() as u32;
+        let truth: Vec<u32> = test_y.iter().map(|l| index(l)).collect();
+        let predicted: Vec<u32> = test_x.iter().map(|t| index(model.top_label(t).0)).collect();
+        let report = ClassificationReport::new(&truth, &predicted, &model.labels);
+        // Tokenising alone (every term of every text), after a first pass that builds
+        // jieba's dictionary.
+        let tokenizer = options.tokenizer();
+        let mut terms = 0usize;
+        tokenizer.for_each_term(all[0], |_| terms += 1);
+        let (started, mut passes) = (Instant::now(), 0);
+        while passes < 3 || started.elapsed().as_secs_f64() < 1.0 {
+            for text in &all {
+                tokenizer.for_each_term(text, |_| terms += 1);
+            }
+            passes += 1;
+        }
+        let per_second = (passes * all.len()) as f64 / started.elapsed().as_secs_f64();
+        println!("| {} | {:.4} | {:.4} | {} | {per_second:.0} |", segmenter.name(), report.macro_f1, report.accuracy, model.vectorizer.n_features());
+        assert!(terms > 0);
+    }
 }

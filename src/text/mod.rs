@@ -27,7 +27,7 @@ use crate::error::{CrmError, Result};
 use crate::rng::SplitMix64;
 use metrics::ClassificationReport;
 use softmax::{balanced_class_weights, Softmax, SoftmaxOptions};
-use tokenize::{Mentions, Tokenizer};
+use tokenize::{Mentions, Segmenter, Tokenizer};
 use vectorize::{Vectorizer, VectorizerOptions};
 
 /// How rows are weighted in the loss.
@@ -72,6 +72,12 @@ pub struct TextOptions {
     /// (feature, class) pair.
     #[serde(alias = "max_matrix_mb")]
     pub max_memory_mb: u64,
+    /// How runs of Han characters become terms. Not serialised: these options are stored
+    /// at the start of a model's bincode bytes, where a new field would shift the rest;
+    /// `TextModel::segmenter` stores it. The SQL layer reads it from the options object
+    /// with `Segmenter::from_json`.
+    #[serde(skip)]
+    pub segmenter: Segmenter,
 }
 
 impl Default for TextOptions {
@@ -94,13 +100,20 @@ impl Default for TextOptions {
             max_iter: softmax.max_iter,
             tol: softmax.tol,
             max_memory_mb: 2048,
+            segmenter: tokenizer.segmenter,
         }
     }
 }
 
 impl TextOptions {
     pub fn tokenizer(&self) -> Tokenizer {
-        Tokenizer { word_ngrams: self.ngram_range, char_ngrams: self.char_ngrams, mentions: self.mentions, punctuation: self.punctuation }
+        Tokenizer {
+            word_ngrams: self.ngram_range,
+            char_ngrams: self.char_ngrams,
+            mentions: self.mentions,
+            punctuation: self.punctuation,
+            segmenter: self.segmenter,
+        }
     }
 
     fn vectorizer(&self) -> VectorizerOptions {
@@ -145,6 +158,7 @@ impl TextOptions {
 
 /// A trained text classifier.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(from = "StoredTextModel")]
 pub struct TextModel {
     pub options: TextOptions,
     /// Class labels, sorted; probabilities come in this order.
@@ -155,6 +169,32 @@ pub struct TextModel {
     pub metrics: Option<ClassificationReport>,
     /// Rows the stored model was fitted on (all of them).
     pub rows: usize,
+    /// The tokeniser's segmenter (see `Tokenizer::segmenter`), stored last so that models
+    /// stored before it existed still read, as bigram models.
+    pub segmenter: Segmenter,
+}
+
+/// A `TextModel` as its bytes hold it: the same fields, with the segmenter absent from
+/// models stored before it existed, then set into the options and the vectoriser's tokeniser.
+#[derive(Deserialize)]
+struct StoredTextModel {
+    options: TextOptions,
+    labels: Vec<String>,
+    vectorizer: Vectorizer,
+    classifier: Softmax,
+    metrics: Option<ClassificationReport>,
+    rows: usize,
+    #[serde(default, deserialize_with = "crate::registry::appended")]
+    segmenter: Segmenter,
+}
+
+impl From<StoredTextModel> for TextModel {
+    fn from(stored: StoredTextModel) -> TextModel {
+        let StoredTextModel { mut options, labels, mut vectorizer, classifier, metrics, rows, segmenter } = stored;
+        options.segmenter = segmenter;
+        vectorizer.set_segmenter(segmenter);
+        TextModel { options, labels, vectorizer, classifier, metrics, rows, segmenter }
+    }
 }
 
 /// (term, label, value) rows of `explain` and `top_terms`.
@@ -202,7 +242,7 @@ impl TextModel {
             None
         };
         let (vectorizer, classifier) = fit(texts, &y, classes.len(), options, holdout_model.as_ref(), should_stop)?;
-        Ok(TextModel { options: options.clone(), labels: classes, vectorizer, classifier, metrics, rows: texts.len() })
+        Ok(TextModel { options: options.clone(), labels: classes, vectorizer, classifier, metrics, rows: texts.len(), segmenter: options.segmenter })
     }
 
     /// Why a stored model cannot be used, if it cannot (the registry's structural check):
@@ -416,6 +456,40 @@ mod tests {
         assert!(why.iter().any(|(term, label, c)| term == "thankful" && label == "praise" && *c > 0.0), "{why:?}");
         assert!(why.iter().all(|(term, _, _)| !term.starts_with(tokenize::CHAR_NGRAM_MARK)));
         assert!(model.top_terms(5).iter().all(|(_, term, _)| !term.starts_with(tokenize::CHAR_NGRAM_MARK)));
+    }
+
+    #[test]
+    fn a_model_trained_with_jieba_scores_with_jieba_after_storing() {
+        let mut texts = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..30 {
+            let (text, label) = match i % 3 {
+                0 => (["我要退款", "退款一直没到账", "申请退款被拒绝"][i / 3 % 3], "refund"),
+                1 => (["快递三天没更新", "快递还没送到", "物流太慢了"][i / 3 % 3], "delivery"),
+                _ => (["客服态度很差", "客服不回复", "打客服电话没人接"][i / 3 % 3], "service"),
+            };
+            texts.push(text);
+            labels.push(label);
+        }
+        let options = TextOptions { segmenter: Segmenter::Jieba, holdout: 0.0, ..TextOptions::default() };
+        let model = TextModel::train(&texts, &labels, &options, &never).unwrap();
+        // Words, not characters: 退款 is a term, 退 alone is not.
+        assert!(model.vectorizer.column("退款").is_some() && model.vectorizer.column("退").is_none());
+        assert_eq!(model.top_label("退款什么时候到").0, "refund");
+        let bytes = crate::registry::encode(crate::registry::Kind::TextClassifier, &model).unwrap();
+        let back: TextModel = crate::registry::decode(&bytes, crate::registry::Kind::TextClassifier, "m").unwrap();
+        assert_eq!((back.segmenter, back.options.segmenter, back.vectorizer.tokenizer().segmenter), (Segmenter::Jieba, Segmenter::Jieba, Segmenter::Jieba));
+        for text in ["退款什么时候到", "客服电话", "快递"] {
+            assert_eq!(back.predict_proba(text), model.predict_proba(text), "{text}");
+        }
+        assert!(back.explain("我要退款", 3).iter().any(|(term, _, _)| term == "退款"));
+        // A model stored before the segmenter existed (the same bytes without the last
+        // field, a 4-byte enum tag) reads as a bigram model.
+        let body = bincode::serialize(&model).unwrap();
+        let old: TextModel = bincode::deserialize(&body[..body.len() - 4]).unwrap();
+        assert_eq!((old.segmenter, old.vectorizer.tokenizer().segmenter), (Segmenter::Bigrams, Segmenter::Bigrams));
+        let bigrams = TextModel::train(&texts, &labels, &TextOptions { holdout: 0.0, ..TextOptions::default() }, &never).unwrap();
+        assert!(bigrams.vectorizer.column("退").is_some());
     }
 
     #[test]

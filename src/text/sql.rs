@@ -11,6 +11,7 @@ use pgrx::JsonB;
 use serde_json::{json, Value};
 
 use super::key_terms::{KeyTermCounter, KeyTermsOptions};
+use super::tokenize::Segmenter;
 use super::{TextModel, TextOptions};
 use crate::error::sql::OrRaise;
 use crate::error::{required, CrmError, Result};
@@ -47,14 +48,21 @@ fn text_column<'a>(described: &'a [ColumnInfo], name: &str, what: &str) -> Resul
 
 /// Options of `train_text_classifier`: TextOptions' fields, `test_fraction` as in the
 /// other trainers (an alias of `holdout`).
-const TRAIN_OPTIONS: &str = "test_fraction (or holdout), seed, ngram_range, char_ngrams, mentions, punctuation, min_df, max_features, hash_bits, class_weight, C, max_iter, tol, max_memory_mb";
+const TRAIN_OPTIONS: &str =
+    "test_fraction (or holdout), seed, ngram_range, char_ngrams, mentions, punctuation, segmenter, min_df, max_features, hash_bits, class_weight, C, max_iter, tol, max_memory_mb";
 
 fn parse_train_options(options: &Value) -> Result<TextOptions> {
     let empty = serde_json::Map::new();
     let given = object(options, &empty, "{\"test_fraction\": 0.2, \"char_ngrams\": [2, 5]}")?;
     let mut normalized = serde_json::Map::new();
+    let mut segmenter = Segmenter::default();
     for (key, v) in given {
         let field = match key.as_str() {
+            // Not a serde field of TextOptions (see `TextOptions::segmenter`).
+            "segmenter" => {
+                segmenter = Segmenter::from_json(v)?;
+                continue;
+            }
             "test_fraction" | "holdout" => "holdout",
             "C" | "c" => "c",
             "seed" | "ngram_range" | "char_ngrams" | "mentions" | "punctuation" | "min_df" | "max_features" | "hash_bits" | "class_weight" | "max_iter"
@@ -64,10 +72,20 @@ fn parse_train_options(options: &Value) -> Result<TextOptions> {
         };
         normalized.insert(field.to_string(), v.clone());
     }
-    let parsed: TextOptions = serde_json::from_value(Value::Object(normalized))
+    let mut parsed: TextOptions = serde_json::from_value(Value::Object(normalized))
         .map_err(|e| CrmError::InvalidArgument(format!("invalid options for train_text_classifier: {e}; accepted: {TRAIN_OPTIONS}")))?;
+    parsed.segmenter = segmenter;
     parsed.validate()?;
     Ok(parsed)
+}
+
+/// The options as the registry shows them: TextOptions' serde fields and the segmenter.
+fn hyperparameters(options: &TextOptions) -> Value {
+    let mut value = serde_json::to_value(options).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert("segmenter".into(), json!(options.segmenter.name()));
+    }
+    value
 }
 
 /// Trains a text classifier on the rows of `source` and deploys it.
@@ -147,7 +165,7 @@ fn train(name: &str, source: &str, text: &str, label: &str, options: &Value) -> 
         target: Some(&label_col),
         positive_class: None,
         features: json!([text_col]),
-        hyperparameters: serde_json::to_value(&opts).unwrap_or(Value::Null),
+        hyperparameters: hyperparameters(&opts),
         metrics: metrics.clone(),
         training_rows: model.rows as i64,
         holdout_rows,

@@ -1,15 +1,19 @@
 //! Text to terms: NFKC, lower case, Unicode word boundaries (UAX #29), word n-grams,
 //! optional character n-grams inside words, character unigrams and bigrams for Chinese
-//! and Japanese runs, and the tokens of social-media text (URLs, @mentions, #hashtags,
-//! emoji, emoticons).
+//! and Japanese runs (or jieba's words for runs of Han characters), and the tokens of
+//! social-media text (URLs, @mentions, #hashtags, emoji, emoticons).
 //!
 //! Terms are handed to a callback as `&str` borrowed from a reused buffer, so looking a
 //! text up in a fitted vocabulary allocates nothing per term.
 
+use std::sync::OnceLock;
+
+use jieba_rs::Jieba;
 use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::clean::text::nfkc;
+use crate::error::{CrmError, Result};
 
 /// What an `@user` mention becomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +24,50 @@ pub enum Mentions {
     /// Every mention becomes the one term `@user`.
     Generic,
     Drop,
+}
+
+/// How a run of Han characters (Chinese, and the kanji of Japanese) becomes tokens. Kana
+/// runs are read as characters either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Segmenter {
+    /// Each character, and with word pairs each pair of adjacent characters: no
+    /// dictionary, no wrong cuts, any vocabulary (names, slang, new products).
+    #[default]
+    Bigrams,
+    /// jieba's words: its dictionary of 350,000 Chinese words, and its HMM for words the
+    /// dictionary lacks.
+    Jieba,
+}
+
+impl Segmenter {
+    /// The accepted values, as an error names them.
+    pub const ACCEPTED: &'static str = "'bigrams', 'jieba'";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Segmenter::Bigrams => "bigrams",
+            Segmenter::Jieba => "jieba",
+        }
+    }
+
+    /// The segmenter an option value names (any case); a 22023 error naming
+    /// `options.segmenter` and the accepted values otherwise.
+    pub fn from_json(value: &serde_json::Value) -> Result<Segmenter> {
+        let name = value.as_str().map(str::to_ascii_lowercase);
+        match name.as_deref() {
+            Some("bigrams") => Ok(Segmenter::Bigrams),
+            Some("jieba") => Ok(Segmenter::Jieba),
+            _ => Err(CrmError::bad_argument("options.segmenter", value, Self::ACCEPTED)),
+        }
+    }
+}
+
+/// The one jieba segmenter of the process, built at its first use: loading the
+/// dictionary takes about a third of a second and tens of MB, once.
+fn jieba() -> &'static Jieba {
+    static JIEBA: OnceLock<Jieba> = OnceLock::new();
+    JIEBA.get_or_init(Jieba::new)
 }
 
 /// The tokeniser's settings; stored with a model so a text is read at prediction time as
@@ -38,11 +86,16 @@ pub struct Tokenizer {
     pub mentions: Mentions,
     /// `!` and `?` as terms (a run counts once): cheap cues of tone.
     pub punctuation: bool,
+    /// Not serialised here: a stored model's vectoriser holds its tokeniser in the middle
+    /// of the model's bincode bytes, where a new field would shift every byte after it. The
+    /// model stores it at its end instead (`TextModel::segmenter`) and sets it back here.
+    #[serde(skip)]
+    pub segmenter: Segmenter,
 }
 
 impl Default for Tokenizer {
     fn default() -> Self {
-        Tokenizer { word_ngrams: (1, 2), char_ngrams: Some((3, 5)), mentions: Mentions::Keep, punctuation: true }
+        Tokenizer { word_ngrams: (1, 2), char_ngrams: Some((3, 5)), mentions: Mentions::Keep, punctuation: true, segmenter: Segmenter::Bigrams }
     }
 }
 
@@ -66,8 +119,10 @@ const EMOTICONS: &[&str] = &[
 enum Kind {
     /// A word of a spaced script: character n-grams are taken from it.
     Word,
-    /// One Chinese or Japanese character.
+    /// One Chinese or Japanese character: adjacent ones are paired.
     Cjk,
+    /// A word a segmenter cut from a run of Han characters.
+    CjkWord,
     /// Mention, URL, emoji, emoticon, punctuation: a term as it is.
     Symbol,
 }
@@ -77,8 +132,8 @@ struct Span {
     start: u32,
     end: u32,
     kind: Kind,
-    /// A CJK character that directly follows another of the same run: n-grams join them
-    /// without a space (`東京`, not `東 京`).
+    /// A CJK character or word that directly follows another of the same run: n-grams
+    /// join them without a space (`東京`, not `東 京`).
     glued: bool,
 }
 
@@ -167,17 +222,17 @@ impl Tokenizer {
             Some(at) => (&chunk[..at], true),
             None => (chunk, false),
         };
-        let mut segments = chunk.split_word_bounds().peekable();
+        let mut segments = chunk.split_word_bound_indices().peekable();
         // Whether the previous segment was a word: `a@b` is no mention.
         let mut after_word = false;
         // Whether the previous segment was CJK, so the next CJK character joins its run.
         let mut in_cjk_run = false;
         let mut in_punctuation: Option<char> = None;
-        while let Some(segment) = segments.next() {
+        while let Some((at, segment)) = segments.next() {
             let first = segment.chars().next().unwrap_or(' ');
             let is_word = segment.chars().any(char::is_alphanumeric);
             if !is_word && (segment == "@" || segment == "#") && !after_word {
-                if let Some(next) = segments.next_if(|s| s.chars().next().is_some_and(|c| c.is_alphanumeric() && !is_cjk(c))) {
+                if let Some((_, next)) = segments.next_if(|(_, s)| s.chars().next().is_some_and(|c| c.is_alphanumeric() && !is_cjk(c))) {
                     if segment == "#" {
                         // A hashtag is read as its word: `#fail` and `fail` share evidence.
                         tokens.push_word(next);
@@ -200,7 +255,20 @@ impl Tokenizer {
                 }
             }
             if is_word {
-                if is_cjk(first) {
+                if self.segmenter == Segmenter::Jieba && is_han(first) {
+                    // UAX #29 puts a boundary between any two ideographs: the run is the
+                    // following segments that start with one.
+                    let mut end = at + segment.len();
+                    while let Some((next_at, next)) = segments.next_if(|(_, s)| s.chars().next().is_some_and(is_han)) {
+                        end = next_at + next.len();
+                    }
+                    // With the HMM, as jieba's own default: words missing from the
+                    // dictionary (names, new products) are kept whole.
+                    for word in jieba().cut(&chunk[at..end], true) {
+                        tokens.push(word.word, Kind::CjkWord, in_cjk_run);
+                        in_cjk_run = true;
+                    }
+                } else if is_cjk(first) {
                     for c in segment.chars() {
                         let mut utf8 = [0u8; 4];
                         tokens.push(c.encode_utf8(&mut utf8), Kind::Cjk, in_cjk_run);
@@ -271,9 +339,10 @@ impl Tokenizer {
         }
         // Chinese and Japanese are written without spaces: a run's character pairs stand for
         // its words. Word bigrams give them when they are asked for; otherwise they are added.
+        // A segmenter's words are words already.
         if !(lo..=hi).contains(&2) {
             for i in 1..n {
-                if tokens.spans[i].glued {
+                if tokens.spans[i].glued && tokens.spans[i].kind == Kind::Cjk && tokens.spans[i - 1].kind == Kind::Cjk {
                     gram.clear();
                     gram.push_str(tokens.get(i - 1));
                     gram.push_str(tokens.get(i));
@@ -359,6 +428,11 @@ pub fn is_cjk(c: char) -> bool {
         | 0x20000..=0x3134F) // extensions B to G
 }
 
+/// Han ideographs (with 々 and 〇, which stand for them): the runs a segmenter cuts.
+fn is_han(c: char) -> bool {
+    matches!(c as u32, 0x3005 | 0x3007 | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F)
+}
+
 /// Emoji and pictographs (the blocks of Extended_Pictographic that matter in text).
 fn is_pictographic(c: char) -> bool {
     matches!(c as u32, 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0x231A..=0x23FF | 0x2190..=0x21FF | 0x3030 | 0x303D)
@@ -418,6 +492,32 @@ mod tests {
         assert_eq!(with_chars[5..], ["~ ok", "~ok ", "~ ok "]);
         assert_eq!(words("좋은 서비스 감사합니다"), ["좋은", "서비스", "감사합니다"]);
         assert_eq!(words("カタカナ"), ["カ", "タ", "カ", "ナ"]);
+    }
+
+    #[test]
+    fn jieba_cuts_han_runs_into_words_when_asked() {
+        let bigrams = Tokenizer { word_ngrams: (1, 1), ..words_only() };
+        let jieba = Tokenizer { segmenter: Segmenter::Jieba, ..bigrams.clone() };
+        assert_eq!(terms(&bigrams, "退款被拒绝"), ["退", "款", "被", "拒", "绝", "退款", "款被", "被拒", "拒绝"]);
+        // A segmenter's words are not paired again.
+        assert_eq!(terms(&jieba, "申请退款被拒绝"), ["申请", "退款", "被", "拒绝"]);
+        let pairs = Tokenizer { word_ngrams: (1, 2), ..jieba.clone() };
+        assert_eq!(terms(&pairs, "申请退款被拒绝")[4..], ["申请退款", "退款被", "被拒绝"]);
+        // Only Han runs: spaced words, punctuation and kana read as before.
+        let t = Tokenizer { segmenter: Segmenter::Jieba, ..Tokenizer::default() };
+        assert_eq!(t.tokens("iPhone屏幕坏了!").iter().collect::<Vec<_>>(), ["iphone", "屏幕", "坏", "了", "!"]);
+        assert_eq!(t.tokens("東京へ行く").iter().collect::<Vec<_>>(), ["東京", "へ", "行", "く"]);
+        assert_eq!(t.tokens("快递，客服").iter().collect::<Vec<_>>(), ["快递", "客服"]);
+    }
+
+    #[test]
+    fn the_segmenter_option_names_its_values() {
+        assert_eq!(Segmenter::from_json(&serde_json::json!("jieba")).unwrap(), Segmenter::Jieba);
+        assert_eq!(Segmenter::from_json(&serde_json::json!("Bigrams")).unwrap(), Segmenter::Bigrams);
+        for bad in [serde_json::json!("mecab"), serde_json::json!(1), serde_json::Value::Null] {
+            let message = Segmenter::from_json(&bad).unwrap_err().to_string();
+            assert!(message.contains("options.segmenter") && message.contains("'bigrams', 'jieba'"), "{message}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use super::tokenize::{Tokenizer, CHAR_NGRAM_MARK};
+use super::tokenize::{Segmenter, Tokenizer, CHAR_NGRAM_MARK};
 use crate::error::{CrmError, Result};
 use crate::pool;
 
@@ -181,6 +181,12 @@ impl Vectorizer {
 
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
+    }
+
+    /// Sets the tokeniser's segmenter, which the vectoriser's own bytes do not hold (see
+    /// `Tokenizer::segmenter`).
+    pub fn set_segmenter(&mut self, segmenter: Segmenter) {
+        self.tokenizer.segmenter = segmenter;
     }
 
     /// Why a stored vectoriser cannot be used, if it cannot: a column count that disagrees
