@@ -316,6 +316,10 @@ impl TextModel {
     }
 }
 
+/// Training keeps the texts' terms between counting them and making their rows (instead of
+/// tokenising the texts twice) while they take at most this many bytes.
+const KEEP_TERMS_BYTES: u64 = 256 << 20;
+
 /// Vocabulary, rows and softmax fit on the given rows; the softmax fit starts from
 /// `warm`'s weights, term by term, when given (a model of most of the same rows).
 fn fit(
@@ -326,7 +330,11 @@ fn fit(
     warm: Option<&(Vectorizer, Softmax)>,
     should_stop: &dyn Fn() -> bool,
 ) -> Result<(Vectorizer, Softmax)> {
-    let vectorizer = Vectorizer::fit(texts, &options.tokenizer(), &options.vectorizer(), should_stop)?;
+    // The texts' terms are kept for their rows within a quarter of the memory allowed (they
+    // take 4 bytes an occurrence, the rows 16 a distinct term of a text).
+    let keep_bytes = if options.max_memory_mb > 0 { options.max_memory_mb.saturating_mul(1 << 20) / 4 } else { u64::MAX };
+    let keep_bytes = usize::try_from(keep_bytes.min(KEEP_TERMS_BYTES)).unwrap_or(usize::MAX);
+    let (vectorizer, terms) = Vectorizer::fit_keeping_terms(texts, &options.tokenizer(), &options.vectorizer(), keep_bytes, should_stop)?;
     if vectorizer.n_features() == 0 {
         return Err(CrmError::InvalidArgument(format!("no term occurs in at least min_df = {} texts: lower min_df or train on more text", options.min_df)));
     }
@@ -340,7 +348,7 @@ fn fit(
             options.max_memory_mb
         )));
     }
-    let x = vectorizer.transform_all(texts, should_stop)?;
+    let x = vectorizer.transform_fitted(texts, terms, should_stop)?;
     let weights = match options.class_weight {
         ClassWeight::Balanced => balanced_class_weights(y, n_classes),
         ClassWeight::None => vec![1.0; n_classes],

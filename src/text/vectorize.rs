@@ -39,6 +39,15 @@ const MIN_COUNTING_TERMS: usize = 200_000;
 const POLL_EVERY: usize = 256;
 /// Texts per task when rows are made on several threads.
 const ROWS_PER_TASK: usize = 512;
+/// Texts per task when terms are counted on several threads: each task's distinct terms
+/// are merged into the counts on the caller's thread, and larger tasks have fewer of them
+/// in all (common terms recur in every task).
+const COUNT_TEXTS_PER_TASK: usize = 2048;
+/// Tasks counted before their counts are merged: the memory of unmerged counts stays
+/// that of a few tasks whatever the number of texts.
+const COUNT_TASKS_PER_WAVE: usize = 8;
+/// The key of a counted term that is not in the vocabulary (`KeptTerms::key_of`).
+const NOT_KEPT: u64 = u64::MAX;
 
 /// One text's TF-IDF row: column indices in increasing order and their values.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -102,9 +111,58 @@ struct DocFrequency {
     last_doc: u32,
 }
 
+/// The terms of the texts a vectoriser was fitted on, kept by `fit_keeping_terms` so that
+/// `transform_fitted` makes their rows without tokenising them again (tokenising is most
+/// of the time of vectorising).
+pub struct FittedTerms(Option<KeptTerms>);
+
+struct KeptTerms {
+    /// Every text's terms, one counting id per occurrence, text after text.
+    ids: Vec<u32>,
+    /// Text i's ids are `ids[ends[i - 1]..ends[i]]` (from 0 for the first).
+    ends: Vec<usize>,
+    /// Counting id to the key `row_of_keys` sorts (column << 1 | block), `NOT_KEPT` for a
+    /// term outside the vocabulary.
+    key_of: Vec<u64>,
+}
+
+/// (term, document frequency, counting id) of a counted term; the id is `u32::MAX` when
+/// the texts' terms were not kept.
+type CountedTerm = (Box<str>, u32, u32);
+
+/// Document frequencies of every distinct term, by counting id.
+#[derive(Default)]
+struct TermCounts {
+    ids: FxHashMap<Box<str>, u32>,
+    df: Vec<u32>,
+}
+
+/// One counting task's terms: its distinct terms with local ids, their document
+/// frequencies in the task's texts, and each text's terms when they are kept.
+#[derive(Default)]
+struct TaskCounts {
+    counts: TermCounts,
+    last_doc: Vec<u32>,
+    ids: Vec<u32>,
+    ends: Vec<usize>,
+}
+
 impl Vectorizer {
     /// Chooses the vocabulary of `texts` and its idf.
     pub fn fit(texts: &[&str], tokenizer: &Tokenizer, options: &VectorizerOptions, should_stop: &dyn Fn() -> bool) -> Result<Vectorizer> {
+        Ok(Vectorizer::fit_keeping_terms(texts, tokenizer, options, 0, should_stop)?.0)
+    }
+
+    /// As `fit`, and keeps the texts' terms for `transform_fitted` while they take at most
+    /// `keep_bytes` (4 bytes an occurrence of a term); past that, or when hashing, nothing
+    /// is kept and `transform_fitted` tokenises the texts again.
+    pub fn fit_keeping_terms(
+        texts: &[&str],
+        tokenizer: &Tokenizer,
+        options: &VectorizerOptions,
+        keep_bytes: usize,
+        should_stop: &dyn Fn() -> bool,
+    ) -> Result<(Vectorizer, FittedTerms)> {
         if let Some(problem) = tokenizer.check() {
             return Err(CrmError::InvalidArgument(problem));
         }
@@ -133,46 +191,149 @@ impl Vectorizer {
             }
             let idf = df.iter().map(|e| if e.df >= options.min_df.max(1) { smooth_idf(e.df) } else { 0.0 }).collect();
             let fitted_nonzeros = df.iter().filter(|e| e.df >= options.min_df.max(1)).map(|e| u64::from(e.df)).sum();
-            return Ok(Vectorizer { tokenizer: tokenizer.clone(), terms: Vec::new(), idf, hash_bits: Some(bits), index: OnceLock::new(), fitted_nonzeros });
+            let vectorizer =
+                Vectorizer { tokenizer: tokenizer.clone(), terms: Vec::new(), idf, hash_bits: Some(bits), index: OnceLock::new(), fitted_nonzeros };
+            return Ok((vectorizer, FittedTerms(None)));
         }
         if options.max_features == 0 {
             return Err(CrmError::bad_argument("max_features", 0, "a positive number"));
         }
         let limit = options.max_features.saturating_mul(COUNTING_TERMS_PER_FEATURE).max(MIN_COUNTING_TERMS);
-        let mut counts: FxHashMap<Box<str>, DocFrequency> = FxHashMap::default();
-        for (doc, text) in texts.iter().enumerate() {
-            if doc % POLL_EVERY == 0 && should_stop() {
-                return Err(canceled());
-            }
-            let doc = doc as u32;
-            tokenizer.for_each_term(text, |term| match counts.get_mut(term) {
-                Some(entry) => {
-                    if entry.last_doc != doc {
-                        entry.last_doc = doc;
-                        entry.df += 1;
-                    }
-                }
-                None => {
-                    counts.insert(term.into(), DocFrequency { df: 1, last_doc: doc });
-                }
-            });
-            if counts.len() > limit {
-                prune_rarest(&mut counts, limit / 2);
-            }
-        }
-        let mut kept: Vec<(Box<str>, u32)> = counts.into_iter().filter(|(_, e)| e.df >= options.min_df).map(|(t, e)| (t, e.df)).collect();
-        if kept.len() > options.max_features {
+        let (candidates, kept): (Vec<CountedTerm>, Option<KeptTerms>) =
+            match count_on_pool(texts, tokenizer, limit, keep_bytes / std::mem::size_of::<u32>(), should_stop)? {
+                Some((counts, kept)) => (counts.ids.into_iter().map(|(term, id)| (term, counts.df[id as usize], id)).collect(), kept),
+                None => (count_pruning(texts, tokenizer, limit, should_stop)?.into_iter().map(|(term, e)| (term, e.df, u32::MAX)).collect(), None),
+            };
+        let mut kept_terms: Vec<CountedTerm> = candidates.into_iter().filter(|(_, df, _)| *df >= options.min_df).collect();
+        if kept_terms.len() > options.max_features {
             // The most frequent; ties by term so the choice does not depend on hashing order.
-            kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            kept.truncate(options.max_features);
+            kept_terms.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            kept_terms.truncate(options.max_features);
         }
-        kept.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let idf = kept.iter().map(|(_, df)| smooth_idf(*df)).collect();
-        let fitted_nonzeros = kept.iter().map(|(_, df)| u64::from(*df)).sum();
-        let terms = kept.into_iter().map(|(t, _)| t.into_string()).collect();
-        Ok(Vectorizer { tokenizer: tokenizer.clone(), terms, idf, hash_bits: None, index: OnceLock::new(), fitted_nonzeros })
+        kept_terms.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let idf = kept_terms.iter().map(|(_, df, _)| smooth_idf(*df)).collect();
+        let fitted_nonzeros = kept_terms.iter().map(|(_, df, _)| u64::from(*df)).sum();
+        let kept = kept.map(|mut kept| {
+            for (column, (term, _, id)) in kept_terms.iter().enumerate() {
+                kept.key_of[*id as usize] = (column as u64) << 1 | u64::from(term.starts_with(CHAR_NGRAM_MARK));
+            }
+            kept
+        });
+        let terms = kept_terms.into_iter().map(|(t, _, _)| t.into_string()).collect();
+        let vectorizer = Vectorizer { tokenizer: tokenizer.clone(), terms, idf, hash_bits: None, index: OnceLock::new(), fitted_nonzeros };
+        Ok((vectorizer, FittedTerms(kept)))
     }
+}
 
+/// Document frequencies counted on the pool's threads: tasks of consecutive texts count
+/// their own terms, merged in task order a wave of tasks at a time; with every text's
+/// terms as counting ids (`KeptTerms::key_of` all `NOT_KEPT`) while there are at most
+/// `keep_occurrences` of them. None when there are more than `limit` distinct terms:
+/// counted one text after the other, they would have been pruned (`count_pruning`).
+/// Otherwise the frequencies are exact, and the same as `count_pruning`'s, which never
+/// prunes when the distinct terms of all the texts are within the limit.
+fn count_on_pool(
+    texts: &[&str],
+    tokenizer: &Tokenizer,
+    limit: usize,
+    keep_occurrences: usize,
+    should_stop: &dyn Fn() -> bool,
+) -> Result<Option<(TermCounts, Option<KeptTerms>)>> {
+    let mut counts = TermCounts::default();
+    let mut kept = (keep_occurrences > 0).then(|| KeptTerms { ids: Vec::new(), ends: Vec::with_capacity(texts.len()), key_of: Vec::new() });
+    for wave in texts.chunks(COUNT_TEXTS_PER_TASK * COUNT_TASKS_PER_WAVE) {
+        let keep = kept.is_some();
+        let tasks = pool::map_ranges(wave.len(), COUNT_TEXTS_PER_TASK, 0, should_stop, |range, checkpoint| {
+            let mut task = TaskCounts::default();
+            for (doc, text) in wave[range].iter().enumerate() {
+                if doc % POLL_EVERY == 0 && checkpoint.stop() {
+                    break;
+                }
+                let doc = doc as u32;
+                tokenizer.for_each_term(text, |term| {
+                    let id = match task.counts.ids.get(term) {
+                        Some(&id) => id,
+                        None => {
+                            let id = task.counts.df.len() as u32;
+                            task.counts.ids.insert(term.into(), id);
+                            task.counts.df.push(0);
+                            task.last_doc.push(u32::MAX);
+                            id
+                        }
+                    };
+                    if task.last_doc[id as usize] != doc {
+                        task.last_doc[id as usize] = doc;
+                        task.counts.df[id as usize] += 1;
+                    }
+                    if keep {
+                        task.ids.push(id);
+                    }
+                });
+                if keep {
+                    task.ends.push(task.ids.len());
+                }
+            }
+            task
+        })?;
+        for task in tasks {
+            // The task's ids to the counts' ids; a new term is moved in, not copied.
+            let mut merged_id = vec![0u32; task.counts.df.len()];
+            for (term, id) in task.counts.ids {
+                let next = counts.df.len() as u32;
+                let merged = *counts.ids.entry(term).or_insert(next);
+                if merged == next {
+                    counts.df.push(0);
+                }
+                counts.df[merged as usize] += task.counts.df[id as usize];
+                merged_id[id as usize] = merged;
+            }
+            if counts.ids.len() > limit {
+                return Ok(None);
+            }
+            if kept.as_ref().is_some_and(|k| k.ids.len() + task.ids.len() > keep_occurrences) {
+                kept = None;
+            }
+            if let Some(kept) = kept.as_mut() {
+                let offset = kept.ids.len();
+                kept.ids.extend(task.ids.iter().map(|&id| merged_id[id as usize]));
+                kept.ends.extend(task.ends.iter().map(|&end| offset + end));
+            }
+        }
+    }
+    if let Some(kept) = kept.as_mut() {
+        kept.key_of = vec![NOT_KEPT; counts.df.len()];
+    }
+    Ok(Some((counts, kept)))
+}
+
+/// Document frequencies counted one text after the other, the rarest terms pruned each
+/// time there are more than `limit` distinct terms (see `prune_rarest`).
+fn count_pruning(texts: &[&str], tokenizer: &Tokenizer, limit: usize, should_stop: &dyn Fn() -> bool) -> Result<FxHashMap<Box<str>, DocFrequency>> {
+    let mut counts: FxHashMap<Box<str>, DocFrequency> = FxHashMap::default();
+    for (doc, text) in texts.iter().enumerate() {
+        if doc % POLL_EVERY == 0 && should_stop() {
+            return Err(canceled());
+        }
+        let doc = doc as u32;
+        tokenizer.for_each_term(text, |term| match counts.get_mut(term) {
+            Some(entry) => {
+                if entry.last_doc != doc {
+                    entry.last_doc = doc;
+                    entry.df += 1;
+                }
+            }
+            None => {
+                counts.insert(term.into(), DocFrequency { df: 1, last_doc: doc });
+            }
+        });
+        if counts.len() > limit {
+            prune_rarest(&mut counts, limit / 2);
+        }
+    }
+    Ok(counts)
+}
+
+impl Vectorizer {
     /// Non-zero entries of the fitted texts' rows (a bound when hashing, where two terms
     /// of a text may share a column), known before they are made; 0 once deserialised.
     pub fn fitted_nonzeros(&self) -> u64 {
@@ -252,7 +413,14 @@ impl Vectorizer {
 
     /// The text's TF-IDF row.
     pub fn transform(&self, text: &str) -> SparseRow {
-        self.transform_inner(text, None)
+        // (column << 1 | block): block 1 for character n-grams, 0 for the rest.
+        let mut keys: Vec<u64> = Vec::new();
+        self.tokenizer.for_each_term(text, |term| {
+            if let Some(j) = self.column(term) {
+                keys.push(u64::from(j) << 1 | u64::from(term.starts_with(CHAR_NGRAM_MARK)));
+            }
+        });
+        self.row_of_keys(&mut keys)
     }
 
     /// The row, and for each of its entries the words of the text it stands for with their
@@ -290,17 +458,9 @@ impl Vectorizer {
         self.terms.get(column as usize).is_some_and(|t| t.starts_with(CHAR_NGRAM_MARK))
     }
 
-    fn transform_inner(&self, text: &str, mut names: Option<&mut FxHashMap<u32, String>>) -> SparseRow {
-        // (column << 1 | block): block 1 for character n-grams, 0 for the rest.
-        let mut keys: Vec<u64> = Vec::new();
-        self.tokenizer.for_each_term(text, |term| {
-            if let Some(j) = self.column(term) {
-                keys.push(u64::from(j) << 1 | u64::from(term.starts_with(CHAR_NGRAM_MARK)));
-                if let Some(names) = names.as_deref_mut() {
-                    names.entry(j).or_insert_with(|| term.to_string());
-                }
-            }
-        });
+    /// The row of a text whose terms have the keys `keys` (column << 1 | block), one per
+    /// occurrence, in any order.
+    fn row_of_keys(&self, keys: &mut [u64]) -> SparseRow {
         keys.sort_unstable();
         let mut entries: Vec<(u64, f64)> = Vec::new();
         let mut squares = [0.0f64; 2];
@@ -328,6 +488,26 @@ impl Vectorizer {
             }
         }
         row
+    }
+
+    /// The rows of the texts this vectoriser was fitted on, `fitted` their terms from
+    /// `fit_keeping_terms`; the same as `transform_all`.
+    pub fn transform_fitted(&self, texts: &[&str], fitted: FittedTerms, should_stop: &dyn Fn() -> bool) -> Result<SparseMatrix> {
+        let Some(kept) = fitted.0.filter(|kept| kept.ends.len() == texts.len()) else {
+            return self.transform_all(texts, should_stop);
+        };
+        let chunks = pool::map_ranges(texts.len(), ROWS_PER_TASK, 0, should_stop, |range, _| {
+            let mut keys: Vec<u64> = Vec::new();
+            range
+                .map(|i| {
+                    let from = if i == 0 { 0 } else { kept.ends[i - 1] };
+                    keys.clear();
+                    keys.extend(kept.ids[from..kept.ends[i]].iter().map(|&id| kept.key_of[id as usize]).filter(|&key| key != NOT_KEPT));
+                    self.row_of_keys(&mut keys)
+                })
+                .collect::<Vec<_>>()
+        })?;
+        Ok(SparseMatrix::from_rows(self.n_features(), chunks.into_iter().flatten()))
     }
 
     /// The rows of many texts, on the pool's threads; in text order.
@@ -531,9 +711,44 @@ mod tests {
     }
 
     #[test]
+    fn counting_on_the_pool_and_kept_terms_change_nothing() {
+        // Over two waves of tasks, so counts are merged across tasks and waves.
+        let texts: Vec<String> = (0..COUNT_TEXTS_PER_TASK * COUNT_TASKS_PER_WAVE + 3000)
+            .map(|i| format!("w{} w{} w{} x{} shared {}", i % 7, i % 113, (i * 31) % 1009, i % 5, if i % 3 == 0 { "!" } else { "" }))
+            .collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let tokenizer = Tokenizer::default();
+        let options = VectorizerOptions::default();
+        let limit = MIN_COUNTING_TERMS;
+        let (counts, kept) = count_on_pool(&texts, &tokenizer, limit, usize::MAX, &never).unwrap().unwrap();
+        let one_by_one = count_pruning(&texts, &tokenizer, limit, &never).unwrap();
+        assert_eq!(counts.ids.len(), one_by_one.len());
+        for (term, id) in &counts.ids {
+            assert_eq!(counts.df[*id as usize], one_by_one[term].df, "{term}");
+        }
+        assert_eq!(kept.unwrap().ends.len(), texts.len());
+        // Beyond the limit, the pool's count gives way to the pruning one.
+        assert!(count_on_pool(&texts, &tokenizer, 10, 0, &never).unwrap().is_none());
+
+        let plain = Vectorizer::fit(&texts, &tokenizer, &options, &never).unwrap();
+        let rows = plain.transform_all(&texts, &never).unwrap();
+        for keep_bytes in [usize::MAX, 1000] {
+            let (v, terms) = Vectorizer::fit_keeping_terms(&texts, &tokenizer, &options, keep_bytes, &never).unwrap();
+            assert_eq!((&v.terms, &v.idf, v.fitted_nonzeros), (&plain.terms, &plain.idf, plain.fitted_nonzeros));
+            assert_eq!(v.transform_fitted(&texts, terms, &never).unwrap(), rows);
+        }
+        // Terms that make no column are dropped from the kept rows as from the others.
+        let narrow = VectorizerOptions { max_features: 5, min_df: 3, ..options };
+        let (v, terms) = Vectorizer::fit_keeping_terms(&texts, &tokenizer, &narrow, usize::MAX, &never).unwrap();
+        assert_eq!(v.transform_fitted(&texts, terms, &never).unwrap(), v.transform_all(&texts, &never).unwrap());
+    }
+
+    #[test]
     fn cancel_is_an_error() {
         let texts = vec!["x y"; 1000];
         let err = Vectorizer::fit(&texts, &unigrams(), &VectorizerOptions::default(), &|| true).unwrap_err();
+        assert!(matches!(err, CrmError::Canceled(_)));
+        let err = Vectorizer::fit_keeping_terms(&texts, &unigrams(), &VectorizerOptions::default(), 1 << 20, &|| true).err().unwrap();
         assert!(matches!(err, CrmError::Canceled(_)));
     }
 }
