@@ -142,6 +142,27 @@ DROP ROLE mt_trainer;
 REVOKE ALL ON mt_people FROM mt_analyst;
 DROP OWNED BY mt_analyst;
 DROP ROLE mt_analyst;
+-- Schema changes under the trigger: the backend never crashes, every answer is clean.
+-- A new column: inserts go on as before.
+ALTER TABLE mt_people ADD COLUMN segment text;
+INSERT INTO mt_people (customer_id, first_name, last_name, email, phone, birth_date, segment)
+SELECT 2012, first_name, last_name, email, phone, birth_date, 'gold' FROM mt_people WHERE customer_id = 12;
+SELECT customer_key = (SELECT customer_key FROM mt_people WHERE customer_id = 12) AS joined_12 FROM mt_people WHERE customer_id = 2012;
+-- A compared column changes type (date to text, written as the ISO dates the key store
+-- holds): the trigger reads the new type, and the duplicate still joins.
+ALTER TABLE mt_people ALTER COLUMN birth_date TYPE text USING to_char(birth_date, 'YYYY-MM-DD');
+INSERT INTO mt_people (customer_id, first_name, last_name, email, phone, birth_date)
+SELECT 2016, first_name, last_name, email, phone, birth_date FROM mt_people WHERE customer_id = 16;
+SELECT customer_key = (SELECT customer_key FROM mt_people WHERE customer_id = 16) AS joined_16 FROM mt_people WHERE customer_id = 2016;
+-- A compared column is dropped.
+ALTER TABLE mt_people DROP COLUMN phone;
+INSERT INTO mt_people (customer_id, first_name, last_name, email, birth_date)
+SELECT 2020, first_name, last_name, email, birth_date FROM mt_people WHERE customer_id = 20;
+-- The key column is renamed.
+ALTER TABLE mt_people RENAME COLUMN customer_key TO cust_key;
+INSERT INTO mt_people (customer_id, first_name, last_name) VALUES (2024, 'ida', 'okafor');
+ALTER TABLE mt_people RENAME COLUMN cust_key TO customer_key;
+SELECT count(*) AS rows_after_schema_changes FROM mt_people;
 \set VERBOSITY default
 -- Dropping a matcher's last version drops its key store.
 SELECT crm.drop_model('mt_people', 1);
