@@ -161,11 +161,13 @@ fn open_device(emulation: Emulation) -> DeviceState {
             if !found.available {
                 return unavailable(found.reason.unwrap_or_else(|| "no usable CUDA device".into()));
             }
-            // cudarc may panic on a driver or NVRTC it cannot use: never the backend.
-            match std::panic::catch_unwind(cuda::CudaExecutor::open) {
-                Ok(Ok(device)) => tested(Rc::new(device)),
+            // cudarc may panic on a driver or NVRTC it cannot use, opening or in the
+            // self-test's launches: the device is then unavailable, never the backend down.
+            let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cuda::CudaExecutor::open().map(|device| tested(Rc::new(device)))));
+            match opened {
+                Ok(Ok(state)) => state,
                 Ok(Err(e)) => unavailable(e.message().to_string()),
-                Err(_) => unavailable("the CUDA driver or NVRTC could not be loaded (see crm.gpu_info())".into()),
+                Err(_) => unavailable("the CUDA driver or NVRTC failed while the kernels were loaded and self-tested (see the server log)".into()),
             }
         }
     }
