@@ -745,27 +745,12 @@ fn batch(name: &str, source: &str, key: &str) -> Result<Vec<(Option<String>, f64
             }
         },
     };
-    let device: std::cell::OnceCell<crate::gpu::SharedExecutor> = std::cell::OnceCell::new();
-    if kernel.is_some() && policy.setting == crate::gpu::DeviceSetting::Cuda {
-        if let Some(executor) = crate::gpu::sql::batch_device(&policy)? {
-            let _ = device.set(executor);
-        }
-    }
+    let device = crate::gpu::sql::BatchDevice::new(policy, kernel.is_some())?;
     let open_device: Option<crate::gpu::executor::OpenDevice<'_>> = kernel.as_ref().map(|(model, link)| {
-        let (device, policy, link) = (&device, policy, *link);
-        Box::new(move || {
-            if device.get().is_none() {
-                match crate::gpu::sql::batch_device(&policy)? {
-                    Some(executor) => {
-                        let _ = device.set(executor);
-                    }
-                    None => return Ok(None),
-                }
-            }
-            match device.get() {
-                Some(executor) => Ok(Some(executor.scorer(model, link, width, policy.chunk_rows)?)),
-                None => Ok(None),
-            }
+        let (device, link) = (&device, *link);
+        Box::new(move || match device.executor()? {
+            Some(executor) => Ok(Some(executor.scorer(model, link, width, device.policy.chunk_rows)?)),
+            None => Ok(None),
         }) as crate::gpu::executor::OpenDevice<'_>
     });
     let mut scorer = crate::gpu::executor::RowScorer::new(|x: &[f64]| entry.output_encoded(x), width, policy.threshold(), open_device);

@@ -104,6 +104,35 @@ pub fn batch_device(policy: &Policy) -> crate::error::Result<Option<super::Share
     Ok(device)
 }
 
+/// The device of one batch function call, opened once: at once under `cuda` (so an
+/// error comes before any row is read), when the batch reaches `crm.gpu_min_rows` rows
+/// under `auto` (see `executor::RowScorer`).
+pub struct BatchDevice {
+    pub policy: Policy,
+    executor: std::cell::OnceCell<super::SharedExecutor>,
+}
+
+impl BatchDevice {
+    /// `has_kernel`: whether the model has a kernel at all (none: the CPU, never opened).
+    pub fn new(policy: Policy, has_kernel: bool) -> crate::error::Result<BatchDevice> {
+        let device = BatchDevice { policy, executor: std::cell::OnceCell::new() };
+        if has_kernel && policy.setting == super::DeviceSetting::Cuda {
+            device.executor()?;
+        }
+        Ok(device)
+    }
+
+    /// The executor, opened now if it was not; None: the CPU.
+    pub fn executor(&self) -> crate::error::Result<Option<&dyn super::executor::Executor>> {
+        if self.executor.get().is_none() {
+            if let Some(executor) = batch_device(&self.policy)? {
+                let _ = self.executor.set(executor);
+            }
+        }
+        Ok(self.executor.get().map(|e| e.as_ref()))
+    }
+}
+
 /// What this backend found: the CUDA driver, the device, its memory, or why there is
 /// none; the executor batches would use and its self-test against the CPU path (run now
 /// if this backend has not run it yet); the settings in force.

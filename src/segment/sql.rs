@@ -233,25 +233,12 @@ fn segment_rows(name: &str, source: &str, key: &str) -> Result<Vec<SegmentedRow>
             }
         },
     };
-    let device: std::cell::OnceCell<crate::gpu::SharedExecutor> = std::cell::OnceCell::new();
-    if kernel.is_some() && policy.setting == crate::gpu::DeviceSetting::Cuda {
-        if let Some(executor) = crate::gpu::sql::batch_device(&policy)? {
-            let _ = device.set(executor);
-        }
-    }
+    let device = crate::gpu::sql::BatchDevice::new(policy, kernel.is_some())?;
     let open_device: Option<crate::gpu::executor::OpenDevice<'_, Option<(i32, f64)>>> = kernel.as_ref().map(|segments| {
-        let (device, policy) = (&device, policy);
+        let device = &device;
         Box::new(move || {
-            if device.get().is_none() {
-                match crate::gpu::sql::batch_device(&policy)? {
-                    Some(executor) => {
-                        let _ = device.set(executor);
-                    }
-                    None => return Ok(None),
-                }
-            }
-            Ok(device.get().map(|executor| {
-                Box::new(crate::gpu::executor::SegmentChunks { executor: executor.as_ref(), segments, chunk_rows: policy.chunk_rows })
+            Ok(device.executor()?.map(|executor| {
+                Box::new(crate::gpu::executor::SegmentChunks { executor, segments, chunk_rows: device.policy.chunk_rows })
                     as Box<dyn crate::gpu::executor::ChunkScorer<Option<(i32, f64)>>>
             }))
         }) as crate::gpu::executor::OpenDevice<'_, Option<(i32, f64)>>
