@@ -781,13 +781,5 @@ fn batch(name: &str, source: &str, key: &str) -> Result<Vec<(Option<String>, f64
     if let Some(e) = failure {
         return Err(e);
     }
-    let on_device = scorer.on_device();
-    let scores = scorer.finish()?;
-    if on_device {
-        crate::gpu::record_device_batch(scores.len());
-    }
-    if scores.len() != keys.len() {
-        return Err(CrmError::Device(format!("{} scores came back for {} rows", scores.len(), keys.len())));
-    }
-    Ok(keys.into_iter().zip(scores).collect())
+    scorer.finish_keyed(keys)
 }

@@ -363,6 +363,20 @@ impl<'e, T, C: Fn(&[f64]) -> T> RowScorer<'e, T, C> {
         self.pending.clear();
     }
 
+    /// Each of `keys` (one per pushed row, in order) beside its row's result; a batch that
+    /// ran on the device is counted in `crm.gpu_info()`.
+    pub fn finish_keyed<K>(self, keys: Vec<K>) -> Result<Vec<(K, T)>> {
+        let on_device = self.on_device();
+        let results = self.finish()?;
+        if on_device {
+            super::record_device_batch(results.len());
+        }
+        if results.len() != keys.len() {
+            return Err(CrmError::Device(format!("{} results came back for {} rows", results.len(), keys.len())));
+        }
+        Ok(keys.into_iter().zip(results).collect())
+    }
+
     /// Every row's result, in the order the rows came.
     pub fn finish(mut self) -> Result<Vec<T>> {
         match self.device.as_mut() {

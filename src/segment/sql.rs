@@ -277,15 +277,7 @@ fn segment_rows(name: &str, source: &str, key: &str) -> Result<Vec<SegmentedRow>
     if let Some(e) = failure {
         return Err(e);
     }
-    let on_device = assigner.on_device();
-    let assigned = assigner.finish()?;
-    if on_device {
-        crate::gpu::record_device_batch(assigned.len());
-    }
-    if assigned.len() != keys.len() {
-        return Err(CrmError::Device(format!("{} segments came back for {} rows", assigned.len(), keys.len())));
-    }
-    Ok(keys.into_iter().zip(assigned).map(|(k, a)| (k, a.map(|(s, _)| s), a.map(|(_, d)| d))).collect())
+    Ok(assigner.finish_keyed(keys)?.into_iter().map(|(k, a)| (k, a.map(|(s, _)| s), a.map(|(_, d)| d))).collect())
 }
 
 type ProfileRow = (i32, i64, f64, String, f64, f64, f64, f64, f64, Option<f64>, f64, f64);
