@@ -222,3 +222,49 @@ fn chinese_segmenters() {
         assert!(terms > 0);
     }
 }
+
+/// CPU seconds of `Softmax::fit` alone on the sentiment task's training rows, on one
+/// thread and on the pool (median of `TEXT_BENCH_RUNS`, default 5): the solver's cost
+/// without the vectoriser, comparable across builds on a shared machine.
+#[test]
+#[ignore]
+fn softmax_fit_cpu_seconds() {
+    let Some(path) = crate::shared_dataset("airline_tweets.csv") else { return };
+    let cells = read_csv(&std::fs::read_to_string(&path).unwrap());
+    let header = &cells[0];
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (text, sentiment) = (column("text"), column("airline_sentiment"));
+    let train: Vec<(&str, &str)> =
+        cells[1..].iter().enumerate().filter(|(i, _)| (i + 1) % 5 != 0).map(|(_, r)| (r[text].as_str(), r[sentiment].as_str())).collect();
+    let texts: Vec<&str> = train.iter().map(|r| r.0).collect();
+    let mut classes: Vec<&str> = train.iter().map(|r| r.1).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let y: Vec<u32> = train.iter().map(|r| classes.binary_search(&r.1).unwrap() as u32).collect();
+    let options = TextOptions::default();
+    let never = || false;
+    let (vectorizer, terms) = Vectorizer::fit_keeping_terms(&texts, &options.tokenizer(), &options.vectorizer(), usize::MAX, &never).unwrap();
+    let x = vectorizer.transform_fitted(&texts, terms, &never).unwrap();
+    let weights = balanced_class_weights(&y, classes.len());
+    let runs: usize = std::env::var("TEXT_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    for threads in [1, 0] {
+        crate::pool::set_max_threads(threads);
+        let (mut cpu, mut wall, mut iterations) = (Vec::new(), Vec::new(), 0);
+        for _ in 0..runs {
+            let (cpu_started, started) = (cpu_seconds(), Instant::now());
+            iterations = Softmax::fit(&x, &y, classes.len(), &weights, &options.softmax(), &never).unwrap().iterations;
+            cpu.push(cpu_seconds() - cpu_started);
+            wall.push(started.elapsed().as_secs_f64());
+        }
+        cpu.sort_by(f64::total_cmp);
+        wall.sort_by(f64::total_cmp);
+        println!(
+            "threads {}: {iterations} iterations, CPU {:.3} s ({:.2} ms an iteration), wall {:.3} s (medians of {runs})",
+            crate::pool::max_threads(),
+            cpu[runs / 2],
+            1000.0 * cpu[runs / 2] / iterations as f64,
+            wall[runs / 2]
+        );
+    }
+    crate::pool::set_max_threads(0);
+}

@@ -39,7 +39,8 @@ impl Default for SoftmaxOptions {
     }
 }
 
-/// L-BFGS keeps at most this many bytes of history (pairs of parameter-sized f32 vectors).
+/// L-BFGS keeps at most this many bytes of history (pairs of parameter-sized f64 vectors),
+/// but never fewer than `MIN_HISTORY` pairs.
 const HISTORY_BYTES: usize = 128 << 20;
 const MAX_HISTORY: usize = 10;
 const MIN_HISTORY: usize = 3;
@@ -52,15 +53,15 @@ const FTOL: f64 = 64.0 * f64::EPSILON;
 
 /// L-BFGS pairs kept for `p` parameters.
 fn history_pairs(p: usize) -> usize {
-    (HISTORY_BYTES / (8 * p.max(1))).clamp(MIN_HISTORY, MAX_HISTORY)
+    (HISTORY_BYTES / (16 * p.max(1))).clamp(MIN_HISTORY, MAX_HISTORY)
 }
 
 /// Bytes a fit holds besides its rows, for `n_features` × `n_classes` weights: five f64
-/// vectors (parameters, gradient, direction, trial point and its gradient), the f32
+/// vectors (parameters, gradient, direction, trial point and its gradient), the f64
 /// history, and the stored f32 weights.
 pub fn fit_bytes(n_features: usize, n_classes: usize) -> u64 {
     let p = n_features.saturating_mul(n_classes).saturating_add(n_classes) as u64;
-    p.saturating_mul(5 * 8 + 8 * history_pairs(p as usize) as u64 + 4)
+    p.saturating_mul(5 * 8 + 16 * history_pairs(p as usize) as u64 + 4)
 }
 
 /// A model to start from and, for each feature of the new rows, its feature in that
@@ -268,25 +269,21 @@ fn log_sum_exp(z: &[f64]) -> f64 {
 
 /// Lanes of the vector loops below: eight partial sums added in a fixed order at the end.
 /// One running sum is a chain of dependent additions the compiler must keep in order (it
-/// may not reassociate floating point); eight independent ones let it use SIMD, and the
-/// L-BFGS two-loop recursion is twenty such products over every parameter per iteration.
+/// may not reassociate floating point); eight independent ones let it use SIMD, and
+/// L-BFGS takes up to thirty such products over every parameter per iteration.
 const LANES: usize = 8;
 
+/// Σ a·b summed by lanes.
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    dot_by_lanes(a, b, |x| x)
-}
-
-/// Σ a·b over f32 `a` (the stored history) and f64 `b`, summed by lanes.
-fn dot_by_lanes<T: Copy>(a: &[T], b: &[f64], widen: impl Fn(T) -> f64) -> f64 {
     let mut lanes = [0.0f64; LANES];
     let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (a_tail, b_tail) = (a_chunks.remainder(), b_chunks.remainder());
     for (x, y) in a_chunks.zip(b_chunks) {
         for ((lane, xv), yv) in lanes.iter_mut().zip(x).zip(y) {
-            *lane += widen(*xv) * yv;
+            *lane += xv * yv;
         }
     }
-    let tail: f64 = a_tail.iter().zip(b_tail).map(|(x, y)| widen(*x) * y).sum();
+    let tail: f64 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
     lanes.iter().sum::<f64>() + tail
 }
 
@@ -444,15 +441,12 @@ impl Softmax {
 /// L-BFGS from `theta`, which it leaves at the minimum; the iterations taken.
 fn lbfgs(problem: &Problem, theta: &mut Vec<f64>, options: &SoftmaxOptions, should_stop: &dyn Fn() -> bool) -> Result<usize> {
     let p = theta.len();
-    // Two f32 vectors per pair.
-    let history = history_pairs(p);
+    let mut history = History::new(p, history_pairs(p));
     let mut grad = vec![0.0; p];
     let mut f = problem.evaluate(theta, &mut grad, should_stop)?;
-    let mut pairs: VecDeque<Pair> = VecDeque::with_capacity(history);
     let mut direction = vec![0.0; p];
     let mut trial = vec![0.0; p];
     let mut trial_grad = vec![0.0; p];
-    let mut alphas = vec![0.0; history];
     let mut iterations = 0;
     while iterations < options.max_iter {
         if should_stop() {
@@ -462,47 +456,16 @@ fn lbfgs(problem: &Problem, theta: &mut Vec<f64>, options: &SoftmaxOptions, shou
             break;
         }
         iterations += 1;
-        // Two-loop recursion: direction = −H·grad. Each update of the direction is done in
-        // the same sweep as the next pair's dot product with it (`update_and_dot`): the
-        // recursion streams the direction (8 bytes a parameter) once per pair rather than
-        // twice, in the same operations and order as the textbook loops.
-        for (d, g) in direction.iter_mut().zip(&grad) {
-            *d = -g;
-        }
-        // The update still to apply to the direction: direction += coef · vector.
-        let mut pending: Option<(f64, &[f32])> = None;
-        for (i, pair) in pairs.iter().enumerate().rev() {
-            let product = match pending {
-                Some((coef, v)) => update_and_dot(&mut direction, coef, v, 1.0, &pair.s),
-                None => dot_mixed(&pair.s, &direction),
-            };
-            let a = pair.rho * product;
-            alphas[i] = a;
-            pending = Some((-a, &pair.y));
-        }
-        let first_step = if pairs.is_empty() {
+        let first_step = if history.is_empty() {
             // No curvature known yet: a step as long as the gradient is steep.
             1.0 / grad.iter().map(|g| g * g).sum::<f64>().sqrt().max(1.0)
         } else {
             1.0
         };
-        // The newest pair's γ scales the direction, in the sweep of the first update below.
-        let gamma = pairs.back().map_or(1.0, |pair| pair.gamma);
-        for (i, pair) in pairs.iter().enumerate() {
-            let (coef, v) = pending.take().expect("loop 1 left the oldest pair's update");
-            let scale = if i == 0 { gamma } else { 1.0 };
-            let b = pair.rho * update_and_dot(&mut direction, coef, v, scale, &pair.y);
-            pending = Some((alphas[i] - b, &pair.s));
-        }
-        if let Some((coef, v)) = pending {
-            for (d, sv) in direction.iter_mut().zip(v) {
-                *d += coef * f64::from(*sv);
-            }
-        }
-        let mut slope = dot(&grad, &direction);
+        let mut slope = history.direction(&grad, &mut direction, should_stop)?;
         if slope >= 0.0 || slope.is_nan() {
             // Not a descent direction (rounding): start again from steepest descent.
-            pairs.clear();
+            history.clear();
             for (d, g) in direction.iter_mut().zip(&grad) {
                 *d = -g;
             }
@@ -529,11 +492,7 @@ fn lbfgs(problem: &Problem, theta: &mut Vec<f64>, options: &SoftmaxOptions, shou
             // No decrease can be found: the optimum is reached to rounding.
             break;
         };
-        // The oldest pair's vectors are reused for the newest.
-        let mut pair = if pairs.len() == history { pairs.pop_front() } else { None }.unwrap_or_else(|| Pair::new(p));
-        if pair.set(&trial, theta, &trial_grad, &grad) {
-            pairs.push_back(pair);
-        }
+        history.push(step, &direction, &trial_grad, &grad, should_stop)?;
         std::mem::swap(theta, &mut trial);
         std::mem::swap(&mut grad, &mut trial_grad);
         let improvement = (f - f_new) / f.abs().max(f_new.abs()).max(1.0);
@@ -545,61 +504,216 @@ fn lbfgs(problem: &Problem, theta: &mut Vec<f64>, options: &SoftmaxOptions, shou
     Ok(iterations)
 }
 
-/// One step s and gradient change y of L-BFGS's history. They are kept in f32, which
-/// halves the memory the two-loop recursion streams through at each iteration (its cost on
-/// wide models); ρ and γ are computed from the rounded vectors, so the recursion is an
-/// exact BFGS update of them and stays positive definite.
-struct Pair {
-    s: Vec<f32>,
-    y: Vec<f32>,
-    rho: f64,
-    /// s·y / y·y: the initial inverse Hessian scale when this pair is the newest.
-    gamma: f64,
+/// Parameters per task of the sweeps over L-BFGS's vectors: a task's slice of the
+/// direction (16 KiB) stays in L1 while each pair's slice is added to it.
+const PARAMETERS_PER_TASK: usize = 2048;
+
+/// L-BFGS's memory: the last m steps s and gradient changes y, and their inner products.
+///
+/// The search direction −H·g is computed in the compact form of Byrd, Nocedal and
+/// Schnabel (1994, theorem 2.2), not by the two-loop recursion. Both give the same
+/// direction in exact arithmetic, but each of the recursion's 2m updates needs the
+/// previous one's dot product, so it sweeps the parameters 2m times in a row on one
+/// thread: on two cores that was close to half of a wide fit's time. The compact form
+/// sweeps twice, each sweep cut into tasks on the pool: once for every pair's products
+/// with the gradient, once to add the pairs into the direction; between them, m×m
+/// triangular solves. A new pair's products with the older ones are not swept for: they
+/// follow from products taken anyway (`direction`).
+struct History {
+    p: usize,
+    capacity: usize,
+    /// Storage slots; `order` says which are in use, oldest first.
+    s: Vec<Vec<f64>>,
+    y: Vec<Vec<f64>>,
+    order: VecDeque<usize>,
+    /// `s_a·y_b` and `y_a·y_b` for slots a and b, row-major (capacity × capacity).
+    sy: Vec<f64>,
+    yy: Vec<f64>,
+    /// The products of the last direction, by slot: `s_a·g`, `y_a·g` and `d·y_a`.
+    last: Option<LastDirection>,
+    /// The newest pair and its step length, when its products with the older pairs are
+    /// still to be found.
+    fresh: Option<(usize, f64)>,
 }
 
-impl Pair {
-    fn new(p: usize) -> Pair {
-        Pair { s: vec![0.0; p], y: vec![0.0; p], rho: 0.0, gamma: 0.0 }
+struct LastDirection {
+    sg: Vec<f64>,
+    yg: Vec<f64>,
+    dy: Vec<f64>,
+}
+
+impl History {
+    fn new(p: usize, capacity: usize) -> History {
+        let m = capacity;
+        History { p, capacity, s: Vec::new(), y: Vec::new(), order: VecDeque::new(), sy: vec![0.0; m * m], yy: vec![0.0; m * m], last: None, fresh: None }
     }
 
-    /// Stores s = x_new − x, y = g_new − g; false when their curvature s·y is not
-    /// positive enough to use (it is, in exact arithmetic, for a strictly convex loss).
-    fn set(&mut self, x_new: &[f64], x: &[f64], g_new: &[f64], g: &[f64]) -> bool {
-        let (mut sy, mut yy) = (0.0, 0.0);
-        for (((s, y), (a, b)), (c, d)) in self.s.iter_mut().zip(self.y.iter_mut()).zip(x_new.iter().zip(x)).zip(g_new.iter().zip(g)) {
-            *s = (a - b) as f32;
-            *y = (c - d) as f32;
-            sy += f64::from(*s) * f64::from(*y);
-            yy += f64::from(*y) * f64::from(*y);
+    fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.order.clear();
+        self.last = None;
+        self.fresh = None;
+    }
+
+    /// Stores the step taken from the last direction `d` (s = step·d) and the gradient's
+    /// change from `g` to `g_new` (y) as the newest pair, the oldest making room. A pair
+    /// whose curvature s·y is not positive enough to use (it is, in exact arithmetic, for
+    /// a strictly convex loss) is not kept.
+    fn push(&mut self, step: f64, d: &[f64], g_new: &[f64], g: &[f64], should_stop: &dyn Fn() -> bool) -> Result<()> {
+        if self.fresh.is_some() {
+            // Two pushes with no direction between them (`lbfgs` never does this): the first
+            // pair's products cannot be derived, so the memory starts again.
+            self.clear();
         }
-        self.rho = 1.0 / sy;
-        self.gamma = sy / yy;
-        sy > 1e-12 * yy && yy > 0.0
-    }
-}
-
-fn dot_mixed(a: &[f32], b: &[f64]) -> f64 {
-    dot_by_lanes(a, b, f64::from)
-}
-
-/// `d ← (d + coef·v)·scale`, then Σ u·d (new d) summed by lanes as `dot_mixed` does: one
-/// sweep over `d` for an update of the two-loop recursion and the next pair's product.
-fn update_and_dot(d: &mut [f64], coef: f64, v: &[f32], scale: f64, u: &[f32]) -> f64 {
-    let split = d.len() - d.len() % LANES;
-    let (d_main, d_tail) = d.split_at_mut(split);
-    let mut lanes = [0.0f64; LANES];
-    for ((dc, vc), uc) in d_main.chunks_exact_mut(LANES).zip(v.chunks_exact(LANES)).zip(u.chunks_exact(LANES)) {
-        for l in 0..LANES {
-            dc[l] = (dc[l] + coef * f64::from(vc[l])) * scale;
-            lanes[l] += f64::from(uc[l]) * dc[l];
+        let slot = if self.order.len() == self.capacity {
+            self.order.pop_front().expect("a full history has an oldest pair")
+        } else {
+            // After a restart any slot may be free; a slot's vectors are allocated the
+            // first time it is used.
+            let free = (0..self.capacity).find(|slot| !self.order.contains(slot)).expect("a history below capacity has a free slot");
+            if free >= self.s.len() {
+                self.s.push(vec![0.0; self.p]);
+                self.y.push(vec![0.0; self.p]);
+            }
+            free
+        };
+        // Per task: its first parameter, its slices of s and y, and its share of s·y and y·y.
+        type PushTask<'a> = (usize, &'a mut [f64], &'a mut [f64], f64, f64);
+        let mut tasks: Vec<PushTask> = self.s[slot]
+            .chunks_mut(PARAMETERS_PER_TASK)
+            .zip(self.y[slot].chunks_mut(PARAMETERS_PER_TASK))
+            .enumerate()
+            .map(|(t, (s, y))| (t * PARAMETERS_PER_TASK, s, y, 0.0, 0.0))
+            .collect();
+        pool::run(&mut tasks, 0, should_stop, &|(at, s, y, sy, yy), _| {
+            let range = *at..*at + s.len();
+            for ((sv, dv), yv) in s.iter_mut().zip(&d[range.clone()]).zip(y.iter_mut()) {
+                *sv = step * dv;
+                *yv = 0.0;
+            }
+            for ((yv, a), b) in y.iter_mut().zip(&g_new[range.clone()]).zip(&g[range]) {
+                *yv = a - b;
+            }
+            *sy = dot(s, y);
+            *yy = dot(y, y);
+        })?;
+        let (sy, yy) = tasks.iter().fold((0.0, 0.0), |(sy, yy), t| (sy + t.3, yy + t.4));
+        if sy > 1e-12 * yy && yy > 0.0 {
+            let m = self.capacity;
+            self.sy[slot * m + slot] = sy;
+            self.yy[slot * m + slot] = yy;
+            self.order.push_back(slot);
+            self.fresh = Some((slot, step));
         }
+        Ok(())
     }
-    let mut tail = 0.0;
-    for ((x, vv), uu) in d_tail.iter_mut().zip(&v[split..]).zip(&u[split..]) {
-        *x = (*x + coef * f64::from(*vv)) * scale;
-        tail += f64::from(*uu) * *x;
+
+    /// Writes the search direction −H·g to `direction` and returns its slope g·direction.
+    fn direction(&mut self, g: &[f64], direction: &mut [f64], should_stop: &dyn Fn() -> bool) -> Result<f64> {
+        if self.is_empty() {
+            for (d, gv) in direction.iter_mut().zip(g) {
+                *d = -gv;
+            }
+            return Ok(-dot(g, g));
+        }
+        let m = self.capacity;
+        let slots: Vec<usize> = self.order.iter().copied().collect();
+        // Sweep 1: every pair's products with g.
+        let (s, y) = (&self.s, &self.y);
+        let parts = pool::map_ranges(self.p, PARAMETERS_PER_TASK, 0, should_stop, |range, _| {
+            let g = &g[range.clone()];
+            slots.iter().map(|&a| (dot(&s[a][range.clone()], g), dot(&y[a][range.clone()], g))).collect::<Vec<(f64, f64)>>()
+        })?;
+        let (mut sg, mut yg) = (vec![0.0; m], vec![0.0; m]);
+        for part in &parts {
+            for (&a, (sa, ya)) in slots.iter().zip(part) {
+                sg[a] += sa;
+                yg[a] += ya;
+            }
+        }
+        if let Some((n, step)) = self.fresh.take() {
+            // The new pair n = (step·d, g − g_last) against each older pair a, from the last
+            // direction's products: s_n·y_a = step·(d·y_a), s_a·y_n = s_a·g − s_a·g_last and
+            // y_n·y_a = y_a·g − y_a·g_last. (Older pairs exist only after a direction: the
+            // first pair, and the first after a restart, follow a steepest-descent step.)
+            if let Some(last) = &self.last {
+                for &a in slots.iter().filter(|&&a| a != n) {
+                    self.sy[n * m + a] = step * last.dy[a];
+                    self.sy[a * m + n] = sg[a] - last.sg[a];
+                    let yy = yg[a] - last.yg[a];
+                    self.yy[n * m + a] = yy;
+                    self.yy[a * m + n] = yy;
+                }
+            } else {
+                self.order.retain(|&a| a == n);
+            }
+        }
+        let slots: Vec<usize> = self.order.iter().copied().collect();
+        let (coef_s, coef_y, gamma) = self.coefficients(&slots, &sg, &yg);
+        // Sweep 2: the direction, its slope and its products with every y.
+        let (s, y) = (&self.s, &self.y);
+        let mut tasks: Vec<(usize, &mut [f64], f64, Vec<f64>)> =
+            direction.chunks_mut(PARAMETERS_PER_TASK).enumerate().map(|(t, d)| (t * PARAMETERS_PER_TASK, d, 0.0, Vec::new())).collect();
+        pool::run(&mut tasks, 0, should_stop, &|(at, d, slope, dy), _| {
+            let range = *at..*at + d.len();
+            let g = &g[range.clone()];
+            for (dv, gv) in d.iter_mut().zip(g) {
+                *dv = -gamma * gv;
+            }
+            for ((&a, cs), cy) in slots.iter().zip(&coef_s).zip(&coef_y) {
+                for ((dv, sv), yv) in d.iter_mut().zip(&s[a][range.clone()]).zip(&y[a][range.clone()]) {
+                    *dv += cs * sv + cy * yv;
+                }
+            }
+            *slope = dot(g, d);
+            *dy = slots.iter().map(|&a| dot(d, &y[a][range.clone()])).collect();
+        })?;
+        let mut dy = vec![0.0; m];
+        for task in &tasks {
+            for (&a, v) in slots.iter().zip(&task.3) {
+                dy[a] += v;
+            }
+        }
+        let slope = tasks.iter().map(|t| t.2).sum();
+        self.last = Some(LastDirection { sg, yg, dy });
+        Ok(slope)
     }
-    lanes.iter().sum::<f64>() + tail
+
+    /// The direction's coefficients for each pair of `slots` (oldest first), on s and on
+    /// y, and γ: −H·g = −γ·g − S·t + γ·Y·u with u = R⁻¹·Sᵀg and
+    /// t = R⁻ᵀ·((D + γ·YᵀY)·u − γ·Yᵀg), where R is the upper triangle of SᵀY
+    /// (`R_ij = s_i·y_j`, i ≤ j) and D its diagonal. γ = s·y / y·y of the newest pair
+    /// scales the initial inverse Hessian, as in the two-loop recursion.
+    fn coefficients(&self, slots: &[usize], sg: &[f64], yg: &[f64]) -> (Vec<f64>, Vec<f64>, f64) {
+        let m = self.capacity;
+        let n = slots.len();
+        let r = |i: usize, j: usize| self.sy[slots[i] * m + slots[j]];
+        let newest = slots[n - 1];
+        let gamma = self.sy[newest * m + newest] / self.yy[newest * m + newest];
+        // u = R⁻¹·Sᵀg by back substitution (R is upper triangular).
+        let mut u = vec![0.0; n];
+        for i in (0..n).rev() {
+            let rest: f64 = (i + 1..n).map(|j| r(i, j) * u[j]).sum();
+            u[i] = (sg[slots[i]] - rest) / r(i, i);
+        }
+        // v = (D + γ·YᵀY)·u − γ·Yᵀg.
+        let v: Vec<f64> = (0..n)
+            .map(|i| {
+                let yy_u: f64 = (0..n).map(|j| self.yy[slots[i] * m + slots[j]] * u[j]).sum();
+                r(i, i) * u[i] + gamma * (yy_u - yg[slots[i]])
+            })
+            .collect();
+        // t = R⁻ᵀ·v by forward substitution (Rᵀ is lower triangular).
+        let mut t = vec![0.0; n];
+        for i in 0..n {
+            let rest: f64 = (0..i).map(|j| r(j, i) * t[j]).sum();
+            t[i] = (v[i] - rest) / r(i, i);
+        }
+        (t.iter().map(|ti| -ti).collect(), u.iter().map(|ui| gamma * ui).collect(), gamma)
+    }
 }
 
 #[cfg(test)]
@@ -664,6 +778,63 @@ mod tests {
         assert!(matches!(err, CrmError::Canceled(_)));
         assert!(Softmax::fit(&x, &[0, 2], 2, &[1.0, 1.0], &SoftmaxOptions::default(), &never).is_err());
         assert!(Softmax::fit(&x, &[0, 1], 2, &[1.0, 1.0], &SoftmaxOptions { c: 0.0, ..SoftmaxOptions::default() }, &never).is_err());
+    }
+
+    /// The textbook two-loop recursion in f64 over the stored (f32) pairs, oldest first: the
+    /// reference for the compact form.
+    fn two_loop_direction(pairs: &[(Vec<f64>, Vec<f64>)], g: &[f64]) -> Vec<f64> {
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let mut q = g.to_vec();
+        let mut alpha = vec![0.0; pairs.len()];
+        for (i, (s, y)) in pairs.iter().enumerate().rev() {
+            alpha[i] = dot(s, &q) / dot(s, y);
+            for (qv, yv) in q.iter_mut().zip(y) {
+                *qv -= alpha[i] * yv;
+            }
+        }
+        let (s, y) = pairs.last().unwrap();
+        let gamma = dot(s, y) / dot(y, y);
+        let mut r: Vec<f64> = q.iter().map(|v| gamma * v).collect();
+        for (i, (s, y)) in pairs.iter().enumerate() {
+            let beta = dot(y, &r) / dot(s, y);
+            for (rv, sv) in r.iter_mut().zip(s) {
+                *rv += (alpha[i] - beta) * sv;
+            }
+        }
+        r.iter().map(|v| -v).collect()
+    }
+
+    #[test]
+    fn the_compact_direction_is_the_two_loop_recursions() {
+        // L-BFGS's steps on a convex quadratic (gradient A·x, A diagonal in [1, 20]): more
+        // parameters than one sweep task, more pairs than the history holds, and a restart.
+        let p = 3 * PARAMETERS_PER_TASK + 77;
+        let mut rng = crate::rng::SplitMix64::new(7);
+        let a: Vec<f64> = (0..p).map(|_| 1.0 + 19.0 * rng.next_f64()).collect();
+        let gradient = |x: &[f64]| x.iter().zip(&a).map(|(x, a)| a * x).collect::<Vec<f64>>();
+        let mut history = History::new(p, 4);
+        let mut x: Vec<f64> = (0..p).map(|_| rng.next_f64() - 0.5).collect();
+        let mut g = gradient(&x);
+        let mut direction = vec![0.0; p];
+        for iteration in 0..12 {
+            if iteration == 7 {
+                history.clear();
+            }
+            let slope = history.direction(&g, &mut direction, &never).unwrap();
+            let pairs: Vec<(Vec<f64>, Vec<f64>)> = history.order.iter().map(|&slot| (history.s[slot].clone(), history.y[slot].clone())).collect();
+            assert_eq!(pairs.len(), if iteration < 7 { iteration } else { iteration - 7 }.min(4));
+            let expected: Vec<f64> = if pairs.is_empty() { g.iter().map(|v| -v).collect() } else { two_loop_direction(&pairs, &g) };
+            let norm = expected.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let error = direction.iter().zip(&expected).map(|(d, e)| (d - e) * (d - e)).sum::<f64>().sqrt();
+            assert!(error <= 1e-9 * norm, "iteration {iteration}: |difference| {error:e}, |direction| {norm:e}");
+            let expected_slope: f64 = g.iter().zip(&expected).map(|(g, d)| g * d).sum();
+            assert!(slope < 0.0 && (slope - expected_slope).abs() <= 1e-9 * expected_slope.abs(), "iteration {iteration}: slope {slope} vs {expected_slope}");
+            let step = 0.3 + 0.6 * rng.next_f64();
+            let x_new: Vec<f64> = x.iter().zip(&direction).map(|(x, d)| x + step * d).collect();
+            let g_new = gradient(&x_new);
+            history.push(step, &direction, &g_new, &g, &never).unwrap();
+            (x, g) = (x_new, g_new);
+        }
     }
 
     #[test]
