@@ -25,6 +25,8 @@
 //! `None`.
 
 use crate::error::{CrmError, Result};
+use rustc_hash::FxHashMap as HashMap;
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldOrder {
@@ -298,9 +300,9 @@ pub fn parse_date(raw: &str, order: FieldOrder) -> Option<Ymd> {
     let normalised;
     let mut s = trimmed.to_ascii_lowercase();
     if !s.is_ascii() {
-        // NFKC first: full-width digits and punctuation (２０２４－０３－０５) become ASCII.
-        use unicode_normalization::UnicodeNormalization;
-        normalised = trimmed.nfkc().collect::<String>();
+        // NFKC first: full-width digits and punctuation (２０２４－０３－０５) become ASCII
+        // (text already in NFKC, most of it, is not copied).
+        normalised = super::text::nfkc(trimmed);
         if !normalised.is_ascii() {
             let lower = normalised.trim().to_lowercase();
             if has_month_name(&lower) {
@@ -390,28 +392,57 @@ fn year(field: &str, value: u32) -> Option<i32> {
 }
 
 fn has_month_name(s: &str) -> bool {
-    tokens(s).iter().any(|t| month_of(t).is_some())
+    tokens(s).any(|t| matches!(date_word(t), Some(DateWord::Month(_))))
 }
 
-fn month_of(token: &str) -> Option<u8> {
-    MONTHS.iter().find(|(name, _)| *name == token).map(|&(_, m)| m)
+/// What a word of a written date is: a month (its number), or a weekday or filler word
+/// that is skipped.
+#[derive(Clone, Copy)]
+enum DateWord {
+    Month(u8),
+    Skipped,
 }
 
-fn tokens(s: &str) -> Vec<&str> {
-    s.split(|c: char| c.is_whitespace() || matches!(c, ',' | '/' | '-' | '.')).filter(|t| !t.is_empty()).collect()
+/// The word `token` (lower case) as one of the date words above, or `None`. The lists are
+/// indexed once per process: every token of every date is looked up, and a scan of the
+/// 150 month names was most of a date's parse.
+fn date_word(token: &str) -> Option<DateWord> {
+    static INDEX: OnceLock<HashMap<&'static str, DateWord>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut index = HashMap::default();
+        // A month name wins over a skipped word, and the first entry of a name over a later one.
+        for (name, month) in MONTHS {
+            index.entry(*name).or_insert(DateWord::Month(*month));
+        }
+        for word in WEEKDAYS.iter().chain(FILLERS) {
+            index.entry(*word).or_insert(DateWord::Skipped);
+        }
+        index
+    });
+    index.get(token).copied()
+}
+
+fn tokens(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| c.is_whitespace() || matches!(c, ',' | '/' | '-' | '.')).filter(|t| !t.is_empty())
 }
 
 fn parse_with_month_name(s: &str, order: FieldOrder) -> Option<Ymd> {
     let mut month = None;
-    let mut numbers: Vec<&str> = Vec::new();
+    // The first two numbers, and how many there were (a date has exactly two).
+    let mut numbers: [&str; 2] = [""; 2];
+    let mut count = 0usize;
     for token in tokens(s) {
-        if let Some(m) = month_of(token) {
-            if month.replace(m).is_some() {
-                return None;
+        match date_word(token) {
+            Some(DateWord::Month(m)) => {
+                if month.replace(m).is_some() {
+                    return None;
+                }
+                continue;
             }
-        } else if WEEKDAYS.contains(&token) || FILLERS.contains(&token) {
-            continue;
-        } else if token.contains(':') || token == "am" || token == "pm" || token == "z" || token == "utc" {
+            Some(DateWord::Skipped) => continue,
+            None => {}
+        }
+        if token.contains(':') || token == "am" || token == "pm" || token == "z" || token == "utc" {
             // a time of day after the date: ignored, and nothing after it counts
             break;
         } else {
@@ -422,13 +453,17 @@ fn parse_with_month_name(s: &str, order: FieldOrder) -> Option<Ymd> {
             if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
-            numbers.push(digits);
+            if count < 2 {
+                numbers[count] = digits;
+            }
+            count += 1;
         }
     }
     let month = month?;
-    let [first, second] = numbers.as_slice() else {
+    let [first, second] = &numbers;
+    if count != 2 {
         return None;
-    };
+    }
     let (f, s2) = (first.parse::<u32>().ok()?, second.parse::<u32>().ok()?);
     // A four-digit number or one over 31 is the year; otherwise the day comes first and
     // the year second, as in "4 March 21", "March 4 21" and Oracle's "04-MAR-21".
