@@ -16,7 +16,7 @@
 //! `country` (the ISO alpha-2 code, present only when the text names a country). Like
 //! every cleaner, total: any text in, components or `None` out, never a panic.
 
-use super::address_tables::{forms, state_countries, FLOOR_WORDS, KR_SHORT_STATES, STREET_SUFFIXES_DE_NL};
+use super::address_tables::{forms, state_countries, WordForms, FLOOR_WORDS, KR_SHORT_STATES, STREET_SUFFIXES_DE_NL};
 use super::country::{country_named_words, Country};
 use super::postcode::clean_postcode;
 use super::text::with_joined;
@@ -251,37 +251,39 @@ fn find_postcode(parts: &[Words], country: Option<Country>) -> Option<Postcode> 
     };
     for (p, words) in parts.iter().enumerate().rev() {
         for end in (1..=words.len()).rev() {
-            for len in [2usize, 1] {
-                if len > end {
-                    continue;
-                }
-                let start = end - len;
-                if p == 0 && start == 0 && parts.len() > 1 {
-                    continue;
-                }
-                if !words[start..end].iter().any(|w| has_digit(w)) {
-                    continue;
-                }
-                let found = with_joined(&words[start..end], false, |text| {
-                    for c in candidates {
-                        // A lone 4-digit number is only a postcode where the country is
-                        // known or it ends the address: otherwise it is likelier a house
-                        // number.
-                        if country.is_none() && c.alpha2() == "AU" && !(p + 1 == parts.len() && end == words.len()) {
+            let last = words[end - 1];
+            // A lone 4-digit number is only a postcode where the country is known or it ends
+            // the address: otherwise it is likelier a house number.
+            let skipped = |c: &Country| country.is_none() && c.alpha2() == "AU" && !(p + 1 == parts.len() && end == words.len());
+            // The last word alone as a postcode of each candidate, asked once: two words are a
+            // postcode only where the second alone is not one (`SW1A 1AA`, `1012 AB`), and
+            // the second alone is tried next.
+            let mut alone: [Option<Option<String>>; POSTCODE_COUNTRIES.len()] = Default::default();
+            if end >= 2 && !(p == 0 && end == 2 && parts.len() > 1) && words[end - 2..end].iter().any(|w| has_digit(w)) {
+                let found = with_joined(&words[end - 2..end], false, |text| {
+                    for (c, alone) in candidates.iter().zip(alone.iter_mut()) {
+                        if skipped(c) || alone.get_or_insert_with(|| clean_postcode(last, *c)).is_some() {
                             continue;
                         }
                         if let Some(formatted) = clean_postcode(text, *c) {
-                            // Two words only when the code needs both (`SW1A 1AA`, `1012 AB`).
-                            if len == 2 && clean_postcode(words[end - 1], *c).is_some() {
-                                continue;
-                            }
-                            return Some(Postcode { part: p, start, end, formatted, country: c.alpha2() });
+                            return Some(Postcode { part: p, start: end - 2, end, formatted, country: c.alpha2() });
                         }
                     }
                     None
                 });
                 if found.is_some() {
                     return found;
+                }
+            }
+            // The first word of the address is never a postcode (it is a house number).
+            if !(p == 0 && end == 1 && parts.len() > 1) && has_digit(last) {
+                for (c, alone) in candidates.iter().zip(alone.iter_mut()) {
+                    if skipped(c) {
+                        continue;
+                    }
+                    if let Some(formatted) = alone.take().unwrap_or_else(|| clean_postcode(last, *c)) {
+                        return Some(Postcode { part: p, start: end - 1, end, formatted, country: c.alpha2() });
+                    }
                 }
             }
         }
@@ -545,7 +547,8 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
         }
         return Some(out);
     }
-    let any_number = indexed.iter().any(|(_, w)| w.iter().any(|x| is_house_number(x)));
+    let number_part = indexed.iter().position(|(_, w)| w.iter().any(|x| is_house_number(x)));
+    let any_number = number_part.is_some();
     // "Chicago, IL 60606": one part left, no number and no street word: the city.
     if !any_number
         && indexed.len() == 1
@@ -558,18 +561,16 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
     }
 
     // The street: the first part with a house number (or the first part).
-    let first_is_road =
-        indexed[0].1.len() > 1 && indexed[0].1.iter().skip(1).any(|w| forms(w).street_type.is_some()) && !indexed[0].1.iter().any(|x| is_house_number(x));
+    let first_is_road = indexed[0].1.len() > 1 && number_part != Some(0) && indexed[0].1.iter().skip(1).any(|w| forms(w).street_type.is_some());
     // Without a number, the road is the first part that reads like one ("The Old Rectory,
     // Church Lane, …": a building's name comes first).
     let road_like =
         |w: &Words| w.len() > 1 && (w.last().is_some_and(|x| forms(x).street_type.is_some() || is_de_nl_road(x)) || forms(w[0]).street_prefix.is_some());
-    let unnumbered_road = indexed.iter().position(|(i, w)| Some(*i) != anchor && road_like(w));
-    let street_index = match indexed.iter().position(|(_, w)| w.iter().any(|x| is_house_number(x))).filter(|&i| i <= 1 && !first_is_road) {
+    let street_index = match number_part.filter(|&i| i <= 1 && !first_is_road) {
         // "Av. Paulista, 1578": the road is the part before its number.
         Some(i) if i > 0 && bare_number(&indexed[i].1).is_some() => i - 1,
         Some(i) => i,
-        None => unnumbered_road.unwrap_or(0),
+        None => indexed.iter().position(|(i, w)| Some(*i) != anchor && road_like(w)).unwrap_or(0),
     };
     let (street_part, street_words) = indexed[street_index].clone();
     let mut used: SmallVec<[usize; 2]> = smallvec![street_index];
@@ -638,7 +639,8 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
     let mut k = 0;
     while k < words.len() {
         let w = words[k];
-        let designator = forms(w).unit_designator.filter(|_| w != "#");
+        // Looked up only where a unit may start (most words are not asked).
+        let designator = if out.unit.is_none() && k > 0 && k + 1 < words.len() { forms(w).unit_designator.filter(|_| w != "#") } else { None };
         if out.unit.is_none() && k > 0 && w.starts_with('#') && w.len() > 1 && has_digit(w) {
             out.unit = Some(w.trim_end_matches([',', '.']).to_string());
             words.remove(k);
@@ -655,7 +657,7 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
                 continue;
             }
         }
-        if out.unit.is_none() && k > 0 && k + 1 < words.len() && folded_is_any(words[k + 1].trim_end_matches('.'), &["floor", "fl", "flr"]) && has_digit(w) {
+        if out.unit.is_none() && k > 0 && k + 1 < words.len() && has_digit(w) && folded_is_any(words[k + 1].trim_end_matches('.'), &["floor", "fl", "flr"]) {
             out.unit = tidy(&words[k..k + 2]);
             words.drain(k..k + 2);
             unit_at = Some(k);
@@ -814,20 +816,22 @@ fn cjk_country(text: &str) -> &'static str {
 /// `suffixes` that ends within `max_chars` characters and leaves at least `min_chars`.
 fn take_unit<'a>(rest: &'a str, suffixes: &[&str], min_chars: usize, max_chars: usize) -> Option<(&'a str, &'a str)> {
     let rest = rest.trim_start();
+    // A unit ends within `max_chars` characters and before any space (it is one word): only
+    // that much of the text is searched, byte by byte (a searcher per suffix and per match
+    // cost more than these few bytes).
+    let within = rest.char_indices().nth(max_chars).map_or(rest.len(), |(i, _)| i);
+    let within = rest[..within].find(' ').unwrap_or(within);
+    let head = &rest.as_bytes()[..within];
     let mut best: Option<usize> = None;
     for s in suffixes {
+        let s = s.as_bytes();
         let mut from = 0;
-        while let Some(i) = rest[from..].find(s) {
+        // The first and last bytes tell most places apart before the whole suffix is compared.
+        let (first, last) = (s[0], s[s.len() - 1]);
+        while let Some(i) = head.get(from..).and_then(|h| h.windows(s.len()).position(|w| w[0] == first && w[w.len() - 1] == last && w == s)) {
             let end = from + i + s.len();
-            let chars = rest[..end].chars().count();
-            if chars > max_chars {
-                break;
-            }
-            // A unit is one word: never across a space, never with digits before its suffix.
-            if rest[..end].contains(' ') {
-                break;
-            }
-            if chars >= min_chars && !rest[..end - s.len()].chars().any(|c| c.is_ascii_digit()) {
+            // Never with digits before its suffix.
+            if rest[..end].chars().count() >= min_chars && !rest.as_bytes()[..end - s.len()].iter().any(u8::is_ascii_digit) {
                 if best.is_none_or(|b| end < b) {
                     best = Some(end);
                 }
@@ -1094,7 +1098,8 @@ fn push_chars_lowercase(out: &mut String, text: &str, skip: &[char]) {
 
 /// Full forms of a word for matching (lower case), appended to `out`: street types,
 /// unit designators, directionals, `str.` → `straße`, `St` before a name → `saint`.
-fn expand_into(out: &mut String, word: &str, next: Option<&str>, in_road: bool, road_end: bool) {
+/// `known` is `word`'s forms when the caller has them.
+fn expand_into(out: &mut String, word: &str, known: Option<&WordForms>, next: Option<&str>, in_road: bool, road_end: bool) {
     let written = word.trim_end_matches(',').trim_end_matches('.');
     // Written lower-cased, then replaced by its full form if it has one.
     let start = out.len();
@@ -1113,7 +1118,9 @@ fn expand_into(out: &mut String, word: &str, next: Option<&str>, in_road: bool, 
             out.push_str("straße");
             return;
         }
-        let f = forms(bare);
+        // `word`'s forms are `bare`'s when it is ASCII and only a dot was trimmed.
+        let same = word.is_ascii() && (word.len() == written.len() || (word.len() == written.len() + 1 && word.ends_with('.')));
+        let f = known.filter(|_| same).unwrap_or_else(|| forms(bare));
         let full = if road_end { f.street_type } else { f.street_prefix.filter(|_| bare.len() > 1) };
         if let Some(full) = full.or(f.directional) {
             out.truncate(start);
@@ -1126,15 +1133,17 @@ fn expand_into(out: &mut String, word: &str, next: Option<&str>, in_road: bool, 
 /// unless it starts the line; stops after the first word for which `stop` is true.
 fn push_road_words(line: &mut String, road: &str, mut stop: impl FnMut(&str) -> bool) {
     let words: Words = road.split_whitespace().collect();
-    let last_type = words.iter().rposition(|w| forms(w).street_type.is_some());
+    let word_forms: SmallVec<[&WordForms; 6]> = words.iter().map(|w| forms(w)).collect();
+    // (The last word, when a street type, is the last type.)
+    let last_type = word_forms.iter().rposition(|f| f.street_type.is_some());
     for (i, w) in words.iter().enumerate() {
-        let at_end = i > 0 && (Some(i) == last_type || (i + 1 == words.len() && forms(w).street_type.is_some()));
+        let at_end = i > 0 && Some(i) == last_type;
         let before = line.len();
         if !line.is_empty() {
             line.push(' ');
         }
         let start = line.len();
-        expand_into(line, w, words.get(i + 1).copied(), true, at_end);
+        expand_into(line, w, Some(word_forms[i]), words.get(i + 1).copied(), true, at_end);
         if line.len() == start {
             // Nothing written ("." alone): no word, no space.
             line.truncate(before);
@@ -1206,7 +1215,7 @@ pub fn normalize_address(raw: &str, country: Option<Country>) -> Option<String> 
                 line.push(' ');
             }
             let start = line.len();
-            expand_into(&mut line, w, words.get(i + 1).copied(), false, false);
+            expand_into(&mut line, w, None, words.get(i + 1).copied(), false, false);
             if line.len() == start {
                 line.truncate(before);
             }

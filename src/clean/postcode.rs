@@ -116,8 +116,12 @@ pub fn clean_postcode(raw: &str, country: Country) -> Option<String> {
         return None;
     }
     let code = country.alpha2();
-    // Codes compared as two-byte numbers: every address parsed asks several times.
-    let key = |c: &str| c.as_bytes().iter().fold(0u32, |k, &b| k << 8 | u32::from(b));
+    // Codes compared as two-byte numbers (every code is two ASCII letters): every address
+    // parsed asks several times.
+    let key = |c: &str| match c.as_bytes() {
+        [a, b] => u16::from_be_bytes([*a, *b]),
+        _ => 0,
+    };
     let wanted = key(code);
     if NO_POSTCODES.binary_search_by_key(&wanted, |c| key(c)).is_ok() {
         return None;
