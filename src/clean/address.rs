@@ -21,6 +21,7 @@ use super::country::{country_named_words, Country};
 use super::postcode::clean_postcode;
 use super::text::with_joined;
 use smallvec::{smallvec, SmallVec};
+use std::borrow::Cow;
 
 /// Longer text is not one postal address; bounds the work on hostile input.
 const MAX_INPUT_BYTES: usize = 1024;
@@ -71,15 +72,62 @@ impl Address {
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
     }
+}
 
+/// The components while an address is parsed: borrowed from the text where a value is one
+/// word of it, so that `normalize_address` and `address_key` write their line without a copy
+/// of each component (the copies and their frees were a tenth of a call).
+#[derive(Default)]
+struct Components<'a> {
+    house_number: Option<Cow<'a, str>>,
+    road: Option<Cow<'a, str>>,
+    unit: Option<Cow<'a, str>>,
+    city: Option<Cow<'a, str>>,
+    state: Option<Cow<'a, str>>,
+    postcode: Option<Cow<'a, str>>,
+    country: Option<Cow<'a, str>>,
+}
+
+impl Components<'_> {
     fn is_empty(&self) -> bool {
         [&self.house_number, &self.road, &self.unit, &self.city, &self.state, &self.postcode, &self.country].iter().all(|v| v.is_none())
+    }
+
+    fn into_address(self) -> Address {
+        Address {
+            house_number: self.house_number.map(Cow::into_owned),
+            road: self.road.map(Cow::into_owned),
+            unit: self.unit.map(Cow::into_owned),
+            city: self.city.map(Cow::into_owned),
+            state: self.state.map(Cow::into_owned),
+            postcode: self.postcode.map(Cow::into_owned),
+            country: self.country.map(Cow::into_owned),
+        }
+    }
+}
+
+impl From<Address> for Components<'_> {
+    fn from(a: Address) -> Self {
+        Components {
+            house_number: a.house_number.map(Cow::Owned),
+            road: a.road.map(Cow::Owned),
+            unit: a.unit.map(Cow::Owned),
+            city: a.city.map(Cow::Owned),
+            state: a.state.map(Cow::Owned),
+            postcode: a.postcode.map(Cow::Owned),
+            country: a.country.map(Cow::Owned),
+        }
     }
 }
 
 /// The components of a free-text postal address; `country` (when known) decides the
 /// postcode format and the street order, else they are inferred from the text.
 pub fn parse_address(raw: &str, country: Option<Country>) -> Option<Address> {
+    with_components(raw, country, |c| c.into_address())
+}
+
+/// `f` of the components of `raw` (see `parse_address`); `None` when none are found.
+fn with_components<R>(raw: &str, country: Option<Country>, f: impl FnOnce(Components<'_>) -> R) -> Option<R> {
     if raw.len() > MAX_INPUT_BYTES {
         return None;
     }
@@ -89,17 +137,23 @@ pub fn parse_address(raw: &str, country: Option<Country>) -> Option<Address> {
     if text.is_empty() {
         return None;
     }
-    let address = if !text.is_ascii() && text.chars().any(is_cjk) { east_asian(text, country) } else { spaced(text, country) };
-    address.filter(|a| !a.is_empty())
+    let cut;
+    let components = if !text.is_ascii() && text.chars().any(is_cjk) {
+        east_asian(text, country).map(Components::from)
+    } else {
+        cut = separators_as_commas(text);
+        spaced(&cut, country)
+    };
+    components.filter(|c| !c.is_empty()).map(f)
 }
 
 /// Full-width ASCII (U+FF01–U+FF5E: `１２３`, `（`, `，`) and the ideographic space folded
 /// to ASCII; everything else as written.
-fn fold_full_width(raw: &str) -> std::borrow::Cow<'_, str> {
+fn fold_full_width(raw: &str) -> Cow<'_, str> {
     if raw.is_ascii() || !raw.chars().any(|c| matches!(c, '\u{ff01}'..='\u{ff5e}' | '\u{3000}')) {
-        return std::borrow::Cow::Borrowed(raw);
+        return Cow::Borrowed(raw);
     }
-    std::borrow::Cow::Owned(
+    Cow::Owned(
         raw.chars()
             .map(|c| match c {
                 '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
@@ -114,8 +168,13 @@ fn is_cjk(c: char) -> bool {
     matches!(c, '\u{3040}'..='\u{30ff}' | '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{ac00}'..='\u{d7af}' | '\u{1100}'..='\u{11ff}')
 }
 
-/// A value as written: whitespace collapsed, surrounding punctuation dropped.
-fn tidy(words: &[&str]) -> Option<String> {
+/// A value as written: whitespace collapsed, surrounding punctuation dropped; one word is
+/// borrowed.
+fn tidy<'a>(words: &[&'a str]) -> Option<Cow<'a, str>> {
+    if let [word] = words {
+        let trimmed = trim_value(word);
+        return (!trimmed.is_empty()).then_some(Cow::Borrowed(trimmed));
+    }
     let mut joined = String::with_capacity(words.iter().map(|w| w.len() + 1).sum());
     for w in words {
         if !joined.is_empty() {
@@ -123,8 +182,7 @@ fn tidy(words: &[&str]) -> Option<String> {
         }
         joined.push_str(w);
     }
-    let trimmed = joined.trim_matches(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '-' | '(' | ')' | '/'));
-    let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed).trim_end();
+    let trimmed = trim_value(&joined);
     if trimmed.is_empty() {
         return None;
     }
@@ -133,7 +191,13 @@ fn tidy(words: &[&str]) -> Option<String> {
     let end = start + trimmed.len();
     joined.truncate(end);
     joined.drain(..start);
-    Some(joined)
+    Some(Cow::Owned(joined))
+}
+
+/// Surrounding punctuation and whitespace dropped, and one trailing dot.
+fn trim_value(value: &str) -> &str {
+    let trimmed = value.trim_matches(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '-' | '(' | ')' | '/'));
+    trimmed.strip_suffix('.').unwrap_or(trimmed).trim_end()
 }
 
 fn has_digit(word: &str) -> bool {
@@ -302,10 +366,10 @@ fn is_postcode_label(word: &str) -> bool {
 }
 
 /// A part that is only a house number: `12`, `#42`, `No. 12`, `H.No. 5-9-22`.
-fn bare_number(words: &[&str]) -> Option<String> {
-    match words {
-        [n] if is_house_number(n) => Some(strip_number_marks(n).to_string()),
-        [mark, n] if is_number_mark(mark) && is_house_number(n) => Some(strip_number_marks(n).to_string()),
+fn bare_number<'a>(words: &[&'a str]) -> Option<&'a str> {
+    match *words {
+        [n] if is_house_number(n) => Some(strip_number_marks(n)),
+        [mark, n] if is_number_mark(mark) && is_house_number(n) => Some(strip_number_marks(n)),
         _ => None,
     }
 }
@@ -332,10 +396,10 @@ fn romanised_city(words: &[&str]) -> bool {
 
 /// `text` with line breaks, semicolons, tabs, bars and a spaced dash (" - ", Brazil's
 /// separator) written as commas, in one pass; borrowed when it has none (most text).
-fn separators_as_commas(text: &str) -> std::borrow::Cow<'_, str> {
+fn separators_as_commas(text: &str) -> Cow<'_, str> {
     let has_separators = text.bytes().any(|b| matches!(b, b'\n' | b'\r' | b';' | b'\t' | b'|')) || text.contains(" - ") || text.contains(" – ");
     if !has_separators {
-        return std::borrow::Cow::Borrowed(text);
+        return Cow::Borrowed(text);
     }
     let mut cut = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
@@ -356,7 +420,7 @@ fn separators_as_commas(text: &str) -> std::borrow::Cow<'_, str> {
             _ => cut.push(c),
         }
     }
-    std::borrow::Cow::Owned(cut)
+    Cow::Owned(cut)
 }
 
 /// The comma-separated parts of `text` as their words (split at whitespace), empty parts
@@ -386,10 +450,10 @@ fn parts_of(text: &str) -> SmallVec<[Words<'_>; 4]> {
     parts
 }
 
-fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
-    let mut out = Address::default();
-    let cut = separators_as_commas(text);
-    let mut parts = parts_of(&cut);
+/// The components of `text` (separators already written as commas).
+fn spaced(text: &str, country: Option<Country>) -> Option<Components<'_>> {
+    let mut out = Components::default();
+    let mut parts = parts_of(text);
     if parts.is_empty() {
         return None;
     }
@@ -409,7 +473,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
                 continue;
             }
             if let Some(c) = country_named_words(tail) {
-                out.country = Some(c.alpha2().to_string());
+                out.country = Some(Cow::Borrowed(c.alpha2()));
                 known = known.or(Some(c.alpha2()));
                 let keep = words.len() - take;
                 parts[last].truncate(keep);
@@ -430,7 +494,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
     let mut anchor: Option<usize> = None;
     let found_postcode = postcode.is_some();
     if let Some(pc) = postcode {
-        out.postcode = Some(pc.formatted);
+        out.postcode = Some(Cow::Owned(pc.formatted));
         known = known.or(Some(pc.country));
         let words = std::mem::take(&mut parts[pc.part]);
         let mut before: Words = words[..pc.start].into();
@@ -487,7 +551,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
             if take == 1 {
                 if let Some((city, st)) = words[0].rsplit_once('/') {
                     if let Some(c) = state_country(countries, &[st]) {
-                        out.state = Some(st.to_string());
+                        out.state = Some(Cow::Borrowed(st));
                         known = known.or(Some(c));
                         if !city.is_empty() {
                             city_after = city_after.or_else(|| Some(smallvec![city]));
@@ -579,7 +643,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
     let mut leftover = Words::new();
     if let Some(number) = bare_number(&street_words) {
         // "12, rue de Rivoli", "#42, 100 Feet Road", "No. 12, Anna Salai": the road is next.
-        out.house_number = Some(number);
+        out.house_number = Some(Cow::Borrowed(number));
         if let Some((i, next)) = indexed.get(street_index + 1) {
             if Some(*i) != anchor || indexed.len() > street_index + 2 {
                 // The whole next part is the road, digits included ("100 Feet Road").
@@ -593,7 +657,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
         if out.house_number.is_none() {
             if let Some((i, next)) = indexed.get(street_index + 1) {
                 if let Some(number) = bare_number(next).filter(|_| Some(*i) != anchor) {
-                    out.house_number = Some(number);
+                    out.house_number = Some(Cow::Borrowed(number));
                     used.push(street_index + 1);
                 }
             }
@@ -631,7 +695,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Address> {
 /// the road that belong to no component here (the city when the address has no commas).
 /// `whole_part`: the part holds the street only (the city is elsewhere), so the road runs
 /// to its end ("4500 US Highway 1", "3355 Las Vegas Blvd South").
-fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &mut Address) -> Words<'a> {
+fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &mut Components<'a>) -> Words<'a> {
     let mut words: Words<'a> = words.into();
     // A unit inside the street part: "Apt 4B", "Suite 200", "Suite A", "#12", "3rd Floor";
     // the road ends where it stood.
@@ -642,7 +706,7 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
         // Looked up only where a unit may start (most words are not asked).
         let designator = if out.unit.is_none() && k > 0 && k + 1 < words.len() { forms(w).unit_designator.filter(|_| w != "#") } else { None };
         if out.unit.is_none() && k > 0 && w.starts_with('#') && w.len() > 1 && has_digit(w) {
-            out.unit = Some(w.trim_end_matches([',', '.']).to_string());
+            out.unit = Some(Cow::Borrowed(w.trim_end_matches([',', '.'])));
             words.remove(k);
             unit_at = Some(k);
             continue;
@@ -681,16 +745,16 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
         let n = strip_number_marks(first);
         match n.split_once('/') {
             Some((unit, number)) if !unit.is_empty() && !number.is_empty() && out.unit.is_none() => {
-                out.unit = Some(unit.to_string());
-                out.house_number = Some(number.to_string());
+                out.unit = Some(Cow::Borrowed(unit));
+                out.house_number = Some(Cow::Borrowed(number));
             }
-            _ => out.house_number = Some(n.to_string()),
+            _ => out.house_number = Some(Cow::Borrowed(n)),
         }
         let mut offset = 1;
         let mut rest = &words[1..];
         if let Some(suffix) = rest.first().filter(|w| folded_is_any(w, &["bis", "ter", "quater", "a", "b", "c", "½", "1/2"])) {
             if rest.len() > 1 {
-                out.house_number = Some(format!("{} {}", out.house_number.take().unwrap_or_default(), suffix));
+                out.house_number = Some(Cow::Owned(format!("{} {}", out.house_number.take().unwrap_or_default(), suffix)));
                 rest = &rest[1..];
                 offset = 2;
             }
@@ -709,7 +773,7 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
     }
     // "No. 5 Main Rd" and other marked numbers.
     if is_number_mark(first) && words.len() >= 3 && is_house_number(words[1]) {
-        out.house_number = Some(strip_number_marks(words[1]).to_string());
+        out.house_number = Some(Cow::Borrowed(strip_number_marks(words[1])));
         let (road, leftover) = split_road_for(&words[2..], country);
         out.road = tidy(road);
         return leftover.into();
@@ -717,7 +781,7 @@ fn street<'a>(words: &[&'a str], country: Option<&str>, whole_part: bool, out: &
     // Number-after: "Hauptstraße 5", "Keizersgracht 123-2", "Calle Mayor 10", "Rua X nº 5".
     if let Some(at) = words.iter().rposition(|w| is_house_number(w)) {
         if at > 0 {
-            out.house_number = Some(strip_number_marks(words[at]).to_string());
+            out.house_number = Some(Cow::Borrowed(strip_number_marks(words[at])));
             let road_end = if is_number_mark(words[at - 1]) { at - 1 } else { at };
             out.road = tidy(&words[..road_end]);
             return words[at + 1..].into();
@@ -1188,8 +1252,11 @@ fn push_unit(line: &mut String, unit: &str) {
 /// case, abbreviations written out (St → street, Str. → straße, Apt/Unit/# → unit), the
 /// postcode in national format. `None` when nothing is found.
 pub fn normalize_address(raw: &str, country: Option<Country>) -> Option<String> {
-    let a = parse_address(raw, country)?;
-    let mut line = String::with_capacity(raw.len() + 16);
+    with_components(raw, country, |a| normalized_line(&a, raw.len())).flatten()
+}
+
+fn normalized_line(a: &Components, raw_len: usize) -> Option<String> {
+    let mut line = String::with_capacity(raw_len + 16);
     // Each value lower-cased, after a space unless it starts the line (values are never
     // empty).
     let push_value = |line: &mut String, value: &str| {
@@ -1198,16 +1265,16 @@ pub fn normalize_address(raw: &str, country: Option<Country>) -> Option<String> 
         }
         push_lowercase(line, value);
     };
-    if let Some(n) = &a.house_number {
+    if let Some(n) = a.house_number.as_deref() {
         push_value(&mut line, n);
     }
-    if let Some(r) = &a.road {
+    if let Some(r) = a.road.as_deref() {
         push_road_words(&mut line, r, |_| false);
     }
-    if let Some(u) = &a.unit {
+    if let Some(u) = a.unit.as_deref() {
         push_unit(&mut line, u);
     }
-    if let Some(c) = &a.city {
+    if let Some(c) = a.city.as_deref() {
         let words: Words = c.split_whitespace().collect();
         for (i, w) in words.iter().enumerate() {
             let before = line.len();
@@ -1221,7 +1288,7 @@ pub fn normalize_address(raw: &str, country: Option<Country>) -> Option<String> 
             }
         }
     }
-    for value in [&a.state, &a.postcode, &a.country].into_iter().flatten() {
+    for value in [a.state.as_deref(), a.postcode.as_deref(), a.country.as_deref()].into_iter().flatten() {
         push_value(&mut line, value);
     }
     (!line.is_empty()).then_some(line)
@@ -1231,16 +1298,19 @@ pub fn normalize_address(raw: &str, country: Option<Country>) -> Option<String> 
 /// (directionals and street-type words skipped), `|`-separated, lower case. Two spellings
 /// of one address share it; `None` when the address has neither a road nor a number.
 pub fn address_key(raw: &str, country: Option<Country>) -> Option<String> {
-    let a = parse_address(raw, country)?;
+    with_components(raw, country, |a| key_of(&a)).flatten()
+}
+
+fn key_of(a: &Components) -> Option<String> {
     if a.road.is_none() && a.house_number.is_none() {
         return None;
     }
     let mut key = String::with_capacity(32);
-    if let Some(p) = &a.postcode {
+    if let Some(p) = a.postcode.as_deref() {
         push_chars_lowercase(&mut key, p, &[' ', '-']);
     }
     key.push('|');
-    if let Some(n) = &a.house_number {
+    if let Some(n) = a.house_number.as_deref() {
         push_chars_lowercase(&mut key, n, &[]);
     }
     key.push('|');
