@@ -126,6 +126,27 @@ pub fn parse_address(raw: &str, country: Option<Country>) -> Option<Address> {
     with_components(raw, country, |c| c.into_address())
 }
 
+/// `f` of the components of `raw` as (key, value) pairs, keys in alphabetical order (see
+/// `parse_address`): for the SQL function, which copies them into its jsonb anyway, so
+/// they are not copied into Strings first. `None` when none are found.
+pub fn with_component_pairs<R>(raw: &str, country: Option<Country>, f: impl FnOnce(&[(&'static str, &str)]) -> R) -> Option<R> {
+    with_components(raw, country, |c| {
+        let pairs: SmallVec<[(&'static str, &str); 7]> = [
+            ("city", &c.city),
+            ("country", &c.country),
+            ("house_number", &c.house_number),
+            ("postcode", &c.postcode),
+            ("road", &c.road),
+            ("state", &c.state),
+            ("unit", &c.unit),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+        .collect();
+        f(&pairs)
+    })
+}
+
 /// `f` of the components of `raw` (see `parse_address`); `None` when none are found.
 fn with_components<R>(raw: &str, country: Option<Country>, f: impl FnOnce(Components<'_>) -> R) -> Option<R> {
     if raw.len() > MAX_INPUT_BYTES {
@@ -397,7 +418,11 @@ fn romanised_city(words: &[&str]) -> bool {
 /// `text` with line breaks, semicolons, tabs, bars and a spaced dash (" - ", Brazil's
 /// separator) written as commas, in one pass; borrowed when it has none (most text).
 fn separators_as_commas(text: &str) -> Cow<'_, str> {
-    let has_separators = text.bytes().any(|b| matches!(b, b'\n' | b'\r' | b';' | b'\t' | b'|')) || text.contains(" - ") || text.contains(" – ");
+    // One pass over the bytes (a substring search costs more than these short texts).
+    let bytes = text.as_bytes();
+    let has_separators = bytes.iter().enumerate().any(|(i, &b)| {
+        matches!(b, b'\n' | b'\r' | b';' | b'\t' | b'|') || (b == b' ' && (bytes[i + 1..].starts_with(b"- ") || bytes[i + 1..].starts_with("– ".as_bytes())))
+    });
     if !has_separators {
         return Cow::Borrowed(text);
     }
@@ -572,21 +597,22 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Components<'_>> {
         }
     }
     let anchor = anchor.or(state_part.map(|(p, _)| p));
-    let mut indexed: SmallVec<[(usize, Words); 4]> = parts.into_iter().enumerate().filter(|(_, p)| !p.is_empty()).collect();
+    // The parts left, by index into `parts` (the words are not moved).
+    let mut indexed: SmallVec<[usize; 4]> = (0..parts.len()).filter(|&p| !parts[p].is_empty()).collect();
 
     // Units written as a part of their own ("Apt 4B", "Flat 3", "2nd Floor"), and a
     // leading "#42" (a house number in India) is left for the street.
     let mut k = 0;
     while k < indexed.len() {
-        let is_first_number = k == 0 && bare_number(&indexed[k].1).is_some();
-        let words = &indexed[k].1;
+        let is_first_number = k == 0 && bare_number(&parts[indexed[k]]).is_some();
+        let words = &parts[indexed[k]];
         if out.unit.is_none() && !is_first_number && unit_part(words) {
             out.unit = tidy(words);
             indexed.remove(k);
         } else if out.unit.is_none() && k > 0 && words.len() > 2 && unit_part(&words[..2]) && !has_digit(words[2]) {
             // "Apt B Lakeland": a unit, then the city, without a comma between them.
             out.unit = tidy(&words[..2]);
-            indexed[k].1.drain(..2);
+            parts[indexed[k]].drain(..2);
             k += 1;
         } else {
             k += 1;
@@ -594,13 +620,13 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Components<'_>> {
     }
     // Romanised Japanese and Korean: the ward or city is named with its suffix, the
     // prefecture or metropolis stands before the postcode.
-    let romanised = indexed.iter().position(|(_, w)| romanised_city(w));
+    let romanised = indexed.iter().position(|&i| romanised_city(&parts[i]));
     if let Some(r) = romanised {
-        out.city = tidy(&indexed[r].1);
+        out.city = tidy(&parts[indexed[r]]);
         indexed.remove(r);
         if out.state.is_none() {
-            if let Some(a) = anchor.and_then(|a| indexed.iter().position(|(i, _)| *i == a)) {
-                out.state = tidy(&indexed[a].1);
+            if let Some(a) = anchor.and_then(|a| indexed.iter().position(|&i| i == a)) {
+                out.state = tidy(&parts[indexed[a]]);
                 indexed.remove(a);
             }
         }
@@ -611,52 +637,54 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Components<'_>> {
         }
         return Some(out);
     }
-    let number_part = indexed.iter().position(|(_, w)| w.iter().any(|x| is_house_number(x)));
+    let number_part = indexed.iter().position(|&i| parts[i].iter().any(|x| is_house_number(x)));
     let any_number = number_part.is_some();
     // "Chicago, IL 60606": one part left, no number and no street word: the city.
     if !any_number
         && indexed.len() == 1
         && city_after.is_none()
         && out.city.is_none()
-        && !indexed[0].1.iter().any(|w| forms(w).street_type.is_some() || is_de_nl_road(w))
+        && !parts[indexed[0]].iter().any(|w| forms(w).street_type.is_some() || is_de_nl_road(w))
     {
-        out.city = tidy(&indexed[0].1);
+        out.city = tidy(&parts[indexed[0]]);
         return Some(out);
     }
 
     // The street: the first part with a house number (or the first part).
-    let first_is_road = indexed[0].1.len() > 1 && number_part != Some(0) && indexed[0].1.iter().skip(1).any(|w| forms(w).street_type.is_some());
+    let first = &parts[indexed[0]];
+    let first_is_road = first.len() > 1 && number_part != Some(0) && first.iter().skip(1).any(|w| forms(w).street_type.is_some());
     // Without a number, the road is the first part that reads like one ("The Old Rectory,
     // Church Lane, …": a building's name comes first).
     let road_like =
         |w: &Words| w.len() > 1 && (w.last().is_some_and(|x| forms(x).street_type.is_some() || is_de_nl_road(x)) || forms(w[0]).street_prefix.is_some());
     let street_index = match number_part.filter(|&i| i <= 1 && !first_is_road) {
         // "Av. Paulista, 1578": the road is the part before its number.
-        Some(i) if i > 0 && bare_number(&indexed[i].1).is_some() => i - 1,
+        Some(i) if i > 0 && bare_number(&parts[indexed[i]]).is_some() => i - 1,
         Some(i) => i,
-        None => indexed.iter().position(|(i, w)| Some(*i) != anchor && road_like(w)).unwrap_or(0),
+        None => indexed.iter().position(|&i| Some(i) != anchor && road_like(&parts[i])).unwrap_or(0),
     };
-    let (street_part, street_words) = indexed[street_index].clone();
+    let street_part = indexed[street_index];
+    let street_words = &parts[street_part];
     let mut used: SmallVec<[usize; 2]> = smallvec![street_index];
     // The city may have to come from the street part's end (no commas before it).
-    let city_elsewhere = city_after.is_some() || out.city.is_some() || indexed.iter().any(|(i, _)| *i != street_part);
+    let city_elsewhere = city_after.is_some() || out.city.is_some() || indexed.iter().any(|&i| i != street_part);
     let mut leftover = Words::new();
-    if let Some(number) = bare_number(&street_words) {
+    if let Some(number) = bare_number(street_words) {
         // "12, rue de Rivoli", "#42, 100 Feet Road", "No. 12, Anna Salai": the road is next.
         out.house_number = Some(Cow::Borrowed(number));
-        if let Some((i, next)) = indexed.get(street_index + 1) {
-            if Some(*i) != anchor || indexed.len() > street_index + 2 {
+        if let Some(&i) = indexed.get(street_index + 1) {
+            if Some(i) != anchor || indexed.len() > street_index + 2 {
                 // The whole next part is the road, digits included ("100 Feet Road").
-                out.road = tidy(next);
+                out.road = tidy(&parts[i]);
                 used.push(street_index + 1);
             }
         }
     } else {
-        leftover = street(&street_words, known, city_elsewhere, &mut out);
+        leftover = street(street_words, known, city_elsewhere, &mut out);
         // "Av. Paulista, 1578": a bare number after a road without one.
         if out.house_number.is_none() {
-            if let Some((i, next)) = indexed.get(street_index + 1) {
-                if let Some(number) = bare_number(next).filter(|_| Some(*i) != anchor) {
+            if let Some(&i) = indexed.get(street_index + 1) {
+                if let Some(number) = bare_number(&parts[i]).filter(|_| Some(i) != anchor) {
                     out.house_number = Some(Cow::Borrowed(number));
                     used.push(street_index + 1);
                 }
@@ -672,7 +700,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Components<'_>> {
     // postcode in their part, else the street part's leftover (no commas), else the last
     // unclaimed part.
     if out.city.is_none() {
-        let anchor_words = anchor.filter(|a| *a != street_part).and_then(|a| indexed.iter().find(|(i, _)| *i == a)).map(|(_, w)| w);
+        let anchor_words = anchor.filter(|a| *a != street_part).and_then(|a| indexed.iter().find(|&&i| i == a)).map(|&i| &parts[i]);
         out.city = if let Some(words) = city_after {
             tidy(&words)
         } else if let Some(words) = anchor_words {
@@ -680,7 +708,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Components<'_>> {
         } else if !leftover.is_empty() {
             tidy(&leftover)
         } else {
-            indexed.iter().enumerate().rev().find(|(k, (i, _))| !used.contains(k) && *i != street_part).and_then(|(_, (_, w))| tidy(w))
+            indexed.iter().enumerate().rev().find(|&(k, &i)| !used.contains(&k) && i != street_part).and_then(|(_, &i)| tidy(&parts[i]))
         };
     }
     // "350 Fifth Avenue, New York": without a postcode, a state name standing alone where

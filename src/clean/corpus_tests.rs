@@ -324,6 +324,9 @@ fn clean_throughput() {
     let a = addresses.clone();
     time("parse_address", a.len(), Box::new(move || a.iter().filter(|(c, s)| super::address::parse_address(s, *c).is_some()).count()));
     let a = addresses.clone();
+    // What crm.parse_address calls: the components as borrowed pairs, copied by the caller.
+    time("address_pairs", a.len(), Box::new(move || a.iter().filter(|(c, s)| super::address::with_component_pairs(s, *c, |p| p.len()).is_some()).count()));
+    let a = addresses.clone();
     time("normalize_address", a.len(), Box::new(move || a.iter().filter(|(c, s)| super::address::normalize_address(s, *c).is_some()).count()));
     let a = addresses.clone();
     time("address_key", a.len(), Box::new(move || a.iter().filter(|(c, s)| super::address::address_key(s, *c).is_some()).count()));

@@ -228,13 +228,14 @@ fn fits(compact: &str, pattern: &str) -> bool {
 
 /// `compact` written with `pattern`'s separators (it must fit the pattern).
 fn layout(compact: &str, pattern: &str) -> String {
+    // Both are ASCII: written byte by byte.
     let mut out = String::with_capacity(pattern.len());
-    let mut chars = compact.chars();
-    for p in pattern.chars() {
-        if p == ' ' || p == '-' {
-            out.push(p);
+    let mut chars = compact.bytes();
+    for p in pattern.bytes() {
+        if p == b' ' || p == b'-' {
+            out.push(char::from(p));
         } else if let Some(c) = chars.next() {
-            out.push(c);
+            out.push(char::from(c));
         }
     }
     out

@@ -70,8 +70,7 @@ fn optional_country(country: Option<&str>) -> Option<country::Country> {
 #[pg_extern(immutable, parallel_safe)]
 fn parse_address(raw: Option<&str>, country: default!(Option<&str>, "NULL")) -> Option<Jsonb> {
     let country = optional_country(country);
-    let parsed = address::parse_address(raw?, country)?;
-    Jsonb::from_string_pairs(&parsed.components())
+    address::with_component_pairs(raw?, country, Jsonb::from_string_pairs)?
 }
 
 /// The address in one canonical lower-case line for matching, abbreviations written out
