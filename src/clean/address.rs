@@ -222,7 +222,7 @@ fn trim_value(value: &str) -> &str {
 }
 
 fn has_digit(word: &str) -> bool {
-    word.chars().any(|c| c.is_ascii_digit())
+    word.bytes().any(|b| b.is_ascii_digit())
 }
 
 /// A house number as people write one: digits first, at most a letter or two and `-`/`/`
@@ -238,13 +238,11 @@ fn is_house_number(word: &str) -> bool {
             second.is_some_and(|i| i + 1 < b.len() && b[1..i].iter().all(u8::is_ascii_digit) && b[i + 1..].iter().all(u8::is_ascii_digit))
         }
     };
-    if grid(w) {
-        return true;
+    // A grid address starts with a letter, every other number with a digit.
+    if !w.starts_with(|c: char| c.is_ascii_digit()) {
+        return grid(w);
     }
-    w.len() <= 10
-        && w.starts_with(|c: char| c.is_ascii_digit())
-        && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '/')
-        && w.chars().filter(|c| c.is_alphabetic()).count() <= 2
+    w.len() <= 10 && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'/') && w.bytes().filter(u8::is_ascii_alphabetic).count() <= 2
 }
 
 fn strip_number_marks(word: &str) -> &str {
