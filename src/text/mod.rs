@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CrmError, Result};
 use crate::rng::SplitMix64;
 use metrics::ClassificationReport;
-use softmax::{balanced_class_weights, Softmax, SoftmaxOptions};
+use softmax::{balanced_class_weights, Softmax, SoftmaxOptions, SolverMemory};
 use tokenize::{Mentions, Segmenter, Tokenizer};
 use vectorize::{Vectorizer, VectorizerOptions};
 
@@ -225,7 +225,7 @@ impl TextModel {
             } else {
                 let pick = |rows: &[usize]| rows.iter().map(|&i| texts[i]).collect::<Vec<&str>>();
                 let train_y: Vec<u32> = train.iter().map(|&i| y[i]).collect();
-                let (vectorizer, classifier) = fit(&pick(&train), &train_y, classes.len(), options, None, should_stop)?;
+                let (vectorizer, classifier, memory) = fit(&pick(&train), &train_y, classes.len(), options, None, should_stop)?;
                 let test_texts = pick(&test);
                 let x = vectorizer.transform_all(&test_texts, should_stop)?;
                 let predicted: Vec<u32> = (0..x.n_rows())
@@ -235,13 +235,13 @@ impl TextModel {
                     })
                     .collect();
                 let truth: Vec<u32> = test.iter().map(|&i| y[i]).collect();
-                holdout_model = Some((vectorizer, classifier));
+                holdout_model = Some((vectorizer, classifier, memory));
                 Some(ClassificationReport::new(&truth, &predicted, &classes))
             }
         } else {
             None
         };
-        let (vectorizer, classifier) = fit(texts, &y, classes.len(), options, holdout_model.as_ref(), should_stop)?;
+        let (vectorizer, classifier, _) = fit(texts, &y, classes.len(), options, holdout_model.as_ref(), should_stop)?;
         Ok(TextModel { options: options.clone(), labels: classes, vectorizer, classifier, metrics, rows: texts.len(), segmenter: options.segmenter })
     }
 
@@ -320,16 +320,14 @@ impl TextModel {
 /// tokenising the texts twice) while they take at most this many bytes.
 const KEEP_TERMS_BYTES: u64 = 256 << 20;
 
+/// A fitted vectoriser and classifier, and what the classifier's fit learned of the
+/// loss's curvature.
+type Fitted = (Vectorizer, Softmax, SolverMemory);
+
 /// Vocabulary, rows and softmax fit on the given rows; the softmax fit starts from
-/// `warm`'s weights, term by term, when given (a model of most of the same rows).
-fn fit(
-    texts: &[&str],
-    y: &[u32],
-    n_classes: usize,
-    options: &TextOptions,
-    warm: Option<&(Vectorizer, Softmax)>,
-    should_stop: &dyn Fn() -> bool,
-) -> Result<(Vectorizer, Softmax)> {
+/// `warm`'s weights, term by term, and its curvature, when given (a model of most of the
+/// same rows).
+fn fit(texts: &[&str], y: &[u32], n_classes: usize, options: &TextOptions, warm: Option<&Fitted>, should_stop: &dyn Fn() -> bool) -> Result<Fitted> {
     // The texts' terms are kept for their rows within a quarter of the memory allowed (they
     // take 4 bytes an occurrence, the rows 16 a distinct term of a text).
     let keep_bytes = if options.max_memory_mb > 0 { options.max_memory_mb.saturating_mul(1 << 20) / 4 } else { u64::MAX };
@@ -340,7 +338,7 @@ fn fit(
     }
     // Rows by row and by column, f32 values and u32 indices: 16 bytes a non-zero.
     let matrix_mb = vectorizer.fitted_nonzeros().saturating_mul(16) >> 20;
-    let solver_mb = softmax::fit_bytes(vectorizer.n_features(), n_classes) >> 20;
+    let solver_mb = (softmax::fit_bytes(vectorizer.n_features(), n_classes) + warm.map_or(0, |(_, _, memory)| memory.bytes())) >> 20;
     if options.max_memory_mb > 0 && matrix_mb + solver_mb > options.max_memory_mb {
         return Err(CrmError::OutOfMemory(format!(
             "training would hold about {} MB (term matrix {matrix_mb} MB, solver {solver_mb} MB), more than max_memory_mb ({} MB): train on a sample, lower max_features or hash_bits, set char_ngrams to null, or raise max_memory_mb",
@@ -354,11 +352,11 @@ fn fit(
         ClassWeight::None => vec![1.0; n_classes],
     };
     let same_column = |j: u32| Some(j);
-    let same_term = |j: u32| warm.and_then(|(old, _)| old.column(&vectorizer.term(j)));
+    let same_term = |j: u32| warm.and_then(|(old, _, _)| old.column(&vectorizer.term(j)));
     let feature_of: &dyn Fn(u32) -> Option<u32> = if vectorizer.is_hashing() { &same_column } else { &same_term };
-    let start = warm.map(|(_, model)| (model, feature_of));
-    let classifier = Softmax::fit_from(&x, y, n_classes, &weights, &options.softmax(), start, should_stop)?;
-    Ok((vectorizer, classifier))
+    let start = warm.map(|(_, model, memory)| (model, Some(memory), feature_of));
+    let (classifier, memory) = Softmax::fit_from(&x, y, n_classes, &weights, &options.softmax(), start, should_stop)?;
+    Ok((vectorizer, classifier, memory))
 }
 
 /// (train rows, test rows), both ascending: from each class, `round(fraction · count)`
