@@ -18,7 +18,7 @@
 
 use super::address_tables::{forms, state_countries, WordForms, FLOOR_WORDS, KR_SHORT_STATES, STREET_SUFFIXES_DE_NL};
 use super::country::{country_named_words, Country};
-use super::postcode::clean_postcode;
+use super::postcode::{clean_postcode, formatted_postcode, Formatted};
 use super::text::with_joined;
 use smallvec::{smallvec, SmallVec};
 use std::borrow::Cow;
@@ -317,7 +317,7 @@ struct Postcode {
     part: usize,
     start: usize,
     end: usize,
-    formatted: String,
+    formatted: Formatted,
     country: &'static str,
 }
 
@@ -341,14 +341,14 @@ fn find_postcode(parts: &[Words], country: Option<Country>) -> Option<Postcode> 
             // The last word alone as a postcode of each candidate, asked once: two words are a
             // postcode only where the second alone is not one (`SW1A 1AA`, `1012 AB`), and
             // the second alone is tried next.
-            let mut alone: [Option<Option<String>>; POSTCODE_COUNTRIES.len()] = Default::default();
+            let mut alone: [Option<Option<Formatted>>; POSTCODE_COUNTRIES.len()] = Default::default();
             if end >= 2 && !(p == 0 && end == 2 && parts.len() > 1) && words[end - 2..end].iter().any(|w| has_digit(w)) {
                 let found = with_joined(&words[end - 2..end], false, |text| {
                     for (c, alone) in candidates.iter().zip(alone.iter_mut()) {
-                        if skipped(c) || alone.get_or_insert_with(|| clean_postcode(last, *c)).is_some() {
+                        if skipped(c) || alone.get_or_insert_with(|| formatted_postcode(last, *c)).is_some() {
                             continue;
                         }
-                        if let Some(formatted) = clean_postcode(text, *c) {
+                        if let Some(formatted) = formatted_postcode(text, *c) {
                             return Some(Postcode { part: p, start: end - 2, end, formatted, country: c.alpha2() });
                         }
                     }
@@ -364,7 +364,7 @@ fn find_postcode(parts: &[Words], country: Option<Country>) -> Option<Postcode> 
                     if skipped(c) {
                         continue;
                     }
-                    if let Some(formatted) = alone.take().unwrap_or_else(|| clean_postcode(last, *c)) {
+                    if let Some(formatted) = alone.take().unwrap_or_else(|| formatted_postcode(last, *c)) {
                         return Some(Postcode { part: p, start: end - 1, end, formatted, country: c.alpha2() });
                     }
                 }
@@ -548,9 +548,14 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Components<'_>> {
     let mut anchor: Option<usize> = None;
     let found_postcode = postcode.is_some();
     if let Some(pc) = postcode {
-        out.postcode = Some(Cow::Owned(pc.formatted));
         known = known.or(Some(pc.country));
         let words = std::mem::take(&mut parts[pc.part]);
+        // A postcode already written in its format ("62704", "SW1A 1AA" is two words) is
+        // borrowed from the text.
+        out.postcode = Some(match words[pc.start..pc.end] {
+            [word] if word.as_bytes() == pc.formatted.as_bytes() => Cow::Borrowed(word),
+            _ => Cow::Owned(pc.formatted.written()),
+        });
         let mut before: Words = words[..pc.start].into();
         while before.last().is_some_and(|w| is_postcode_label(w)) {
             before.pop();

@@ -112,6 +112,51 @@ static NO_POSTCODES: &[&str] = &[
 
 /// The postcode of `raw` in `country`'s national format, or `None`.
 pub fn clean_postcode(raw: &str, country: Country) -> Option<String> {
+    formatted_postcode(raw, country).map(|f| f.written())
+}
+
+/// A postcode in its national format, on the stack (ASCII letters, digits and a format's
+/// separators): an address asks about several candidates, and the one it keeps is often
+/// the word as written, so most are never copied to the heap.
+#[derive(Clone, Copy)]
+pub struct Formatted {
+    bytes: [u8; Formatted::CAPACITY],
+    len: usize,
+}
+
+impl Formatted {
+    /// The longest is `generic`'s: ten letters and digits in at most ten words.
+    const CAPACITY: usize = 24;
+
+    fn of(parts: &[&[u8]]) -> Formatted {
+        let mut out = Formatted { bytes: [0; Formatted::CAPACITY], len: 0 };
+        for &b in parts.iter().flat_map(|p| p.iter()) {
+            out.push(b);
+        }
+        out
+    }
+
+    fn push(&mut self, b: u8) {
+        // Nothing longer than the capacity is formatted (see CAPACITY): a byte past it would
+        // be dropped rather than panic.
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// The postcode as a String (its bytes are ASCII).
+    pub fn written(&self) -> String {
+        self.as_bytes().iter().map(|&b| char::from(b)).collect()
+    }
+}
+
+/// `clean_postcode` on the stack: `None`, or the postcode in its national format.
+pub fn formatted_postcode(raw: &str, country: Country) -> Option<Formatted> {
     if raw.len() > MAX_INPUT_BYTES {
         return None;
     }
@@ -131,7 +176,7 @@ pub fn clean_postcode(raw: &str, country: Country) -> Option<String> {
     let digit_format = DIGIT_FORMATS.binary_search_by_key(&wanted, |f| key(f.country)).ok().map(|i| &DIGIT_FORMATS[i]);
     let body = strip_label(trimmed, code, digit_format.and_then(|f| f.prefix));
     let compacted = compact(body)?;
-    let compact = compacted.as_str();
+    let compact = compacted.as_bytes();
     match code {
         "GB" => united_kingdom(compact),
         "CA" => canada(compact),
@@ -190,9 +235,10 @@ struct Compact {
 impl Compact {
     const CAPACITY: usize = 12;
 
-    fn as_str(&self) -> &str {
-        // Only ASCII letters and digits are stored.
-        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    // Bytes, not a str: only ASCII letters and digits are stored, and a UTF-8 check of
+    // them cost more than the shapes compared.
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 
@@ -216,10 +262,10 @@ fn compact(s: &str) -> Option<Compact> {
     (out.len > 0).then_some(out)
 }
 
-fn fits(compact: &str, pattern: &str) -> bool {
+fn fits(compact: &[u8], pattern: &str) -> bool {
     let shape = pattern.bytes().filter(|b| *b != b' ' && *b != b'-');
     compact.len() == shape.clone().count()
-        && compact.bytes().zip(shape).all(|(c, p)| match p {
+        && compact.iter().zip(shape).all(|(&c, p)| match p {
             b'9' => c.is_ascii_digit(),
             b'A' => c.is_ascii_uppercase(),
             _ => c.is_ascii_alphanumeric(),
@@ -227,34 +273,33 @@ fn fits(compact: &str, pattern: &str) -> bool {
 }
 
 /// `compact` written with `pattern`'s separators (it must fit the pattern).
-fn layout(compact: &str, pattern: &str) -> String {
-    // Both are ASCII: written byte by byte.
-    let mut out = String::with_capacity(pattern.len());
-    let mut chars = compact.bytes();
+fn layout(compact: &[u8], pattern: &str) -> Formatted {
+    let mut out = Formatted::of(&[]);
+    let mut chars = compact.iter();
     for p in pattern.bytes() {
         if p == b' ' || p == b'-' {
-            out.push(char::from(p));
-        } else if let Some(c) = chars.next() {
-            out.push(char::from(c));
+            out.push(p);
+        } else if let Some(&c) = chars.next() {
+            out.push(c);
         }
     }
     out
 }
 
-fn digits(compact: &str, format: &Format) -> Option<String> {
+fn digits(compact: &[u8], format: &Format) -> Option<Formatted> {
     let pattern = format.patterns.iter().find(|p| fits(compact, p))?;
     let area = &compact[..2];
     let valid = match format.country {
         // 00000 is a placeholder (00501 is real: the IRS in Holtsville, NY).
-        "US" => !compact.starts_with("00000"),
+        "US" => !compact.starts_with(b"00000"),
         // No PLZ, CEP or postcode area starts with 00.
-        "DE" | "BR" | "CN" | "ES" | "IT" => area != "00",
+        "DE" | "BR" | "CN" | "ES" | "IT" => area != b"00",
         // French departments run 01–95, plus overseas 97 and Monaco 980.
-        "FR" => !matches!(area, "00" | "96" | "99"),
+        "FR" => !matches!(area, b"00" | b"96" | b"99"),
         // Indian PIN codes start 1–9.
-        "IN" => !compact.starts_with('0'),
+        "IN" => !compact.starts_with(b"0"),
         // Australian postcodes: 0200–0299 (ACT), 0800–0999 (NT), 1000 up.
-        "AU" => !compact.starts_with('0') || matches!(area, "02" | "08" | "09"),
+        "AU" => !compact.starts_with(b"0") || matches!(area, b"02" | b"08" | b"09"),
         _ => true,
     };
     valid.then(|| layout(compact, pattern))
@@ -263,27 +308,27 @@ fn digits(compact: &str, format: &Format) -> Option<String> {
 /// Countries with a postcode system whose format we do not check: the code upper-cased
 /// with single spaces, when it looks like a code (2–10 letters and digits, a digit among
 /// them).
-fn generic(body: &str) -> Option<String> {
+fn generic(body: &str) -> Option<Formatted> {
     let words: Vec<&str> = body.split([' ', '-']).filter(|w| !w.is_empty()).collect();
     let joined = words.join(" ").to_ascii_uppercase();
     let alnum = joined.chars().filter(|c| *c != ' ').count();
     let ok = (2..=10).contains(&alnum) && joined.chars().all(|c| c == ' ' || c.is_ascii_alphanumeric()) && joined.chars().any(|c| c.is_ascii_digit());
-    ok.then_some(joined)
+    ok.then(|| Formatted::of(&[joined.as_bytes()]))
 }
 
 /// UK: outward code (A9, A99, AA9, AA99, A9A, AA9A) + inward code (9AA), with the Royal
 /// Mail's letter rules; `GIR 0AA` is Girobank's.
-fn united_kingdom(compact: &str) -> Option<String> {
-    if compact == "GIR0AA" {
-        return Some("GIR 0AA".into());
+fn united_kingdom(compact: &[u8]) -> Option<Formatted> {
+    if compact == b"GIR0AA" {
+        return Some(Formatted::of(&[b"GIR 0AA"]));
     }
     if !(5..=7).contains(&compact.len()) {
         return None;
     }
     let (outward, inward) = compact.split_at(compact.len() - 3);
-    let ib = inward.as_bytes();
+    let ib = inward;
     let inward_ok = ib[0].is_ascii_digit() && ib[1..].iter().all(|c| c.is_ascii_uppercase() && !b"CIKMOV".contains(c));
-    let ob = outward.as_bytes();
+    let ob = outward;
     let first_ok = ob[0].is_ascii_uppercase() && !b"QVX".contains(&ob[0]);
     let outward_ok = first_ok
         && if fits(outward, "A9") || fits(outward, "A99") {
@@ -297,31 +342,31 @@ fn united_kingdom(compact: &str) -> Option<String> {
         } else {
             false
         };
-    (inward_ok && outward_ok).then(|| format!("{outward} {inward}"))
+    (inward_ok && outward_ok).then(|| Formatted::of(&[outward, b" ", inward]))
 }
 
 /// Canada: A9A 9A9; D F I O Q U never appear, W and Z never first.
-fn canada(compact: &str) -> Option<String> {
-    let ok = fits(compact, "A9A9A9") && compact.bytes().all(|c| !b"DFIOQU".contains(&c)) && !b"WZ".contains(&compact.as_bytes()[0]);
+fn canada(compact: &[u8]) -> Option<Formatted> {
+    let ok = fits(compact, "A9A9A9") && compact.iter().all(|c| !b"DFIOQU".contains(c)) && !b"WZ".contains(&compact[0]);
     ok.then(|| layout(compact, "A9A 9A9"))
 }
 
 /// Ireland's Eircode: routing key (a letter and two digits, or D6W) and a four-character
 /// unique identifier, both from the letters An Post uses.
-fn ireland(compact: &str) -> Option<String> {
+fn ireland(compact: &[u8]) -> Option<Formatted> {
     const LETTERS: &[u8] = b"ACDEFHKNPRTVWXY";
     if compact.len() != 7 {
         return None;
     }
     let (routing, unique) = compact.split_at(3);
-    let routing_ok = routing == "D6W" || (fits(routing, "A99") && LETTERS.contains(&routing.as_bytes()[0]));
-    let unique_ok = unique.bytes().all(|c| c.is_ascii_digit() || LETTERS.contains(&c));
-    (routing_ok && unique_ok).then(|| format!("{routing} {unique}"))
+    let routing_ok = routing == b"D6W" || (fits(routing, "A99") && LETTERS.contains(&routing[0]));
+    let unique_ok = unique.iter().all(|c| c.is_ascii_digit() || LETTERS.contains(c));
+    (routing_ok && unique_ok).then(|| Formatted::of(&[routing, b" ", unique]))
 }
 
 /// The Netherlands: 9999 AA, the first digit 1–9, the letter pairs SA, SD and SS unused.
-fn netherlands(compact: &str) -> Option<String> {
-    let ok = fits(compact, "9999AA") && !compact.starts_with('0') && !matches!(&compact[4..], "SA" | "SD" | "SS");
+fn netherlands(compact: &[u8]) -> Option<Formatted> {
+    let ok = fits(compact, "9999AA") && !compact.starts_with(b"0") && !matches!(&compact[4..], b"SA" | b"SD" | b"SS");
     ok.then(|| layout(compact, "9999 AA"))
 }
 
