@@ -1256,8 +1256,9 @@ fn expand_into(out: &mut String, word: &str, known: Option<&WordForms>, next: Op
 }
 
 /// Appends each word of a road written out (see `expand_into`) to `line`, after a space
-/// unless it starts the line; stops after the first word for which `stop` is true.
-fn push_road_words(line: &mut String, road: &str, mut stop: impl FnMut(&str) -> bool) {
+/// unless it starts the line; stops after the first word for which `stop` (given the line
+/// and where the word starts in it) is true.
+fn push_road_words(line: &mut String, road: &str, mut stop: impl FnMut(&str, usize) -> bool) {
     let words: Words = road.split_whitespace().collect();
     let word_forms: SmallVec<[&WordForms; 6]> = words.iter().map(|w| forms(w)).collect();
     // (The last word, when a street type, is the last type.)
@@ -1273,7 +1274,7 @@ fn push_road_words(line: &mut String, road: &str, mut stop: impl FnMut(&str) -> 
         if line.len() == start {
             // Nothing written ("." alone): no word, no space.
             line.truncate(before);
-        } else if stop(&line[start..]) {
+        } else if stop(line, start) {
             return;
         }
     }
@@ -1331,7 +1332,7 @@ fn normalized_line(a: &Components, raw_len: usize) -> Option<String> {
         push_value(&mut line, n);
     }
     if let Some(r) = a.road.as_deref() {
-        push_road_words(&mut line, r, |_| false);
+        push_road_words(&mut line, r, |_, _| false);
     }
     if let Some(u) = a.unit.as_deref() {
         push_unit(&mut line, u);
@@ -1384,16 +1385,27 @@ fn key_of(a: &Components) -> Option<String> {
         // The road's words are written after the key one by one: a generic word is kept only
         // while it is the first (the key when no word is distinctive), the first
         // distinctive word replaces it and ends the key.
+        // They are written into the key itself (no second buffer) and the one kept is
+        // moved to the road's place afterwards.
         let road_start = key.len();
-        let mut words = String::with_capacity(road.len() + 16);
-        push_road_words(&mut words, road, |w| {
-            let distinctive = !generic(w);
-            if distinctive || key.len() == road_start {
-                key.truncate(road_start);
-                key.push_str(w);
+        let mut first: Option<std::ops::Range<usize>> = None;
+        let mut distinctive: Option<std::ops::Range<usize>> = None;
+        push_road_words(&mut key, road, |line, start| {
+            let range = start..line.len();
+            if !generic(&line[range.clone()]) {
+                distinctive = Some(range);
+                return true;
             }
-            distinctive
+            first.get_or_insert(range);
+            false
         });
+        match distinctive.or(first) {
+            Some(kept) => {
+                key.truncate(kept.end);
+                key.drain(road_start..kept.start);
+            }
+            None => key.truncate(road_start),
+        }
     }
     Some(key)
 }
