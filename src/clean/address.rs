@@ -323,7 +323,7 @@ struct Postcode {
 
 /// The rightmost run of one or two words in `parts` that is a postcode of `country` (or of
 /// a guessed country); the first word of the address is never one (it is a house number).
-fn find_postcode(parts: &[Words], country: Option<Country>) -> Option<Postcode> {
+fn find_postcode(text: &str, parts: &[Words], country: Option<Country>) -> Option<Postcode> {
     let given = country.map(|c| [c]);
     let candidates: &[Country] = match &given {
         Some(one) => one,
@@ -343,7 +343,7 @@ fn find_postcode(parts: &[Words], country: Option<Country>) -> Option<Postcode> 
             // the second alone is tried next.
             let mut alone: [Option<Option<Formatted>>; POSTCODE_COUNTRIES.len()] = Default::default();
             if end >= 2 && !(p == 0 && end == 2 && parts.len() > 1) && words[end - 2..end].iter().any(|w| has_digit(w)) {
-                let found = with_joined(&words[end - 2..end], false, |text| {
+                let found = with_pair(text, words[end - 2], words[end - 1], |text| {
                     for (c, alone) in candidates.iter().zip(alone.iter_mut()) {
                         if skipped(c) || alone.get_or_insert_with(|| formatted_postcode(last, *c)).is_some() {
                             continue;
@@ -372,6 +372,25 @@ fn find_postcode(parts: &[Words], country: Option<Country>) -> Option<Postcode> 
         }
     }
     None
+}
+
+/// `f` of two words of `text` joined by a space: the slice of `text` itself where one space
+/// stands between them (most pairs; no copy, no UTF-8 check), else a joined copy.
+fn with_pair<R>(text: &str, first: &str, second: &str, f: impl FnOnce(&str) -> R) -> R {
+    // Both words are slices of `text` (cut by `parts_of`): where their memory is `text`'s,
+    // so is their content.
+    let base = text.as_ptr() as usize;
+    let start = (first.as_ptr() as usize).wrapping_sub(base);
+    if start <= text.len() {
+        let between = start + first.len();
+        let end = between + 1 + second.len();
+        if second.as_ptr() as usize == base + between + 1 && text.as_bytes().get(between) == Some(&b' ') {
+            if let Some(joined) = text.get(start..end) {
+                return f(joined);
+            }
+        }
+    }
+    with_joined(&[first, second], false, f)
 }
 
 /// Number-after countries: the house number follows the road name.
@@ -543,7 +562,7 @@ fn spaced(text: &str, country: Option<Country>) -> Option<Components<'_>> {
     }
 
     // The postcode; the city may follow it ("10115 Berlin"), a label may precede it.
-    let postcode = find_postcode(&parts, known.map(Country::known));
+    let postcode = find_postcode(text, &parts, known.map(Country::known));
     let mut city_after: Option<Words> = None;
     let mut anchor: Option<usize> = None;
     let found_postcode = postcode.is_some();
