@@ -44,18 +44,7 @@ pub struct Address {
 impl Address {
     /// The components found, keys in alphabetical order (jsonb's own order).
     pub fn components(&self) -> Vec<(&'static str, &str)> {
-        [
-            ("city", &self.city),
-            ("country", &self.country),
-            ("house_number", &self.house_number),
-            ("postcode", &self.postcode),
-            ("road", &self.road),
-            ("state", &self.state),
-            ("unit", &self.unit),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
-        .collect()
+        keyed_components([&self.city, &self.country, &self.house_number, &self.postcode, &self.road, &self.state, &self.unit]).collect()
     }
 
     /// The components found, owned, keys in alphabetical order.
@@ -126,23 +115,21 @@ pub fn parse_address(raw: &str, country: Option<Country>) -> Option<Address> {
     with_components(raw, country, |c| c.into_address())
 }
 
+/// The keys of an address's components in alphabetical order (jsonb's own order).
+const COMPONENT_KEYS: [&str; 7] = ["city", "country", "house_number", "postcode", "road", "state", "unit"];
+
+/// The components found, as (key, value) pairs: `values` in `COMPONENT_KEYS` order.
+fn keyed_components<'a, V: AsRef<str> + 'a>(values: [&'a Option<V>; 7]) -> impl Iterator<Item = (&'static str, &'a str)> {
+    COMPONENT_KEYS.into_iter().zip(values).filter_map(|(k, v)| v.as_ref().map(|v| (k, v.as_ref())))
+}
+
 /// `f` of the components of `raw` as (key, value) pairs, keys in alphabetical order (see
 /// `parse_address`): for the SQL function, which copies them into its jsonb anyway, so
 /// they are not copied into Strings first. `None` when none are found.
 pub fn with_component_pairs<R>(raw: &str, country: Option<Country>, f: impl FnOnce(&[(&'static str, &str)]) -> R) -> Option<R> {
     with_components(raw, country, |c| {
-        let pairs: SmallVec<[(&'static str, &str); 7]> = [
-            ("city", &c.city),
-            ("country", &c.country),
-            ("house_number", &c.house_number),
-            ("postcode", &c.postcode),
-            ("road", &c.road),
-            ("state", &c.state),
-            ("unit", &c.unit),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
-        .collect();
+        let pairs: SmallVec<[(&'static str, &str); 7]> =
+            keyed_components([&c.city, &c.country, &c.house_number, &c.postcode, &c.road, &c.state, &c.unit]).collect();
         f(&pairs)
     })
 }
